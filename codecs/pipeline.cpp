@@ -1,0 +1,276 @@
+// The pipeline: mapping between JSON and records, and the encode/decode passes over the stages.
+#include "codecs/pipeline.hpp"
+
+#include <charconv>
+#include <cstring>
+#include <ctime>
+
+namespace dragoman::codecs {
+
+namespace json = boost::json;
+
+counter_generation_context::counter_generation_context(const profile& p)
+    : counters_(new std::atomic<std::uint64_t>[p.counter_count ? p.counter_count : 1]) {
+  for (std::size_t i = 0; i < (p.counter_count ? p.counter_count : 1); ++i) counters_[i] = 0;
+}
+
+std::uint64_t counter_generation_context::next_counter(const field_spec& field) {
+  std::uint64_t n = counters_[field.generator_slot].fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t span = field.counter_wrap - field.counter_start + 1;
+  return field.counter_start + n % span;
+}
+
+namespace {
+
+// Finds a dotted path ("patient.id") in a JSON object.
+const json::value* find_path(const json::object& obj, std::string_view path) {
+  const json::object* cur = &obj;
+  while (true) {
+    auto dot = path.find('.');
+    std::string_view head = path.substr(0, dot);
+    const json::value* v = cur->if_contains(head);
+    if (!v || dot == std::string_view::npos) return v;
+    if (!v->is_object()) return nullptr;
+    cur = &v->get_object();
+    path.remove_prefix(dot + 1);
+  }
+}
+
+// The slot for a dotted path, creating intermediate objects.
+json::value& make_path(json::object& obj, std::string_view path) {
+  json::object* cur = &obj;
+  while (true) {
+    auto dot = path.find('.');
+    if (dot == std::string_view::npos) return (*cur)[path];
+    json::value& v = (*cur)[path.substr(0, dot)];
+    if (!v.is_object()) v = json::object();
+    cur = &v.get_object();
+    path.remove_prefix(dot + 1);
+  }
+}
+
+void append_number(std::string& out, std::uint64_t n, std::uint32_t width) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, n);
+  std::size_t len = static_cast<std::size_t>(r.ptr - buf);
+  if (len < width) out.append(width - len, '0');
+  out.append(buf, len);
+}
+
+void format_timestamp(std::string& out, const field_spec& f,
+                      std::chrono::system_clock::time_point now) {
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  if (f.timestamp_utc) gmtime_r(&t, &tm);
+  else localtime_r(&t, &tm);
+  char buf[128];
+  std::size_t n = std::strftime(buf, sizeof buf, f.timestamp_format.c_str(), &tm);
+  out.append(buf, n);
+}
+
+std::string json_type_name(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::object: return "an object";
+    case json::kind::array: return "an array";
+    case json::kind::null: return "null";
+    default: return "a scalar";
+  }
+}
+
+}  // namespace
+
+result<void> map_request(const message_def& msg, const json::object& fields,
+                         generation_context& gen, record& out) {
+  out.reset(msg.fields.size());
+  for (std::size_t i = 0; i < msg.fields.size(); ++i) {
+    const field_spec& f = msg.fields[i];
+    if (f.constant) {
+      out.set(i, *f.constant);
+      continue;
+    }
+    const json::value* v = f.from.empty() ? nullptr : find_path(fields, f.from);
+    if (v && !v->is_null()) {
+      std::string& slot = out.slot(i);
+      slot.clear();
+      switch (v->kind()) {
+        case json::kind::string: slot.assign(v->get_string().data(), v->get_string().size()); break;
+        case json::kind::int64: {
+          char buf[24];
+          auto r = std::to_chars(buf, buf + sizeof buf, v->get_int64());
+          slot.assign(buf, r.ptr);
+          break;
+        }
+        case json::kind::uint64: {
+          char buf[24];
+          auto r = std::to_chars(buf, buf + sizeof buf, v->get_uint64());
+          slot.assign(buf, r.ptr);
+          break;
+        }
+        case json::kind::double_: {
+          char buf[64];
+          auto r = std::to_chars(buf, buf + sizeof buf, v->get_double(), std::chars_format::fixed);
+          slot.assign(buf, r.ptr);
+          break;
+        }
+        case json::kind::bool_: slot.assign(v->get_bool() ? "true" : "false"); break;
+        default:
+          return make_error(errc::invalid_field, f.from,
+                            "must be a string or a number, not " + json_type_name(*v));
+      }
+      out.set_present(i);
+      continue;
+    }
+    if (f.generate == generator_kind::counter) {
+      std::string& slot = out.slot(i);
+      slot.clear();
+      append_number(slot, gen.next_counter(f), f.counter_width);
+      out.set_present(i);
+    } else if (f.generate == generator_kind::timestamp) {
+      std::string& slot = out.slot(i);
+      slot.clear();
+      format_timestamp(slot, f, gen.now());
+      out.set_present(i);
+    } else if (f.default_value) {
+      out.set(i, *f.default_value);
+    } else if (f.required) {
+      return make_error(errc::missing_field, std::string(f.request_name()), "is required");
+    }
+  }
+  return {};
+}
+
+std::string mask_value(std::string_view value) {
+  std::size_t digits = 0;
+  for (char c : value)
+    if (c >= '0' && c <= '9') ++digits;
+  if (digits >= 12 && digits == value.size()) {
+    std::string out(value.substr(0, 6));
+    out.append(value.size() - 10, '*');
+    out.append(value.substr(value.size() - 4));
+    return out;
+  }
+  return "****";
+}
+
+json::object map_reply(const message_def& msg, const record& r, bool all_fields,
+                       bool mask_sensitive) {
+  json::object out;
+  for (std::size_t i = 0; i < msg.fields.size(); ++i) {
+    if (!r.has(i)) continue;
+    const field_spec& f = msg.fields[i];
+    std::string_view name;
+    if (!f.to.empty()) name = f.to;
+    else if (all_fields) name = f.from.empty() ? std::string_view(f.name) : std::string_view(f.from);
+    else continue;
+    std::string_view value = r.get(i);
+    json::value& slot = make_path(out, name);
+    if (mask_sensitive && f.sensitive) {
+      slot = mask_value(value);
+      continue;
+    }
+    switch (f.json) {
+      case field_spec::json_kind::number: {
+        std::int64_t n = 0;
+        auto res = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (res.ec == std::errc() && res.ptr == value.data() + value.size()) {
+          slot = n;
+        } else {
+          double d = 0;
+          auto rd = std::from_chars(value.data(), value.data() + value.size(), d);
+          if (rd.ec == std::errc() && rd.ptr == value.data() + value.size()) slot = d;
+          else slot = value;
+        }
+        break;
+      }
+      case field_spec::json_kind::boolean:
+        slot = value == "true" || value == "1" || value == "Y" || value == "y" || value == "T";
+        break;
+      default: slot = value;
+    }
+  }
+  return out;
+}
+
+result<void> encode_message(const profile& p, const message_def& msg, const record& r,
+                            byte_buffer& payload, byte_buffer& out, trace_sink* trace) {
+  payload.clear();
+  if (auto res = msg.codec->encode(r, payload); !res) {
+    codec_error e = std::move(res).error();
+    // The app knows its fields by their JSON names.
+    if (auto idx = msg.index_of(e.where))
+      e.where = std::string(msg.is_request ? msg.fields[*idx].request_name()
+                                           : msg.fields[*idx].reply_name());
+    return e;
+  }
+  if (trace) trace->stage("layout", payload);
+  if (p.checksum) {
+    if (auto res = p.checksum->apply(payload); !res) return std::move(res).error();
+    if (trace) trace->stage("checksum", payload);
+  }
+  std::size_t start = out.size();
+  if (auto res = p.framing->encode(payload, out); !res) return std::move(res).error();
+  if (trace) trace->stage("frame", byte_view(out).subspan(start));
+  return {};
+}
+
+namespace {
+bool matches(const message_def& msg, const record& r) {
+  for (const auto& [idx, value] : msg.match)
+    if (r.get(idx) != value) return false;
+  return true;
+}
+}  // namespace
+
+result<decoded_message> decode_payload(const profile& p, byte_view payload, record& out,
+                                       decode_preference pref, const operation* only_op,
+                                       trace_sink* trace) {
+  if (trace) trace->stage("frame payload", payload);
+  byte_view body = payload;
+  if (p.checksum) {
+    auto verified = p.checksum->verify(payload);
+    if (!verified) return std::move(verified).error();
+    body = *verified;
+  }
+  std::optional<codec_error> first_error;
+  auto try_message = [&](const message_def& msg) -> bool {
+    if (!msg.codec) return false;
+    out.reset(msg.fields.size());
+    auto res = msg.codec->decode(body, out);
+    if (!res) {
+      if (!first_error) {
+        first_error = std::move(res).error();
+        first_error->where = msg.path + (first_error->where.empty() ? "" : ".") + first_error->where;
+      }
+      return false;
+    }
+    return matches(msg, out);
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    bool replies = (pass == 0) == (pref == decode_preference::replies_first);
+    for (const auto& op : p.operations) {
+      if (only_op && &op != only_op) continue;
+      const message_def& msg = replies ? op.reply : op.request;
+      if (try_message(msg)) {
+        if (trace) trace->stage("layout", body);
+        return decoded_message{&op, &msg, replies};
+      }
+    }
+  }
+  if (first_error && (only_op || p.operations.size() == 1)) return *first_error;
+  std::string why = "matches no message of the profile";
+  if (first_error) why += " (first failure: " + first_error->to_string() + ")";
+  return make_error(errc::unknown_message, "", why);
+}
+
+reply_outcome classify_reply(const operation& op, const record& reply) {
+  reply_outcome o;
+  if (op.result.message_field) o.message = std::string(reply.get(*op.result.message_field));
+  if (!op.result.field) return o;
+  o.code = std::string(reply.get(*op.result.field));
+  o.success = false;
+  for (const auto& s : op.result.success)
+    if (s == o.code) o.success = true;
+  return o;
+}
+
+}  // namespace dragoman::codecs

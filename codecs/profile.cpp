@@ -1,0 +1,454 @@
+// Compiles a profile's JSON into immutable stage objects, reporting every mistake by path.
+#include "codecs/profile.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace dragoman::codecs {
+
+namespace json = boost::json;
+
+namespace {
+
+// Line and column (1-based) of a byte offset in text.
+std::string position_of(std::string_view text, std::size_t offset) {
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+// A JSON scalar written in a profile as a canonical record value.
+std::optional<std::string> scalar_text(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string: return std::string(v.get_string());
+    case json::kind::int64: return std::to_string(v.get_int64());
+    case json::kind::uint64: return std::to_string(v.get_uint64());
+    case json::kind::bool_: return std::string(v.get_bool() ? "true" : "false");
+    case json::kind::double_: {
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get_double());
+      return std::string(buf, r.ptr);
+    }
+    default: return std::nullopt;
+  }
+}
+
+struct compiler {
+  diagnostics& diag;
+  const json::object& root;
+  profile& out;
+
+  void compile_field_common(config_object& f, field_spec& spec, std::size_t index) {
+    spec.from = f.get_string("from");
+    spec.to = f.get_string("to");
+    spec.name = f.get_string("name");
+    if (spec.name.empty()) {
+      spec.name = !spec.from.empty() ? spec.from : spec.to;
+      if (spec.name.empty()) {
+        f.accept("name");
+        diag.error(f.child_path("name"), "is required (or give \"from\" or \"to\")");
+        spec.name = "field" + std::to_string(index);
+      }
+    }
+    if (const json::value* v = f.find("value")) {
+      if (auto t = scalar_text(*v)) spec.constant = *t;
+      else diag.error(f.child_path("value"), "must be a string, number or boolean");
+    }
+    if (const json::value* v = f.find("default")) {
+      if (auto t = scalar_text(*v)) spec.default_value = *t;
+      else diag.error(f.child_path("default"), "must be a string, number or boolean");
+    }
+    spec.required = f.get_bool("required", false);
+    spec.sensitive = f.get_bool("sensitive", false);
+    auto kind = f.get_enum("json", {"string", "number", "boolean"}, "string");
+    spec.json = kind == "number"    ? field_spec::json_kind::number
+                : kind == "boolean" ? field_spec::json_kind::boolean
+                                    : field_spec::json_kind::string;
+    auto gen = f.get_enum("generate", {"counter", "timestamp"}, "");
+    if (gen == "counter") {
+      spec.generate = generator_kind::counter;
+      spec.counter_width = static_cast<std::uint32_t>(f.get_int("width", 6, 1, 18));
+      std::uint64_t max_for_width = 1;
+      for (std::uint32_t i = 0; i < spec.counter_width; ++i) max_for_width *= 10;
+      --max_for_width;
+      spec.counter_start = static_cast<std::uint64_t>(
+          f.get_int("start", 1, 0, static_cast<std::int64_t>(max_for_width)));
+      spec.counter_wrap = static_cast<std::uint64_t>(f.get_int(
+          "wrap", static_cast<std::int64_t>(max_for_width), 0,
+          static_cast<std::int64_t>(max_for_width)));
+      if (spec.counter_wrap < spec.counter_start)
+        diag.error(f.child_path("wrap"), "must be >= start");
+      spec.generator_slot = out.counter_count++;
+    } else if (gen == "timestamp") {
+      spec.generate = generator_kind::timestamp;
+      spec.timestamp_format = f.get_string("format", "%Y%m%d%H%M%S");
+      spec.timestamp_utc = f.get_bool("utc", true);
+      if (spec.timestamp_format.empty()) diag.error(f.child_path("format"), "must not be empty");
+    }
+    if (spec.constant && spec.generate != generator_kind::none)
+      diag.error(f.child_path("value"), "a field cannot be both constant and generated");
+  }
+
+  void compile_message(const json::object& obj, const std::string& path, bool is_request,
+                       message_def& msg) {
+    msg.path = path;
+    msg.is_request = is_request;
+    config_object m(obj, path, diag);
+    std::string type = m.get_string("layout");
+    if (type.empty()) {
+      if (auto it = root.if_contains("layout"); it && it->is_string())
+        type = std::string(it->get_string());
+    }
+    if (type.empty()) {
+      m.accept("layout");
+      diag.error(m.child_path("layout"), "is required");
+    }
+    const json::array* fields = m.get_array("fields", true);
+    std::vector<config_object> field_cfgs;
+    std::vector<std::string> names;
+    if (fields) {
+      field_cfgs.reserve(fields->size());
+      if (fields->empty()) diag.error(m.child_path("fields"), "must not be empty");
+      for (std::size_t i = 0; i < fields->size(); ++i) {
+        std::string fpath = m.child_path("fields") + "[" + std::to_string(i) + "]";
+        if (!(*fields)[i].is_object()) {
+          diag.error(fpath, "must be an object");
+          continue;
+        }
+        field_cfgs.emplace_back((*fields)[i].get_object(), fpath, diag);
+        field_spec spec;
+        compile_field_common(field_cfgs.back(), spec, i);
+        auto dup = std::find_if(msg.fields.begin(), msg.fields.end(),
+                                [&](const field_spec& s) { return s.name == spec.name; });
+        if (dup != msg.fields.end())
+          diag.error(field_cfgs.back().child_path("name"),
+                     "duplicate field name \"" + spec.name + "\"");
+        names.push_back(spec.name);
+        msg.fields.push_back(std::move(spec));
+      }
+    }
+    if (!type.empty() && field_cfgs.size() == msg.fields.size() && !field_cfgs.empty()) {
+      layout_context ctx{m, field_cfgs, names, out.text_charset ? out.text_charset
+                                                                : find_charset("ascii"),
+                         root};
+      msg.codec = make_layout(type, ctx);
+      if (!msg.codec && diag.ok())
+        diag.error(m.child_path("layout"), "could not be built");
+    }
+    for (auto& fc : field_cfgs) fc.finish();
+
+    if (const json::object* match = m.get_object("match")) {
+      for (const auto& kv : *match) {
+        auto idx = msg.index_of(kv.key());
+        std::string mpath = m.child_path("match") + "." + std::string(kv.key());
+        if (!idx) {
+          diag.error(mpath, "no field named \"" + std::string(kv.key()) + "\"");
+          continue;
+        }
+        auto t = scalar_text(kv.value());
+        if (!t) {
+          diag.error(mpath, "must be a string or number");
+          continue;
+        }
+        msg.match.emplace_back(*idx, *t);
+      }
+    }
+    for (std::size_t i = 0; i < msg.fields.size(); ++i) {
+      if (!msg.fields[i].constant) continue;
+      bool listed = std::any_of(msg.match.begin(), msg.match.end(),
+                                [&](const auto& p) { return p.first == i; });
+      if (!listed) msg.match.emplace_back(i, *msg.fields[i].constant);
+    }
+    if (out.correlation.mode == correlation_mode::field && !out.correlation.field.empty()) {
+      msg.correlation_field = msg.index_of(out.correlation.field);
+      if (!msg.correlation_field)
+        diag.error(m.child_path("fields"),
+                   "has no field \"" + out.correlation.field + "\" (correlation.field)");
+    }
+    // The reply's result rule is read by the caller before finish().
+    if (!is_request) {
+      m.accept("result");
+    }
+    m.finish();
+  }
+
+  void compile_result(const json::object& reply, const std::string& path, operation& op) {
+    const json::value* v = reply.if_contains("result");
+    if (!v) return;
+    std::string rpath = path + ".result";
+    if (!v->is_object()) {
+      diag.error(rpath, "must be an object");
+      return;
+    }
+    config_object r(v->get_object(), rpath, diag);
+    std::string field = r.require_string("field");
+    if (!field.empty()) {
+      op.result.field = op.reply.index_of(field);
+      if (!op.result.field) diag.error(r.child_path("field"), "no reply field named \"" + field + "\"");
+    }
+    if (const json::array* s = r.get_array("success", true)) {
+      for (std::size_t i = 0; i < s->size(); ++i) {
+        auto t = scalar_text((*s)[i]);
+        if (!t) diag.error(r.child_path("success") + "[" + std::to_string(i) + "]", "must be a string");
+        else op.result.success.push_back(*t);
+      }
+      if (s->empty()) diag.error(r.child_path("success"), "must not be empty");
+    }
+    if (auto mf = r.get_optional_string("message_field")) {
+      op.result.message_field = op.reply.index_of(*mf);
+      if (!op.result.message_field)
+        diag.error(r.child_path("message_field"), "no reply field named \"" + *mf + "\"");
+    }
+    op.result.rejected_status = static_cast<int>(r.get_int("rejected_status", 422, 200, 599));
+    if (op.result.rejected_status != 200 && op.result.rejected_status != 422)
+      diag.error(r.child_path("rejected_status"), "must be 200 or 422");
+    r.finish();
+  }
+
+  void compile_operation(const std::string& name, const json::value& v) {
+    std::string path = "operations." + name;
+    if (!v.is_object()) {
+      diag.error(path, "must be an object");
+      return;
+    }
+    operation& op = out.operations.emplace_back();
+    op.name = name;
+    op.index = out.operations.size() - 1;
+    config_object o(v.get_object(), path, diag);
+    op.idempotent = o.get_bool("idempotent", false);
+    op.timeout = std::chrono::milliseconds(o.get_int("timeout_ms", 5000, 1, 3600000));
+    if (const json::object* req = o.get_object("request", true))
+      compile_message(*req, o.child_path("request"), true, op.request);
+    if (const json::object* rep = o.get_object("reply", true)) {
+      compile_message(*rep, o.child_path("reply"), false, op.reply);
+      compile_result(*rep, o.child_path("reply"), op);
+    }
+    o.finish();
+  }
+
+  void run() {
+    config_object r(root, "", diag);
+    out.name = r.require_string("name");
+    out.description = r.get_string("description");
+    r.accept("layout");  // a default layout type for every message
+    r.accept("$schema");
+
+    std::string cs = r.get_string("charset", "ascii");
+    out.text_charset = find_charset(cs);
+    if (!out.text_charset) {
+      std::string names;
+      for (auto n : charset_names()) names += (names.empty() ? "" : ", ") + std::string(n);
+      diag.error("charset", "unknown charset \"" + cs + "\", must be one of " + names);
+    }
+
+    if (const json::object* f = r.get_object("framing", true)) {
+      config_object fc(*f, "framing", diag);
+      out.framing = make_framer(fc);
+    }
+
+    if (const json::value* c = r.find("checksum")) {
+      if (c->is_string()) {
+        if (c->get_string() != "none") {
+          json::object o{{"type", c->get_string()}};
+          config_object cc(o, "checksum", diag);
+          out.checksum = make_checksum(cc);
+        }
+      } else if (c->is_object()) {
+        config_object cc(c->get_object(), "checksum", diag);
+        out.checksum = make_checksum(cc);
+      } else {
+        diag.error("checksum", "must be a checksum name or an object");
+      }
+    }
+
+    if (const json::object* c = r.get_object("correlation")) {
+      config_object cc(*c, "correlation", diag);
+      auto mode = cc.get_enum("mode", {"sequential", "field"}, "sequential");
+      out.correlation.mode = mode == "field" ? correlation_mode::field : correlation_mode::sequential;
+      out.correlation.field = cc.get_string("field");
+      if (out.correlation.mode == correlation_mode::field && out.correlation.field.empty()) {
+        cc.accept("field");
+        diag.error(cc.child_path("field"), "is required when mode is \"field\"");
+      }
+      cc.finish();
+    }
+
+    if (const json::object* u = r.get_object("upstream")) {
+      config_object uc(*u, "upstream", diag);
+      if (const json::array* eps = uc.get_array("endpoints")) {
+        for (std::size_t i = 0; i < eps->size(); ++i) {
+          const auto& e = (*eps)[i];
+          if (!e.is_string() || e.get_string().empty())
+            diag.error(uc.child_path("endpoints") + "[" + std::to_string(i) + "]",
+                       "must be a \"host:port\" string");
+          else
+            out.upstream.endpoints.emplace_back(e.get_string());
+        }
+      }
+      out.upstream.connect_timeout =
+          std::chrono::milliseconds(uc.get_int("connect_timeout_ms", 2000, 1, 600000));
+      out.upstream.connections =
+          static_cast<std::size_t>(uc.get_int("connections", 2, 1, 1024));
+      out.upstream.max_timeout =
+          std::chrono::milliseconds(uc.get_int("max_timeout_ms", 30000, 1, 3600000));
+      uc.finish();
+    }
+
+    if (const json::object* ops = r.get_object("operations", true)) {
+      if (ops->empty()) diag.error("operations", "must define at least one operation");
+      for (const auto& kv : *ops) compile_operation(std::string(kv.key()), kv.value());
+    }
+    r.finish();
+  }
+};
+
+}  // namespace
+
+std::optional<std::size_t> message_def::index_of(std::string_view field_name) const noexcept {
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    if (fields[i].name == field_name) return i;
+  return std::nullopt;
+}
+
+const operation* profile::find_operation(std::string_view op_name) const noexcept {
+  for (const auto& op : operations)
+    if (op.name == op_name) return &op;
+  return nullptr;
+}
+
+namespace {
+json::object describe_message(const message_def& msg) {
+  json::object m = msg.codec ? msg.codec->describe() : json::object{};
+  json::array fields;
+  for (std::size_t i = 0; i < msg.fields.size(); ++i) {
+    const field_spec& f = msg.fields[i];
+    json::object o;
+    o["name"] = f.name;
+    if (!f.from.empty()) o["from"] = f.from;
+    if (!f.to.empty()) o["to"] = f.to;
+    if (f.constant) o["value"] = f.sensitive ? "****" : *f.constant;
+    if (f.default_value) o["default"] = f.sensitive ? "****" : *f.default_value;
+    if (f.required) o["required"] = true;
+    if (f.sensitive) o["sensitive"] = true;
+    if (f.generate == generator_kind::counter) {
+      o["generate"] = "counter";
+      o["width"] = f.counter_width;
+      o["start"] = f.counter_start;
+      o["wrap"] = f.counter_wrap;
+    } else if (f.generate == generator_kind::timestamp) {
+      o["generate"] = "timestamp";
+      o["format"] = f.timestamp_format;
+      o["utc"] = f.timestamp_utc;
+    }
+    if (msg.codec)
+      for (const auto& kv : msg.codec->describe_field(i)) o[kv.key()] = kv.value();
+    fields.push_back(std::move(o));
+  }
+  m["fields"] = std::move(fields);
+  json::object match;
+  for (const auto& [idx, value] : msg.match) match[msg.fields[idx].name] = value;
+  m["match"] = std::move(match);
+  if (msg.correlation_field) m["correlation_field"] = msg.fields[*msg.correlation_field].name;
+  return m;
+}
+}  // namespace
+
+json::object profile::describe() const {
+  json::object o;
+  o["name"] = name;
+  if (!description.empty()) o["description"] = description;
+  o["framing"] = framing ? framing->describe() : json::object{};
+  o["charset"] = text_charset ? std::string(text_charset->name()) : std::string();
+  o["checksum"] = checksum ? json::value(checksum->describe()) : json::value("none");
+  o["correlation"] = {
+      {"mode", correlation.mode == correlation_mode::field ? "field" : "sequential"},
+      {"field", correlation.field}};
+  json::array eps;
+  for (const auto& e : upstream.endpoints) eps.emplace_back(e);
+  o["upstream"] = {{"endpoints", std::move(eps)},
+                   {"connect_timeout_ms", upstream.connect_timeout.count()},
+                   {"connections", upstream.connections},
+                   {"max_timeout_ms", upstream.max_timeout.count()}};
+  json::object ops;
+  for (const auto& op : operations) {
+    json::object d;
+    d["idempotent"] = op.idempotent;
+    d["timeout_ms"] = op.timeout.count();
+    d["request"] = describe_message(op.request);
+    d["reply"] = describe_message(op.reply);
+    json::object res;
+    if (op.result.field) {
+      res["field"] = op.reply.fields[*op.result.field].name;
+      json::array s;
+      for (const auto& c : op.result.success) s.emplace_back(c);
+      res["success"] = std::move(s);
+      if (op.result.message_field)
+        res["message_field"] = op.reply.fields[*op.result.message_field].name;
+      res["rejected_status"] = op.result.rejected_status;
+    }
+    d["result"] = std::move(res);
+    ops[op.name] = std::move(d);
+  }
+  o["operations"] = std::move(ops);
+  return o;
+}
+
+compile_output compile_profile(std::string_view text) {
+  compile_output result;
+  json::parse_options opts;
+  opts.allow_comments = true;
+  opts.allow_trailing_commas = true;
+  opts.max_depth = 64;
+  json::stream_parser parser({}, opts);
+  boost::system::error_code ec;
+  std::size_t consumed = parser.write_some(text.data(), text.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) {
+    std::size_t where = consumed < text.size() ? consumed : text.size();
+    std::string why = ec.message();
+    if (where >= text.size()) why += " (the file ends too early)";
+    result.errors.push_back(position_of(text, where) + ": " + why);
+    return result;
+  }
+  json::value v = parser.release();
+  if (!v.is_object()) {
+    result.errors.push_back("(root): must be a JSON object");
+    return result;
+  }
+  auto p = std::make_shared<profile>();
+  p->source = std::move(v.get_object());
+  diagnostics diag;
+  compiler c{diag, p->source, *p};
+  c.run();
+  if (!diag.ok()) {
+    result.errors = diag.errors();
+    return result;
+  }
+  result.compiled = std::move(p);
+  return result;
+}
+
+compile_output load_profile(const std::string& file_path) {
+  std::ifstream in(file_path, std::ios::binary);
+  if (!in) {
+    compile_output r;
+    r.errors.push_back(file_path + ": cannot be read");
+    return r;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  compile_output r = compile_profile(ss.str());
+  for (auto& e : r.errors) e = file_path + ": " + e;
+  return r;
+}
+
+}  // namespace dragoman::codecs

@@ -1,0 +1,117 @@
+// A compiled profile: one legacy protocol dialect, validated once and then immutable.
+#pragma once
+
+#include "codecs/charset.hpp"
+#include "codecs/checksum.hpp"
+#include "codecs/framing.hpp"
+#include "codecs/layout.hpp"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dragoman::codecs {
+
+enum class generator_kind { none, counter, timestamp };
+
+// The common (layout-independent) part of a field: where its value comes from and goes to.
+struct field_spec {
+  std::string name;                         // record name, unique within the message
+  std::string from;                         // request: JSON path ("patient.id"); empty if none
+  std::string to;                           // reply: JSON path; empty if not given to the app
+  std::optional<std::string> constant;      // "value": always this
+  std::optional<std::string> default_value;
+  bool required = false;
+  bool sensitive = false;                   // masked in logs, traces and admin output
+  enum class json_kind { string, number, boolean } json = json_kind::string;
+  generator_kind generate = generator_kind::none;
+  std::size_t generator_slot = 0;           // index of this counter in the profile's counters
+  std::uint32_t counter_width = 6;          // counter: digits
+  std::uint64_t counter_start = 1;
+  std::uint64_t counter_wrap = 999999;      // largest value before wrapping to counter_start
+  std::string timestamp_format;             // strftime-like: %Y %m %d %H %M %S %y %j
+  bool timestamp_utc = true;
+
+  // The name the app knows the field by: from/to when set, else the record name.
+  std::string_view request_name() const noexcept { return from.empty() ? name : from; }
+  std::string_view reply_name() const noexcept { return to.empty() ? name : to; }
+};
+
+struct message_def {
+  std::string path;  // "operations.balance.request", for errors and admin
+  bool is_request = true;
+  std::vector<field_spec> fields;
+  std::unique_ptr<layout> codec;
+  std::vector<std::pair<std::size_t, std::string>> match;  // field index → constant to recognise it
+  std::optional<std::size_t> correlation_field;            // where the correlation key sits
+
+  std::optional<std::size_t> index_of(std::string_view field_name) const noexcept;
+};
+
+// How a reply's legacy result code maps to success or a business rejection.
+struct result_rule {
+  std::optional<std::size_t> field;        // reply field holding the code; none = always success
+  std::vector<std::string> success;        // codes meaning success
+  std::optional<std::size_t> message_field;  // reply field with the host's text, passed along
+  int rejected_status = 422;               // HTTP status of a rejection: 422 or 200
+};
+
+struct operation {
+  std::string name;
+  std::size_t index = 0;
+  bool idempotent = false;
+  std::chrono::milliseconds timeout{5000};
+  message_def request;
+  message_def reply;
+  result_rule result;
+};
+
+enum class correlation_mode { sequential, field };
+
+struct correlation_spec {
+  correlation_mode mode = correlation_mode::sequential;
+  std::string field;  // record field name in requests and replies (mode field)
+};
+
+struct upstream_defaults {
+  std::vector<std::string> endpoints;  // "host:port"
+  std::chrono::milliseconds connect_timeout{2000};
+  std::size_t connections = 2;
+  std::chrono::milliseconds max_timeout{30000};  // cap on a caller's requested deadline
+};
+
+struct profile {
+  std::string name;
+  std::string description;
+  std::unique_ptr<framer> framing;
+  const charset* text_charset = nullptr;
+  std::unique_ptr<checksum_stage> checksum;  // null: none
+  correlation_spec correlation;
+  upstream_defaults upstream;
+  std::vector<operation> operations;
+  std::size_t counter_count = 0;  // generator slots used by counters across all messages
+  boost::json::object source;     // the profile as written (comments stripped)
+
+  const operation* find_operation(std::string_view name) const noexcept;
+  // The compiled profile as readable JSON: operations, fields, stages, policies.
+  boost::json::object describe() const;
+};
+
+struct compile_output {
+  std::shared_ptr<const profile> compiled;  // null when errors is not empty
+  std::vector<std::string> errors;          // every mistake as "path: reason"
+};
+
+// From JSON text with comments and trailing commas allowed; a syntax error gives line and column.
+compile_output compile_profile(std::string_view json_text);
+// Reads a file; an unreadable file is one error naming it.
+compile_output load_profile(const std::string& file_path);
+
+}  // namespace dragoman::codecs
