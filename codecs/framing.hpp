@@ -31,6 +31,9 @@ struct frame_result {
 
 // Per-connection decoder. Never consumes a partial frame: with too few bytes it returns need_more
 // and consumes nothing (except while discarding an oversized frame, which is reported as skip).
+// The caller passes back the unconsumed bytes with new data appended (decoders remember how far
+// they searched, so a peer trickling bytes costs linear time). When one discard spans several
+// calls, only the first skip carries a message: count and log only skips with a message.
 class frame_decoder {
  public:
   virtual ~frame_decoder() = default;

@@ -1,0 +1,73 @@
+// Framing stage entry point: picks the framing type from the profile, plus helpers for all types.
+#include "codecs/framing.hpp"
+
+#include "codecs/framing_impl.hpp"
+
+#include <cstring>
+
+namespace dragoman::codecs {
+
+namespace framing_detail {
+
+std::string too_long_message(std::uint64_t frame_length, std::size_t max_frame_length) {
+  return "frame of " + std::to_string(frame_length) + " bytes exceeds max_frame_length " +
+         std::to_string(max_frame_length);
+}
+
+std::string byte_name(byte b) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s = "0x";
+  s.push_back(digits[b >> 4]);
+  s.push_back(digits[b & 0xF]);
+  return s;
+}
+
+boost::json::value bytes_to_json(std::string_view bytes) {
+  bool plain = true;
+  for (char c : bytes)
+    if (static_cast<unsigned char>(c) >= 0x80) plain = false;
+  if (plain) return boost::json::string(bytes);
+  boost::json::array a;
+  for (char c : bytes) a.emplace_back(static_cast<std::int64_t>(static_cast<unsigned char>(c)));
+  return a;
+}
+
+std::size_t find_byte(byte_view input, std::size_t from, byte b) noexcept {
+  if (from >= input.size()) return input.size();
+  const void* p = std::memchr(input.data() + from, b, input.size() - from);
+  return p ? static_cast<std::size_t>(static_cast<const byte*>(p) - input.data()) : input.size();
+}
+
+codec_error encode_error(errc code, std::string message) {
+  return make_error(code, "framing", std::move(message));
+}
+
+}  // namespace framing_detail
+
+std::unique_ptr<framer> make_framer(config_object& cfg) {
+  using namespace framing_detail;
+  const std::size_t errors_before = cfg.diag().errors().size();
+  std::unique_ptr<framer> f;
+  bool known_type = false;
+  if (!cfg.has("type")) {
+    cfg.accept("type");
+    cfg.diag().error(cfg.child_path("type"),
+                     "is required (one of length_prefix, delimiter, mllp, stx_etx, fixed_size)");
+  } else {
+    const std::string type =
+        cfg.get_enum("type", {"length_prefix", "delimiter", "mllp", "stx_etx", "fixed_size"}, "");
+    known_type = !type.empty();
+    if (type == "length_prefix") f = make_length_prefix_framer(cfg);
+    if (type == "delimiter") f = make_delimiter_framer(cfg);
+    if (type == "mllp") f = make_mllp_framer(cfg);
+    if (type == "stx_etx") f = make_stx_etx_framer(cfg);
+    if (type == "fixed_size") f = make_fixed_size_framer(cfg);
+  }
+  // Typos are only checked once the type is known: otherwise every key of the intended type would
+  // be reported as unknown on top of the real mistake.
+  if (known_type) cfg.finish();
+  if (cfg.diag().errors().size() > errors_before) return nullptr;
+  return f;
+}
+
+}  // namespace dragoman::codecs
