@@ -262,6 +262,14 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
   return make_error(errc::unknown_message, "", why);
 }
 
+void correlation_key(const message_def& msg, const record& r, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < msg.correlation_key_fields.size(); ++i) {
+    if (i) out.push_back('\x1f');
+    out.append(r.get(msg.correlation_key_fields[i]));
+  }
+}
+
 reply_outcome classify_reply(const operation& op, const record& reply) {
   reply_outcome o;
   if (op.result.message_field) o.message = std::string(reply.get(*op.result.message_field));

@@ -51,6 +51,12 @@ struct compiler {
     spec.from = f.get_string("from");
     spec.to = f.get_string("to");
     spec.name = f.get_string("name");
+    // "as": one name for the record, the request JSON and the reply JSON.
+    if (auto as = f.get_optional_string("as")) {
+      if (spec.name.empty()) spec.name = *as;
+      if (spec.from.empty()) spec.from = *as;
+      if (spec.to.empty()) spec.to = *as;
+    }
     if (spec.name.empty()) {
       spec.name = !spec.from.empty() ? spec.from : spec.to;
       if (spec.name.empty()) {
@@ -173,6 +179,16 @@ struct compiler {
       if (!msg.correlation_field)
         diag.error(m.child_path("fields"),
                    "has no field \"" + out.correlation.field + "\" (correlation.field)");
+      else
+        msg.correlation_key_fields.push_back(*msg.correlation_field);
+      for (const auto& extra : out.correlation.also) {
+        auto idx = msg.index_of(extra);
+        if (!idx)
+          diag.error(m.child_path("fields"),
+                     "has no field \"" + extra + "\" (correlation.also)");
+        else
+          msg.correlation_key_fields.push_back(*idx);
+      }
     }
     // The reply's result rule is read by the caller before finish().
     if (!is_request) {
@@ -239,7 +255,8 @@ struct compiler {
     config_object r(root, "", diag);
     out.name = r.require_string("name");
     out.description = r.get_string("description");
-    r.accept("layout");  // a default layout type for every message
+    r.accept("layout");      // a default layout type for every message
+    r.accept("dictionary");  // layout-level definitions (e.g. ISO 8583 data elements)
     r.accept("$schema");
 
     std::string cs = r.get_string("charset", "ascii");
@@ -272,9 +289,19 @@ struct compiler {
 
     if (const json::object* c = r.get_object("correlation")) {
       config_object cc(*c, "correlation", diag);
-      auto mode = cc.get_enum("mode", {"sequential", "field"}, "sequential");
-      out.correlation.mode = mode == "field" ? correlation_mode::field : correlation_mode::sequential;
+      auto mode = cc.get_enum("mode", {"sequential", "ordered", "field"}, "sequential");
+      out.correlation.mode = mode == "field"     ? correlation_mode::field
+                             : mode == "ordered" ? correlation_mode::ordered
+                                                 : correlation_mode::sequential;
       out.correlation.field = cc.get_string("field");
+      if (const json::array* also = cc.get_array("also")) {
+        for (std::size_t i = 0; i < also->size(); ++i) {
+          if (!(*also)[i].is_string())
+            diag.error(cc.child_path("also") + "[" + std::to_string(i) + "]", "must be a field name");
+          else
+            out.correlation.also.emplace_back((*also)[i].get_string());
+        }
+      }
       if (out.correlation.mode == correlation_mode::field && out.correlation.field.empty()) {
         cc.accept("field");
         diag.error(cc.child_path("field"), "is required when mode is \"field\"");
@@ -370,8 +397,11 @@ json::object profile::describe() const {
   o["charset"] = text_charset ? std::string(text_charset->name()) : std::string();
   o["checksum"] = checksum ? json::value(checksum->describe()) : json::value("none");
   o["correlation"] = {
-      {"mode", correlation.mode == correlation_mode::field ? "field" : "sequential"},
-      {"field", correlation.field}};
+      {"mode", correlation.mode == correlation_mode::field     ? "field"
+               : correlation.mode == correlation_mode::ordered ? "ordered"
+                                                               : "sequential"},
+      {"field", correlation.field},
+      {"also", json::value_from(correlation.also)}};
   json::array eps;
   for (const auto& e : upstream.endpoints) eps.emplace_back(e);
   o["upstream"] = {{"endpoints", std::move(eps)},

@@ -50,7 +50,8 @@ struct message_def {
   std::vector<field_spec> fields;
   std::unique_ptr<layout> codec;
   std::vector<std::pair<std::size_t, std::string>> match;  // field index → constant to recognise it
-  std::optional<std::size_t> correlation_field;            // where the correlation key sits
+  std::optional<std::size_t> correlation_field;            // the generated part of the key
+  std::vector<std::size_t> correlation_key_fields;         // every part, correlation_field first
 
   std::optional<std::size_t> index_of(std::string_view field_name) const noexcept;
 };
@@ -73,11 +74,14 @@ struct operation {
   result_rule result;
 };
 
-enum class correlation_mode { sequential, field };
+// sequential: one call in flight per connection; ordered: many in flight, replies in request
+// order (pipelining, as memcached answers); field: many in flight, matched by a key field.
+enum class correlation_mode { sequential, ordered, field };
 
 struct correlation_spec {
   correlation_mode mode = correlation_mode::sequential;
-  std::string field;  // record field name in requests and replies (mode field)
+  std::string field;  // record field name in requests and replies (mode field); generated
+  std::vector<std::string> also;  // further key fields copied from request to reply (ISO 8583: 41)
 };
 
 struct upstream_defaults {
