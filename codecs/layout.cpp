@@ -1,0 +1,139 @@
+// Layout factory: picks the layout type by name, plus helpers the layout types share.
+#include "codecs/layout.hpp"
+
+#include "codecs/decimal.hpp"
+
+#include <string>
+
+namespace dragoman::codecs {
+
+// Helpers shared by the layout types (declared again in each layout_<type>.cpp).
+namespace layout_detail {
+// The "charset" key of cfg, or fallback (ascii when null); reports unknown names.
+const charset* resolve_charset(config_object& cfg, const charset* fallback);
+// Bytes of the first UTF-8 character of s (0 when invalid) and its code point.
+std::size_t decode_utf8_char(std::string_view s, char32_t& cp) noexcept;
+// A one-character key ("pad"): its wire byte in cs, or -1 after reporting the mistake.
+int read_char_key(config_object& cfg, std::string_view key, std::string_view fallback,
+                  const charset* cs, std::string& text);
+// "\"|\"" with control bytes as \xNN, for messages about separators.
+std::string quote_bytes(std::string_view text);
+}  // namespace layout_detail
+
+// Defined in layout_<type>.cpp.
+std::unique_ptr<layout> make_fixed_layout(layout_context& ctx);
+std::unique_ptr<layout> make_delimited_layout(layout_context& ctx);
+
+namespace {
+
+struct layout_type {
+  std::string_view name;
+  std::unique_ptr<layout> (*make)(layout_context&);
+};
+
+// One line per layout type.
+constexpr layout_type layout_types[] = {
+    {"fixed", make_fixed_layout},
+    {"delimited", make_delimited_layout},
+};
+
+}  // namespace
+
+std::unique_ptr<layout> make_layout(std::string_view type, layout_context& ctx) {
+  for (const auto& t : layout_types) {
+    if (t.name != type) continue;
+    const std::size_t errors_before = ctx.message.diag().errors().size();
+    auto made = t.make(ctx);
+    if (ctx.message.diag().errors().size() != errors_before) return nullptr;
+    return made;
+  }
+  std::string reason = "unknown layout \"" + std::string(type) + "\", must be one of ";
+  bool first = true;
+  for (const auto& t : layout_types) {
+    if (!first) reason.append(", ");
+    reason.append(t.name);
+    first = false;
+  }
+  ctx.message.diag().error(ctx.message.child_path("layout"), reason);
+  return nullptr;
+}
+
+std::vector<std::string_view> layout_names() {
+  std::vector<std::string_view> names;
+  for (const auto& t : layout_types) names.push_back(t.name);
+  return names;
+}
+
+namespace layout_detail {
+
+const charset* resolve_charset(config_object& cfg, const charset* fallback) {
+  if (!fallback) fallback = find_charset("ascii");
+  auto name = cfg.get_optional_string("charset");
+  if (!name) return fallback;
+  if (const charset* cs = find_charset(*name)) return cs;
+  std::string reason = "unknown charset \"" + *name + "\", must be one of ";
+  bool first = true;
+  for (auto n : charset_names()) {
+    if (!first) reason.append(", ");
+    reason.append(n);
+    first = false;
+  }
+  cfg.diag().error(cfg.child_path("charset"), reason);
+  return fallback;
+}
+
+std::size_t decode_utf8_char(std::string_view s, char32_t& cp) noexcept {
+  if (s.empty()) return 0;
+  const auto b0 = static_cast<unsigned char>(s[0]);
+  std::size_t n = b0 < 0x80           ? 1
+                  : (b0 >> 5) == 0x6  ? 2
+                  : (b0 >> 4) == 0xE  ? 3
+                  : (b0 >> 3) == 0x1E ? 4
+                                      : 0;
+  if (n == 0 || n > s.size()) return 0;
+  char32_t c = n == 1 ? b0 : n == 2 ? (b0 & 0x1F) : n == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+  for (std::size_t i = 1; i < n; ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if ((b & 0xC0) != 0x80) return 0;
+    c = c << 6 | (b & 0x3F);
+  }
+  cp = c;
+  return n;
+}
+
+int read_char_key(config_object& cfg, std::string_view key, std::string_view fallback,
+                  const charset* cs, std::string& text) {
+  text = cfg.get_string(key, fallback);
+  char32_t cp = 0;
+  if (text.empty() || decode_utf8_char(text, cp) != text.size()) {
+    cfg.diag().error(cfg.child_path(key), "must be one character");
+    return -1;
+  }
+  int wire = cs->encode_char(cp);
+  if (wire < 0) {
+    cfg.diag().error(cfg.child_path(key),
+                     "\"" + text + "\" has no code in charset " + std::string(cs->name()));
+  }
+  return wire;
+}
+
+std::string quote_bytes(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto b = static_cast<unsigned char>(c);
+    if (b >= 0x20 && b < 0x7F && c != '"' && c != '\\') {
+      out.push_back(c);
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out.append("\\x");
+      out.push_back(hex[b >> 4]);
+      out.push_back(hex[b & 0xF]);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace layout_detail
+
+}  // namespace dragoman::codecs
