@@ -92,6 +92,16 @@ result<void> map_request(const message_def& msg, const json::object& fields,
     if (v && !v->is_null()) {
       std::string& slot = out.slot(i);
       slot.clear();
+      if (f.json == field_spec::json_kind::array) {
+        if (!v->is_array())
+          return make_error(errc::invalid_field, f.from, "must be an array");
+        for (const auto& item : v->get_array())
+          if (!item.is_object())
+            return make_error(errc::invalid_field, f.from, "must be an array of objects");
+        slot = json::serialize(*v);
+        out.set_present(i);
+        continue;
+      }
       switch (v->kind()) {
         case json::kind::string: slot.assign(v->get_string().data(), v->get_string().size()); break;
         case json::kind::int64: {
@@ -180,6 +190,13 @@ json::object map_reply(const message_def& msg, const record& r, bool all_fields,
           if (rd.ec == std::errc() && rd.ptr == value.data() + value.size()) slot = d;
           else slot = value;
         }
+        break;
+      }
+      case field_spec::json_kind::array: {
+        boost::system::error_code ec;
+        json::value parsed = json::parse(value, ec);
+        if (!ec) slot = std::move(parsed);
+        else slot = value;
         break;
       }
       case field_spec::json_kind::boolean:

@@ -75,9 +75,10 @@ struct compiler {
     }
     spec.required = f.get_bool("required", false);
     spec.sensitive = f.get_bool("sensitive", false);
-    auto kind = f.get_enum("json", {"string", "number", "boolean"}, "string");
+    auto kind = f.get_enum("json", {"string", "number", "boolean", "array"}, "string");
     spec.json = kind == "number"    ? field_spec::json_kind::number
                 : kind == "boolean" ? field_spec::json_kind::boolean
+                : kind == "array"   ? field_spec::json_kind::array
                                     : field_spec::json_kind::string;
     auto gen = f.get_enum("generate", {"counter", "timestamp"}, "");
     if (gen == "counter") {

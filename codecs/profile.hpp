@@ -30,7 +30,9 @@ struct field_spec {
   std::optional<std::string> default_value;
   bool required = false;
   bool sensitive = false;                   // masked in logs, traces and admin output
-  enum class json_kind { string, number, boolean } json = json_kind::string;
+  // array: a JSON array of objects (repeating groups, e.g. HL7 OBX segments) carried in the
+  // record as its compact JSON text; the layout expands it.
+  enum class json_kind { string, number, boolean, array } json = json_kind::string;
   generator_kind generate = generator_kind::none;
   std::size_t generator_slot = 0;           // index of this counter in the profile's counters
   std::uint32_t counter_width = 6;          // counter: digits
