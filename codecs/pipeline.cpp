@@ -283,7 +283,15 @@ void correlation_key(const message_def& msg, const record& r, std::string& out) 
   out.clear();
   for (std::size_t i = 0; i < msg.correlation_key_fields.size(); ++i) {
     if (i) out.push_back('\x1f');
-    out.append(r.get(msg.correlation_key_fields[i]));
+    std::string_view v = r.get(msg.correlation_key_fields[i]);
+    // A generated counter is "000042" in the request and decodes as "42" from a numeric field:
+    // digit strings compare without their leading zeros.
+    bool digits = !v.empty();
+    for (char c : v)
+      if (c < '0' || c > '9') digits = false;
+    if (digits)
+      while (v.size() > 1 && v.front() == '0') v.remove_prefix(1);
+    out.append(v);
   }
 }
 

@@ -75,7 +75,8 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
                                        trace_sink* trace = nullptr);
 
 // The correlation key of a message (field mode): the values of its correlation_key_fields
-// joined by 0x1f. Requests and replies of one call give the same key.
+// joined by 0x1f, digit strings without leading zeros. Requests and replies of one call give the
+// same key.
 void correlation_key(const message_def& msg, const record& r, std::string& out);
 
 // The reply's classification by the operation's result rule.

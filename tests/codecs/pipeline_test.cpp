@@ -216,3 +216,23 @@ BOOST_AUTO_TEST_CASE(shipped_profiles_round_trip) {
   }
   BOOST_TEST(checked >= 4);
 }
+
+BOOST_AUTO_TEST_CASE(correlation_keys_of_request_and_reply_agree) {
+  auto p = acme();
+  const operation& op = *p->find_operation("balance");
+  fixed_generation gen;
+  gen.next = 42;
+  record req;
+  BOOST_TEST_REQUIRE(map_request(op.request, {{"account", "1"}}, gen, req).has_value());
+  BOOST_TEST(req.get(1) == "000042");
+  byte_buffer payload, frame;
+  BOOST_TEST_REQUIRE(encode_message(*p, op.request, req, payload, frame).has_value());
+  record back;
+  BOOST_TEST_REQUIRE(decode_payload(*p, payload_of(*p, frame), back,
+                                    decode_preference::requests_first).has_value());
+  std::string k1, k2;
+  correlation_key(op.request, req, k1);
+  correlation_key(op.request, back, k2);
+  BOOST_TEST(k1 == "42");
+  BOOST_TEST(k1 == k2);
+}

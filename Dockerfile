@@ -1,0 +1,25 @@
+# dragoman sidecar image: a Debian 12 build stage, then a slim runtime with only runtime libraries.
+FROM debian:12 AS build
+WORKDIR /src
+COPY scripts/setup scripts/setup
+# Build dependencies only: the test peers are not needed to build the image.
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      build-essential cmake ninja-build ccache libboost1.81-dev libboost-json1.81-dev \
+      libboost-program-options1.81-dev libboost-test1.81-dev libboost-system1.81-dev libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDRAGOMAN_TESTS=OFF \
+    && cmake --build /build --target dragoman \
+    && strip /build/dragoman
+
+FROM debian:12-slim
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      libboost-json1.81.0 libboost-program-options1.81.0 libssl3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin dragoman
+COPY --from=build /build/dragoman /usr/local/bin/dragoman
+COPY profiles /etc/dragoman/profiles
+USER 10001
+EXPOSE 8080 7070
+ENTRYPOINT ["dragoman"]
+CMD ["serve", "--profile", "/etc/dragoman/profiles/acme-core.json", "--http", "0.0.0.0:8080", "--line", "0.0.0.0:7070"]

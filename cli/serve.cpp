@@ -1,0 +1,147 @@
+// `serve` and `simulate`: flags and environment into the bridge's options.
+#include "bridge/server.hpp"
+#include "bridge/simulator.hpp"
+#include "cli/commands.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace po = boost::program_options;
+namespace json = boost::json;
+
+namespace dragoman::cli {
+
+namespace {
+
+// "--upstream a:1 --upstream b:2,c:3" and DRAGOMAN_UPSTREAM="a:1,b:2" alike.
+std::vector<std::string> split_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      std::size_t comma = v.find(',', start);
+      std::string item = v.substr(start, comma == std::string::npos ? std::string::npos
+                                                                    : comma - start);
+      if (!item.empty()) out.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const codecs::profile> load_or_throw(const std::string& path) {
+  codecs::compile_output out = codecs::load_profile(path);
+  if (!out.compiled) {
+    std::string all;
+    for (const auto& e : out.errors) all += (all.empty() ? "" : "\n") + e;
+    throw std::runtime_error(all);
+  }
+  return out.compiled;
+}
+
+}  // namespace
+
+int run_serve(int argc, char** argv) {
+  bridge::server_options o;
+  std::size_t connect_timeout_ms = 0, max_timeout_ms = 0, idle_timeout_ms = 0;
+  po::options_description desc("serve options");
+  desc.add_options()
+      ("profile,p", po::value(&o.profile_path)->required(), "profile file")
+      ("upstream,u", po::value<std::vector<std::string>>()->composing(),
+       "legacy endpoint host:port (repeat or comma list); none: the embedded simulator")
+      ("http", po::value(&o.http)->default_value(o.http),
+       "HTTP front door address (empty: off; port 0: any)")
+      ("line", po::value(&o.line)->default_value(o.line),
+       "line (NDJSON) front door address (empty: off; port 0: any)")
+      ("threads", po::value(&o.threads)->default_value(0), "I/O threads (0: the cores available)")
+      ("upstream-connections", po::value<std::size_t>(),
+       "connections per upstream endpoint (default: the profile's, else 2)")
+      ("connect-timeout-ms", po::value(&connect_timeout_ms)->default_value(0),
+       "upstream connect timeout (0: the profile's, else 2000)")
+      ("max-timeout-ms", po::value(&max_timeout_ms)->default_value(0),
+       "cap on a caller's Request-Timeout / timeout_ms (0: the profile's, else 30000)")
+      ("max-queued", po::value(&o.engine.max_queued)->default_value(o.engine.max_queued),
+       "calls that may wait for an upstream connection before `overloaded`")
+      ("max-in-flight", po::value(&o.engine.max_in_flight_per_connection)
+                            ->default_value(o.engine.max_in_flight_per_connection),
+       "calls in flight per upstream connection (field correlation)")
+      ("max-body-bytes", po::value(&o.max_body_bytes)->default_value(o.max_body_bytes),
+       "largest HTTP request body")
+      ("max-line-bytes", po::value(&o.max_line_bytes)->default_value(o.max_line_bytes),
+       "longest request line")
+      ("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000),
+       "close app connections idle this long");
+  po::variables_map vm;
+  if (!parse_options("serve",
+                     "Serves the app's calls (HTTP/JSON and NDJSON lines) and translates them to "
+                     "the legacy system described by the profile.",
+                     desc, argc, argv, vm))
+    return 0;
+  if (vm.count("upstream"))
+    o.engine.upstreams = split_list(vm["upstream"].as<std::vector<std::string>>());
+  auto p = load_or_throw(o.profile_path);
+  o.engine.connections_per_endpoint =
+      vm.count("upstream-connections") ? vm["upstream-connections"].as<std::size_t>()
+                                       : p->upstream.connections;
+  if (o.engine.connections_per_endpoint == 0)
+    throw usage_error("--upstream-connections must be > 0");
+  o.engine.connect_timeout = connect_timeout_ms ? std::chrono::milliseconds(connect_timeout_ms)
+                                                : p->upstream.connect_timeout;
+  o.engine.max_timeout =
+      max_timeout_ms ? std::chrono::milliseconds(max_timeout_ms) : p->upstream.max_timeout;
+  o.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  return bridge::run_server(o);
+}
+
+int run_simulate(int argc, char** argv) {
+  std::string profile_path, responses;
+  bridge::simulator_options so;
+  po::options_description desc("simulate options");
+  desc.add_options()
+      ("profile,p", po::value(&profile_path)->required(), "profile file")
+      ("listen,l", po::value(&so.listen)->default_value(so.listen), "address to listen on")
+      ("responses,r", po::value(&responses), "rules file: canned replies and faults");
+  po::variables_map vm;
+  if (!parse_options("simulate",
+                     "Plays the legacy system described by the profile: decodes requests and "
+                     "answers from rules (see docs/simulator.md).",
+                     desc, argc, argv, vm))
+    return 0;
+  auto p = load_or_throw(profile_path);
+  if (!responses.empty()) {
+    std::ifstream in(responses);
+    if (!in) throw std::runtime_error(responses + ": cannot be read");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    boost::system::error_code ec;
+    json::parse_options opts;
+    opts.allow_comments = true;
+    opts.allow_trailing_commas = true;
+    json::value v = json::parse(ss.str(), ec, {}, opts);
+    if (ec) throw std::runtime_error(responses + ": " + ec.message());
+    if (!v.is_object()) throw std::runtime_error(responses + ": must be a JSON object");
+    so.rules = v.get_object();
+  }
+  boost::asio::io_context ctx(1);
+  auto sim = bridge::start_simulator(ctx, p, so);
+  auto ep = sim->local_endpoint();
+  std::printf("{\"level\":\"info\",\"event\":\"listening\",\"simulate\":\"%s:%u\",\"profile\":\"%s\"}\n",
+              ep.address().to_string().c_str(), ep.port(), p->name.c_str());
+  std::fflush(stdout);
+  boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    sim->stop();
+    ctx.stop();
+  });
+  ctx.run();
+  return 0;
+}
+
+}  // namespace dragoman::cli
