@@ -1,0 +1,62 @@
+// A call as the front doors hand it to the engine, its result, and the error contract's codes.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dragoman::bridge {
+
+// The stable codes of the error contract (DESIGN.md); apps model failure from these.
+enum class call_code {
+  ok,
+  bad_request,
+  unknown_operation,
+  invalid_field,
+  payload_too_large,
+  rejected,
+  overloaded,
+  upstream_unavailable,
+  upstream_timeout,
+  upstream_protocol_error,
+};
+
+std::string_view to_string(call_code c) noexcept;
+// 200, 400, 404, 422, 413, (rejected: per profile), 503, 503, 504, 502.
+int http_status(call_code c) noexcept;
+
+struct call_request {
+  std::string op;
+  boost::json::object data;  // the app's fields
+  std::string request_id;    // X-Request-Id or the line's id (for logs)
+  std::optional<std::chrono::milliseconds> timeout;  // the app's wish; capped by the engine
+};
+
+struct call_result {
+  call_code code = call_code::ok;
+  boost::json::object data;  // reply fields on ok (and on rejected, what the reply carried)
+  std::string message;       // human text for errors (names the field for invalid_field)
+  std::string legacy_code;   // the host's result code (rejected, and ok when known)
+  int status = 200;          // HTTP status to answer with
+  int attempts = 0;          // upstream attempts made
+  std::optional<int> retry_after_seconds;  // for upstream_unavailable / overloaded
+};
+
+// Called exactly once per submitted call, on the executor given to submit().
+using call_handler = std::function<void(call_result)>;
+
+// The translator plus upstream pool: takes a call, answers it exactly once.
+class call_engine {
+ public:
+  virtual ~call_engine() = default;
+  virtual void submit(call_request req, boost::asio::any_io_executor caller, call_handler done) = 0;
+  // True when at least one upstream connection can carry calls (for /readyz).
+  virtual bool ready() const = 0;
+};
+
+}  // namespace dragoman::bridge
