@@ -1,4 +1,5 @@
-// Tests for the delimited layout: positions, components, escapes, numbers, malformed input, config.
+// Tests for the delimited layout: positions, components, escapes, numbers, malformed input, config,
+// and the segment model (paths, repetitions, subcomponents, HL7 escapes, header, segment groups).
 #define BOOST_TEST_MODULE layout_delimited_test
 #include <boost/test/unit_test.hpp>
 
@@ -352,4 +353,305 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
      "implied_decimals":false,"max_length":9}]})");
   BOOST_TEST(b->diag.ok(), b->errors());
   BOOST_TEST(b->lay);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The segment model.
+
+namespace {
+
+// HL7 v2.5 section 2.5: segments end in CR, | ^ ~ \ & from MSH-1 and MSH-2.
+constexpr const char* hl7_segments = R"({"separator":"|","component_separator":"^",
+  "repetition_separator":"~","subcomponent_separator":"&","escape_style":"hl7",
+  "segment_separator":"\r","header_segment":"MSH","header_carries_separators":true,
+  "segments":["MSH","PID"],
+  "fields":[{"name":"app","path":"MSH-3"},
+            {"name":"type","path":"MSH-9.1"},{"name":"event","path":"MSH-9.2"},
+            {"name":"id","path":"MSH-10"},
+            {"name":"mrn","path":"PID-3.1"},{"name":"authority","path":"PID-3.4.2"},
+            {"name":"ssn","path":"PID-3[2].1"},
+            {"name":"family","path":"PID-5.1"},{"name":"given","path":"PID-5.2"},
+            {"name":"weight","path":"PID-9","type":"numeric","decimals":1}]})";
+
+// A generic segmented record, no header: a CSV-like batch with one repeating line type.
+constexpr const char* batch = R"({"separator":",","component_separator":":",
+  "segment_separator":"\n","segments":["HDR","ITEM","END"],
+  "fields":[{"name":"batch","path":"HDR-1"},
+            {"name":"items","json":"array","segment":"ITEM","sequence":"n",
+             "components":{"n":"1","sku":"2","qty":"3.1","unit":"3.2"}},
+            {"name":"count","path":"END-1"}]})";
+
+const vector_case segment_vectors[] = {
+    {"HL7 v2.5 2.5: MSH-1 is the separator, MSH-2 the encoding characters, fields from MSH-3",
+     hl7_segments, R"(["APP","ADT","A01","42","123",null,null,"DOE","JOHN",null])",
+     "MSH|^~\\&|APP||||||ADT^A01|42\rPID|||123||DOE^JOHN\r",
+     R"(["APP","ADT","A01","42","123",null,null,"DOE","JOHN",null])"},
+    {"repetitions and subcomponents (HL7 v2.5 2.5.5: PID-3 CX repeats, CX.4 is an HD)",
+     hl7_segments, R"([null,null,null,null,"123","NPI","999-99",null,null,"72.5"])",
+     "MSH|^~\\&\rPID|||123^^^&NPI~999-99||||||72.5\r",
+     R"([null,null,null,null,"123","NPI","999-99",null,null,"72.5"])"},
+    {"HL7 v2.5 2.7.1 escape sequences for every encoding character", hl7_segments,
+     R"(["A|B","C^D","E~F","G&H","I\\J",null,null,null,null,null])",
+     "MSH|^~\\&|A\\F\\B||||||C\\S\\D^E\\R\\F|G\\T\\H\rPID|||I\\E\\J\r",
+     R"(["A|B","C^D","E~F","G&H","I\\J",null,null,null,null,null])"},
+    {"segments with no values are still written (id only)", hl7_segments,
+     R"([null,null,null,null,null,null,null,null,null,null])", "MSH|^~\\&\rPID\r",
+     R"([null,null,null,null,null,null,null,null,null,null])"},
+    {"a repeating group: one line per element, sequence numbered when not given", batch,
+     R"(["B1","[{\"sku\":\"A\",\"qty\":2,\"unit\":\"kg\"},{\"n\":\"7\",\"sku\":\"B,C\",\"qty\":\"1\"}]","2"])",
+     "HDR,B1\nITEM,1,A,2:kg\nITEM,7,B,C\nEND,2\n", nullptr},
+    {"a repeating group with no elements writes no line", batch, R"(["B1","[]","0"])",
+     "HDR,B1\nEND,0\n", R"(["B1",null,"0"])"},
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(segment_vectors_encode_and_decode) {
+  for (const auto& v : segment_vectors) {
+    BOOST_TEST_CONTEXT(v.source) {
+      auto b = build(v.message_json);
+      BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+      record r;
+      fill(r, b->field_count, v.values);
+      byte_buffer out;
+      auto enc = b->lay->encode(r, out);
+      if (!v.decoded) {  // a value that cannot be written unescaped without an escape
+        BOOST_TEST(!enc.has_value());
+        continue;
+      }
+      BOOST_REQUIRE_MESSAGE(enc.has_value(), enc.error().to_string());
+      BOOST_TEST(std::string(as_chars(out)) == v.wire);
+      record back;
+      back.reset(b->field_count);
+      auto dec = b->lay->decode(as_bytes(v.wire), back);
+      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
+      BOOST_TEST(as_json(back) == v.decoded);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(segment_group_round_trip) {
+  auto b = build(R"({"separator":",","component_separator":":","escape":"\\",
+    "segment_separator":"\n","segments":["HDR","ITEM","END"],
+    "fields":[{"name":"batch","path":"HDR-1"},
+              {"name":"items","json":"array","segment":"ITEM","sequence":"n",
+               "components":{"n":"1","sku":"2","qty":"3.1","unit":"3.2"}},
+              {"name":"count","path":"END-1"}]})");
+  BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+  record r;
+  fill(
+      r, b->field_count,
+      R"(["B1","[{\"sku\":\"A\",\"qty\":2,\"unit\":\"kg\"},{\"n\":\"7\",\"sku\":\"B,C\",\"qty\":\"1\"}]","2"])");
+  byte_buffer out;
+  auto enc = b->lay->encode(r, out);
+  BOOST_REQUIRE_MESSAGE(enc.has_value(), enc.error().to_string());
+  BOOST_TEST(std::string(as_chars(out)) == "HDR,B1\nITEM,1,A,2:kg\nITEM,7,B\\,C,1\nEND,2\n");
+  record back;
+  back.reset(b->field_count);
+  auto dec = b->lay->decode(out, back);
+  BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
+  BOOST_TEST(
+      as_json(back) ==
+      R"(["B1","[{\"n\":\"1\",\"sku\":\"A\",\"qty\":\"2\",\"unit\":\"kg\"},{\"n\":\"7\",\"sku\":\"B,C\",\"qty\":\"1\"}]","2"])");
+}
+
+namespace {
+const vector_case segment_decode_vectors[] = {
+    {"no final segment separator", hl7_segments, "", "MSH|^~\\&|APP\rPID|||123",
+     R"(["APP",null,null,null,"123",null,null,null,null,null])"},
+    {"CR LF between segments, a trailing LF, unknown and Z-segments", hl7_segments, "",
+     "MSH|^~\\&|APP\r\nZZZ|x|y\r\nEVN|A01\r\nPID|||123\r\n",
+     R"(["APP",null,null,null,"123",null,null,null,null,null])"},
+    {"a repeated segment: the first occurrence is read", hl7_segments, "",
+     "MSH|^~\\&\rPID|||1\rPID|||2\r", R"([null,null,null,null,"1",null,null,null,null,null])"},
+    {"the peer's own encoding characters, read from MSH-1 and MSH-2", hl7_segments, "",
+     "MSH#$*/%#APP######ADT$A01#7\rPID###1$$$%NPI*2##O/F/BRIEN$JO\r",
+     R"(["APP","ADT","A01","7","1","NPI","2","O#BRIEN","JO",null])"},
+    {"\\Xhh\\ is bytes in the charset; unknown escapes stay", hl7_segments, "",
+     "MSH|^~\\&|A\\X41420D\\B\\H\\C\\.br\\\r",
+     R"(["AAB\rB\\H\\C\\.br\\",null,null,null,null,null,null,null,null,null])"},
+    {"an unterminated escape sequence is literal", hl7_segments, "", "MSH|^~\\&|A\\F",
+     R"(["A\\F",null,null,null,null,null,null,null,null,null])"},
+    {"empty values are absent; missing components and repetitions too", hl7_segments, "",
+     "MSH|^~\\&||||||||\rPID|||^^^x&||DOE\r",
+     R"([null,null,null,null,null,null,null,"DOE",null,null])"},
+    {"empty input decodes to nothing", hl7_segments, "", "",
+     R"([null,null,null,null,null,null,null,null,null,null])"},
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(segment_decode_only_vectors) {
+  for (const auto& v : segment_decode_vectors) {
+    BOOST_TEST_CONTEXT(v.source) {
+      auto b = build(v.message_json);
+      BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+      record back;
+      back.reset(b->field_count);
+      auto dec = b->lay->decode(as_bytes(v.wire), back);
+      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
+      BOOST_TEST(as_json(back) == v.decoded);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(segment_decode_one_byte_at_a_time_prefixes_never_fail) {
+  // Every prefix of a message decodes (possibly to fewer values): no offset is fatal.
+  auto b = build(hl7_segments);
+  BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+  const std::string wire = "MSH|^~\\&|APP||||||ADT^A01|42\rPID|||123^^^&NPI~9||O\\F\\B^J||9.5\r";
+  for (std::size_t n = 0; n <= wire.size(); ++n) {
+    record back;
+    back.reset(b->field_count);
+    auto dec = b->lay->decode(as_bytes(std::string_view(wire).substr(0, n)), back);
+    BOOST_TEST(dec.has_value(), "prefix " << n);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(segment_encode_and_decode_errors) {
+  auto b = build(hl7_segments);
+  BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+  record r;
+  fill(r, b->field_count, R"([null,null,null,null,null,null,null,null,null,"1.25"])");
+  byte_buffer out;
+  auto enc = b->lay->encode(r, out);
+  BOOST_REQUIRE(!enc.has_value());
+  BOOST_TEST(enc.error().where == "weight");
+  record back;
+  back.reset(b->field_count);
+  auto dec = b->lay->decode(as_bytes("MSH|^~\\&\rPID|||||||||7x\r"), back);
+  BOOST_REQUIRE(!dec.has_value());
+  BOOST_TEST(dec.error().where == "weight");
+  BOOST_TEST(dec.error().message == "not a digit at offset 22");
+
+  auto g = build(batch);
+  BOOST_REQUIRE_MESSAGE(g->lay, g->errors());
+  const char* bad[][2] = {
+      {R"([null,"{}",null])", "must be a JSON array of objects"},
+      {R"([null,"[1]",null])", "element 1 must be an object"},
+      {R"([null,"[{},{\"x\":1}]",null])", "element 2 has the unknown key \"x\""},
+      {R"([null,"[{\"sku\":{}}]",null])", "element 1 key \"sku\" must be a string or a number"},
+      {R"([null,"[{\"sku\":\"a,b\"}]",null])",
+       "element 1 key \"sku\": contains the separator \",\" and the layout has no escape"},
+  };
+  for (const auto& c : bad) {
+    BOOST_TEST_CONTEXT(c[0]) {
+      record gr;
+      fill(gr, g->field_count, c[0]);
+      byte_buffer o;
+      auto e = g->lay->encode(gr, o);
+      BOOST_REQUIRE(!e.has_value());
+      BOOST_TEST(e.error().where == "items");
+      BOOST_TEST(e.error().message == c[1]);
+    }
+  }
+}
+
+namespace {
+const config_case segment_config_errors[] = {
+    {"repetition needs segments",
+     R"({"separator":"|","repetition_separator":"~","fields":[{"name":"a"}]})",
+     "operations.t.request.repetition_separator: needs segment_separator"},
+    {"path needs segments", R"({"separator":"|","fields":[{"name":"a","path":"PID-1"}]})",
+     "operations.t.request.fields[0].path: needs the message's segment_separator"},
+    {"segments are required",
+     R"({"separator":"|","segment_separator":"\r","fields":[{"name":"a","path":"PID-1"}]})",
+     "operations.t.request.segments: is required"},
+    {"position is not used with segments",
+     R"({"separator":"|","segment_separator":"\r","segments":["PID"],
+        "fields":[{"name":"a","position":1}]})",
+     "operations.t.request.fields[0].position: use \"path\" in a message with segment_separator"},
+    {"path syntax",
+     R"({"separator":"|","segment_separator":"\r","segments":["PID"],
+        "fields":[{"name":"a","path":"PID-0"}]})",
+     "operations.t.request.fields[0].path: needs a field number (\"PID-3[2].1.1\": numbers from "
+     "1)"},
+    {"path trailing text",
+     R"({"separator":"|","component_separator":"^","segment_separator":"\r","segments":["PID"],
+        "fields":[{"name":"a","path":"PID-5.1x"}]})",
+     "operations.t.request.fields[0].path: unexpected \"x\" (\"PID-3[2].1.1\": numbers from 1)"},
+    {"segment not listed",
+     R"({"separator":"|","segment_separator":"\r","segments":["PID"],
+        "fields":[{"name":"a","path":"PV1-2"}]})",
+     "operations.t.request.fields[0].path: segment \"PV1\" is not in segments"},
+    {"component needs component_separator",
+     R"({"separator":"|","segment_separator":"\r","segments":["PID"],
+        "fields":[{"name":"a","path":"PID-5.1"}]})",
+     "operations.t.request.fields[0].path: a component needs the message's component_separator"},
+    {"overlapping paths",
+     R"({"separator":"|","component_separator":"^","segment_separator":"\r","segments":["PID"],
+        "fields":[{"name":"a","path":"PID-5"},{"name":"b","path":"PID-5.2"}]})",
+     "operations.t.request.fields[1].path: \"PID-5.2\" overlaps field \"a\" (PID-5)"},
+    {"header first",
+     R"({"separator":"|","segment_separator":"\r","segments":["PID","MSH"],"header_segment":"MSH",
+        "fields":[{"name":"a","path":"PID-1"}]})",
+     "operations.t.request.header_segment: must be the first of segments"},
+    {"header carries needs every encoding character",
+     R"({"separator":"|","component_separator":"^","segment_separator":"\r","segments":["MSH"],
+        "header_segment":"MSH","header_carries_separators":true,"escape_style":"hl7",
+        "fields":[{"name":"a","path":"MSH-3"}]})",
+     "operations.t.request.repetition_separator: must be one byte when header_carries_separators "
+     "is true"},
+    {"MSH-2 is not a field",
+     R"({"separator":"|","component_separator":"^","repetition_separator":"~",
+        "subcomponent_separator":"&","escape_style":"hl7","segment_separator":"\r",
+        "segments":["MSH"],"header_segment":"MSH","header_carries_separators":true,
+        "fields":[{"name":"a","path":"MSH-2"}]})",
+     "operations.t.request.fields[0].path: MSH-1 and MSH-2 are the separators, written from the "
+     "message's keys"},
+    {"separators differ",
+     R"({"separator":"|","segment_separator":"|","segments":["A"],"fields":[{"name":"a","path":"A-1"}]})",
+     "operations.t.request.segment_separator: must differ from separator"},
+    {"a group needs json array",
+     R"({"separator":"|","segment_separator":"\r","segments":["OBX"],
+        "fields":[{"name":"a","segment":"OBX","components":{"v":"5"}}]})",
+     "operations.t.request.fields[0].segment: a segment group needs \"json\": \"array\""},
+    {"a group's sequence is one of its components",
+     R"({"separator":"|","segment_separator":"\r","segments":["OBX"],
+        "fields":[{"name":"a","json":"array","segment":"OBX","components":{"v":"5"},"sequence":"id"}]})",
+     "operations.t.request.fields[0].sequence: \"id\" is not in components"},
+    {"a group segment has no plain fields",
+     R"({"separator":"|","segment_separator":"\r","segments":["OBX"],
+        "fields":[{"name":"a","json":"array","segment":"OBX","components":{"v":"5"}},
+                  {"name":"b","path":"OBX-2"}]})",
+     "operations.t.request.fields[1].path: segment \"OBX\" is a repeating group (use its "
+     "components)"},
+    {"group component paths have no segment id",
+     R"({"separator":"|","segment_separator":"\r","segments":["OBX"],
+        "fields":[{"name":"a","json":"array","segment":"OBX","components":{"v":"OBX-5"}}]})",
+     "operations.t.request.fields[0].components.v: needs a field number (\"3[2].1.1\": numbers "
+     "from 1)"},
+    {"terminator is not used with segments",
+     R"({"separator":"|","terminator":"\n","segment_separator":"\r","segments":["A"],
+        "fields":[{"name":"a","path":"A-1"}]})",
+     "operations.t.request.terminator: is not used with segment_separator (every segment ends "
+     "with it)"},
+    {"escape_style values", R"({"separator":"|","escape_style":"xml","fields":[{"name":"a"}]})",
+     "operations.t.request.escape_style: unknown value \"xml\", must be one of char, hl7"},
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(segment_config_errors_have_paths) {
+  for (const auto& v : segment_config_errors) {
+    BOOST_TEST_CONTEXT(v.source) {
+      auto b = build(v.message_json);
+      BOOST_TEST_INFO("reported:\n" << b->errors());
+      BOOST_TEST(b->has_error(v.error));
+      BOOST_TEST(!b->lay);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(describe_reports_the_segment_model) {
+  auto b = build(hl7_segments);
+  BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+  BOOST_TEST(
+      json::serialize(b->lay->describe()) ==
+      R"({"type":"delimited","separator":"\"|\"","component_separator":"\"^\"","repetition_separator":"\"~\"","subcomponent_separator":"\"&\"","escape":"\"\\x5c\"","escape_style":"hl7","segment_separator":"\"\\x0d\"","segments":["MSH","PID"],"header_segment":"MSH","header_carries_separators":true,"charset":"ascii"})");
+  BOOST_TEST(json::serialize(b->lay->describe_field(6)) ==
+             R"({"path":"PID-3[2].1","type":"text"})");
+  auto g = build(batch);
+  BOOST_REQUIRE_MESSAGE(g->lay, g->errors());
+  BOOST_TEST(
+      json::serialize(g->lay->describe_field(1)) ==
+      R"({"segment":"ITEM","components":{"n":"1","sku":"2","qty":"3.1","unit":"3.2"},"sequence":"n"})");
 }

@@ -186,8 +186,22 @@ BOOST_AUTO_TEST_CASE(shipped_profiles_round_trip) {
           fixed_generation gen;
           record r;
           json::object in;
-          for (const auto& f : msg->fields)
-            if (!f.from.empty()) in[f.from] = "1";
+          for (const auto& f : msg->fields) {
+            if (f.from.empty()) continue;
+            // Dotted paths are nested objects; array fields take one element with no keys.
+            json::object* at = &in;
+            std::string_view path = f.from;
+            for (auto dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.')) {
+              json::value& next = (*at)[path.substr(0, dot)];
+              if (!next.is_object()) next = json::object();
+              at = &next.get_object();
+              path.remove_prefix(dot + 1);
+            }
+            if (f.json == field_spec::json_kind::array)
+              (*at)[path] = json::array{json::object{}};
+            else
+              (*at)[path] = "1";
+          }
           if (msg->is_request) {
             auto m = map_request(*msg, in, gen, r);
             BOOST_TEST_REQUIRE(m.has_value(), (m ? "" : m.error().to_string()));
