@@ -1,0 +1,442 @@
+// The line front door: newline-delimited JSON calls over TCP, answered in completion order.
+#include "bridge/line_door.hpp"
+
+#include "bridge/problem.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace dragoman::bridge {
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using clock_type = std::chrono::steady_clock;
+
+// Consumed bytes at the front of the input are dropped once they exceed this (or all is consumed),
+// so a burst of small lines costs one memmove, not one per line.
+constexpr std::size_t compact_threshold = 65536;
+
+bool blank(std::string_view s) {
+  for (char c : s)
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  return true;
+}
+
+}  // namespace
+
+struct line_door::shared {
+  shared(call_engine& e, line_door_options o) : engine(e), options(std::move(o)) {}
+
+  call_engine& engine;
+  const line_door_options options;
+  line_door_stats stats;
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> active{0};
+
+  std::mutex mutex;
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, std::function<void()>> drainers;  // id → posts a drain
+};
+
+namespace {
+
+class line_session : public std::enable_shared_from_this<line_session> {
+ public:
+  line_session(tcp::socket socket, std::shared_ptr<line_door::shared> shared)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), shared_(std::move(shared)) {}
+
+  ~line_session() {
+    if (registered_) unregister();  // destroyed without close(), e.g. at io_context teardown
+  }
+
+  void start() {
+    {
+      std::lock_guard lock(shared_->mutex);
+      id_ = ++shared_->next_id;
+      std::weak_ptr<line_session> weak = shared_from_this();
+      auto ex = socket_.get_executor();
+      shared_->drainers.emplace(id_, [weak, ex] {
+        asio::post(ex, [weak] {
+          if (auto s = weak.lock()) s->drain();
+        });
+      });
+    }
+    registered_ = true;
+    last_activity_ = clock_type::now();
+    arm_timer(shared_->options.idle_timeout);
+    if (shared_->draining) return drain();
+    do_read();
+  }
+
+  void drain() {
+    draining_ = true;
+    finish_if_done();
+  }
+
+ private:
+  void do_read() {
+    if (closed_ || reading_ || eof_ || draining_) return;
+    if (outstanding_ >= shared_->options.max_in_flight) {
+      shared_->stats.reads_paused.fetch_add(1, std::memory_order_relaxed);
+      return;  // on_write resumes
+    }
+    reading_ = true;
+    socket_.async_read_some(
+        asio::buffer(chunk_),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(error_code ec, std::size_t n) {
+    reading_ = false;
+    if (closed_) return;
+    if (ec) {
+      if (ec != asio::error::eof) return close();
+      eof_ = true;
+      // A last line without its newline still counts (`printf '{…}' | nc` is a fair client).
+      if (!discarding_ && in_.size() > start_) in_.push_back('\n');
+      process();
+      return finish_if_done();
+    }
+    last_activity_ = clock_type::now();
+    in_.append(chunk_.data(), n);
+    process();
+  }
+
+  // Handles every complete line in the input while there is room for more calls in flight.
+  void process() {
+    const std::size_t max_line = shared_->options.max_line_bytes;
+    while (!closed_ && !draining_ && outstanding_ < shared_->options.max_in_flight) {
+      if (discarding_) {
+        auto nl = in_.find('\n', start_);
+        if (nl == std::string::npos) {
+          in_.clear();
+          start_ = scan_ = 0;
+          break;
+        }
+        start_ = scan_ = nl + 1;
+        discarding_ = false;
+        continue;
+      }
+      auto nl = in_.find('\n', scan_);
+      if (nl == std::string::npos) {
+        if (in_.size() - start_ > max_line) {
+          too_long();
+          discarding_ = true;  // the rest of this line, whenever it comes
+          in_.clear();
+          start_ = scan_ = 0;
+          continue;
+        }
+        scan_ = in_.size();
+        break;
+      }
+      std::string_view line(in_.data() + start_, nl - start_);
+      start_ = scan_ = nl + 1;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.size() > max_line) {
+        too_long();
+      } else if (!blank(line)) {
+        handle(line);
+      }
+    }
+    if (start_ == in_.size() || start_ >= compact_threshold) {
+      in_.erase(0, start_);
+      scan_ -= start_;
+      start_ = 0;
+    }
+    do_read();
+  }
+
+  void too_long() {
+    local_answer(
+        nullptr, call_code::payload_too_large,
+        "the line is longer than " + std::to_string(shared_->options.max_line_bytes) + " bytes");
+  }
+
+  void handle(std::string_view line) {
+    shared_->stats.lines_total.fetch_add(1, std::memory_order_relaxed);
+    error_code ec;
+    boost::json::value v = boost::json::parse(line, ec);
+    if (ec)
+      return local_answer(nullptr, call_code::bad_request,
+                          "the line is not valid JSON: " + ec.message());
+    if (!v.is_object())
+      return local_answer(nullptr, call_code::bad_request, "a line must be a JSON object");
+    auto& o = v.get_object();
+    boost::json::value id = nullptr;
+    if (auto* p = o.if_contains("id")) id = *p;
+    if (!id.is_string() && !id.is_number() && !id.is_null()) {
+      return local_answer(nullptr, call_code::bad_request, "id must be a string or a number");
+    }
+    call_request req;
+    auto* op = o.if_contains("op");
+    if (!op || !op->is_string() || op->get_string().empty()) {
+      return local_answer(std::move(id), call_code::bad_request, "op must be a non-empty string");
+    }
+    req.op = std::string(op->get_string());
+    if (auto* d = o.if_contains("data"); d && !d->is_null()) {
+      if (!d->is_object())
+        return local_answer(std::move(id), call_code::bad_request, "data must be a JSON object");
+      req.data = std::move(d->get_object());
+    }
+    if (auto* t = o.if_contains("timeout_ms"); t && !t->is_null()) {
+      std::int64_t ms = 0;
+      if (t->is_int64())
+        ms = t->get_int64();
+      else if (t->is_uint64() && t->get_uint64() <= 0x7fffffffu)
+        ms = static_cast<std::int64_t>(t->get_uint64());
+      if (ms <= 0 || ms > 0x7fffffff) {
+        return local_answer(std::move(id), call_code::bad_request,
+                            "timeout_ms must be a positive whole number of milliseconds");
+      }
+      req.timeout = std::chrono::milliseconds(ms);
+    }
+    if (id.is_string())
+      req.request_id = std::string(id.get_string());
+    else if (!id.is_null())
+      req.request_id = boost::json::serialize(id);
+    ++outstanding_;
+    shared_->engine.submit(std::move(req), socket_.get_executor(),
+                           [self = shared_from_this(), id = std::move(id)](call_result r) {
+                             self->on_result(id, std::move(r));
+                           });
+  }
+
+  void on_result(const boost::json::value& id, call_result r) {
+    if (closed_) {
+      shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (r.code != call_code::ok)
+      shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
+    enqueue(line_answer(id, r));
+  }
+
+  void local_answer(boost::json::value id, call_code code, std::string message) {
+    shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
+    ++outstanding_;
+    enqueue(line_answer(id, door_error(code, std::move(message))));
+  }
+
+  // Answers wait in out_ while a write is in flight and leave together in the next one.
+  void enqueue(std::string text) {
+    out_.append(text);
+    ++out_count_;
+    do_write();
+  }
+
+  void do_write() {
+    if (closed_ || writing_ || out_.empty()) return;
+    writing_ = true;
+    std::swap(out_, writing_buf_);
+    out_.clear();
+    writing_count_ = out_count_;
+    out_count_ = 0;
+    asio::async_write(
+        socket_, asio::buffer(writing_buf_),
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(error_code ec) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) return close();
+    last_activity_ = clock_type::now();
+    outstanding_ -= writing_count_;
+    writing_count_ = 0;
+    writing_buf_.clear();
+    do_write();
+    process();  // room again: buffered lines first, then the socket
+    finish_if_done();
+  }
+
+  void finish_if_done() {
+    if (closed_ || outstanding_ != 0 || writing_) return;
+    if (draining_ || eof_) {
+      error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      close();
+    }
+  }
+
+  void arm_timer(clock_type::duration after) {
+    timer_.expires_after(after);
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    if (closed_) return;
+    auto now = clock_type::now();
+    auto idle = shared_->options.idle_timeout;
+    // Waiting on the engine is not idleness (its deadlines bound the wait); a stalled write is.
+    bool owing = outstanding_ > 0 && !writing_;
+    if (!owing && now - last_activity_ >= idle) return close();
+    arm_timer(owing ? idle : last_activity_ + idle - now);
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ec;
+    socket_.close(ec);
+    timer_.cancel();
+    if (outstanding_ > 0) {
+      shared_->stats.answers_dropped.fetch_add(out_count_ + writing_count_,
+                                               std::memory_order_relaxed);
+    }
+    if (registered_) unregister();
+  }
+
+  void unregister() {
+    registered_ = false;
+    std::lock_guard lock(shared_->mutex);
+    shared_->drainers.erase(id_);
+    shared_->active.fetch_sub(1);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::shared_ptr<line_door::shared> shared_;
+  std::array<char, 16384> chunk_{};
+  std::string in_;           // received bytes; lines are consumed from start_
+  std::size_t start_ = 0;    // first byte not yet consumed
+  std::size_t scan_ = 0;     // bytes before this were searched for '\n' already
+  bool discarding_ = false;  // skipping the rest of an over-long line
+  std::string out_;          // answers for the next write
+  std::string writing_buf_;  // the write in flight
+  std::size_t out_count_ = 0;
+  std::size_t writing_count_ = 0;
+  std::size_t outstanding_ = 0;  // calls in flight plus answers not yet written
+  std::uint64_t id_ = 0;
+  clock_type::time_point last_activity_{};
+  bool registered_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool eof_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+// One acceptor handing connections round robin to the pool's contexts; see http_door.cpp for why
+// this and not one SO_REUSEPORT acceptor per thread.
+class line_door::listener : public std::enable_shared_from_this<line_door::listener> {
+ public:
+  listener(io_pool& pool, std::shared_ptr<shared> sh)
+      : pool_(pool), acceptor_(pool.at(0)), retry_(pool.at(0)), shared_(std::move(sh)) {}
+
+  tcp::endpoint open(const tcp::endpoint& ep) {
+    error_code ec;
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen for lines on " + ep.address().to_string() + ":" +
+                               std::to_string(ep.port()) + ": " + ec.message());
+    }
+    return acceptor_.local_endpoint();
+  }
+
+  void start() {
+    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+  }
+
+  void stop() {
+    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+      error_code ec;
+      self->stopped_ = true;
+      self->acceptor_.close(ec);
+      self->retry_.cancel();
+    });
+  }
+
+ private:
+  void do_accept() {
+    if (stopped_) return;
+    acceptor_.async_accept(pool_.next(),
+                           [self = shared_from_this()](error_code ec, tcp::socket socket) {
+                             self->on_accept(ec, std::move(socket));
+                           });
+  }
+
+  void on_accept(error_code ec, tcp::socket socket) {
+    if (stopped_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of file descriptors and the like: back off briefly instead of spinning.
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([self = shared_from_this()](error_code wec) {
+        if (!wec) self->do_accept();
+      });
+      return;
+    }
+    shared_->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
+    if (shared_->active.load() >= shared_->options.max_connections) {
+      shared_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      error_code cec;
+      socket.close(cec);
+    } else {
+      shared_->active.fetch_add(1);
+      error_code oec;
+      socket.set_option(tcp::no_delay(true), oec);
+      auto ex = socket.get_executor();
+      auto session = std::make_shared<line_session>(std::move(socket), shared_);
+      asio::dispatch(ex, [session] { session->start(); });
+    }
+    do_accept();
+  }
+
+  io_pool& pool_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_;
+  std::shared_ptr<shared> shared_;
+  bool stopped_ = false;
+};
+
+line_door::line_door(io_pool& pool, call_engine& engine, line_door_options options)
+    : shared_(std::make_shared<shared>(engine, std::move(options))),
+      listener_(std::make_shared<listener>(pool, shared_)) {
+  endpoint_ = listener_->open(shared_->options.listen);
+  listener_->start();
+}
+
+line_door::~line_door() {
+  stop_accepting();
+  drain();
+}
+
+void line_door::stop_accepting() {
+  listener_->stop();
+}
+
+void line_door::drain() {
+  shared_->draining = true;
+  std::lock_guard lock(shared_->mutex);
+  for (auto& [id, post_drain] : shared_->drainers) post_drain();
+}
+
+std::size_t line_door::connections() const noexcept {
+  return shared_->active.load();
+}
+
+const line_door_stats& line_door::stats() const noexcept {
+  return shared_->stats;
+}
+
+}  // namespace dragoman::bridge

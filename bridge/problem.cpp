@@ -1,0 +1,95 @@
+// Error bodies shared by the front doors: RFC 9457 problem+json for HTTP, error objects for lines.
+#include "bridge/problem.hpp"
+
+namespace dragoman::bridge {
+
+namespace {
+
+// A URI reference per code, stable across releases (RFC 9457 §3.1.1: need not be dereferenceable).
+std::string problem_type(std::string_view code) {
+  std::string t = "urn:dragoman:problem:";
+  t.append(code);
+  return t;
+}
+
+}  // namespace
+
+call_result door_error(call_code code, std::string message) {
+  call_result r;
+  r.code = code;
+  r.message = std::move(message);
+  r.status = http_status(code);
+  r.attempts = 0;
+  return r;
+}
+
+std::string_view problem_title(std::string_view code, int status) {
+  if (code == "bad_request") return "Bad request";
+  if (code == "unknown_operation") return "Unknown operation";
+  if (code == "invalid_field") return "Invalid field";
+  if (code == "payload_too_large") return "Payload too large";
+  if (code == "rejected") return "Rejected by the legacy system";
+  if (code == "overloaded") return "Overloaded";
+  if (code == "upstream_unavailable") return "Upstream unavailable";
+  if (code == "upstream_timeout") return "Upstream timeout";
+  if (code == "upstream_protocol_error") return "Upstream protocol error";
+  if (code == "not_found") return "Not found";
+  if (code == "method_not_allowed") return "Method not allowed";
+  switch (status / 100) {
+    case 4:
+      return "Client error";
+    case 5:
+      return "Server error";
+    default:
+      return "Error";
+  }
+}
+
+boost::json::object make_problem(std::string_view code, int status, std::string_view detail,
+                                 std::string_view request_id) {
+  boost::json::object p;
+  p["type"] = problem_type(code);
+  p["title"] = problem_title(code, status);
+  p["status"] = status;
+  p["detail"] = detail;
+  p["code"] = code;
+  if (!request_id.empty()) p["request_id"] = request_id;
+  return p;
+}
+
+int answer_status(const call_result& r) noexcept {
+  if (r.status >= 200 && r.status <= 599) return r.status;
+  return http_status(r.code);
+}
+
+boost::json::object make_problem(const call_result& r, std::string_view request_id) {
+  auto p = make_problem(to_string(r.code), answer_status(r), r.message, request_id);
+  if (!r.legacy_code.empty()) p["legacy_code"] = r.legacy_code;
+  if (r.retry_after_seconds) p["retry_after_seconds"] = *r.retry_after_seconds;
+  if (r.code == call_code::rejected && !r.data.empty()) p["data"] = r.data;
+  return p;
+}
+
+std::string line_answer(const boost::json::value& id, const call_result& r) {
+  boost::json::object a;
+  a["id"] = id;
+  if (r.code == call_code::ok) {
+    a["ok"] = true;
+    a["data"] = r.data;
+  } else {
+    a["ok"] = false;
+    boost::json::object e;
+    e["code"] = to_string(r.code);
+    e["message"] = r.message;
+    if (!r.legacy_code.empty()) e["legacy_code"] = r.legacy_code;
+    if (r.retry_after_seconds) e["retry_after_seconds"] = *r.retry_after_seconds;
+    a["error"] = std::move(e);
+    if (r.code == call_code::rejected && !r.data.empty()) a["data"] = r.data;
+  }
+  a["attempts"] = r.attempts;
+  std::string s = boost::json::serialize(a);
+  s.push_back('\n');
+  return s;
+}
+
+}  // namespace dragoman::bridge

@@ -1,0 +1,35 @@
+// Error bodies shared by the front doors: RFC 9457 problem+json for HTTP, error objects for lines.
+#pragma once
+
+#include "bridge/call.hpp"
+
+#include <boost/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace dragoman::bridge {
+
+// A result made by a front door itself (the call never reached the engine): status from the code.
+call_result door_error(call_code code, std::string message);
+
+// A short, stable, human title for a code ("Upstream timeout"); codes outside call_code (such as
+// the HTTP door's "not_found" and "method_not_allowed") get a title from their HTTP status.
+std::string_view problem_title(std::string_view code, int status);
+
+// {"type","title","status","detail","code"} plus "request_id" when given.
+boost::json::object make_problem(std::string_view code, int status, std::string_view detail,
+                                 std::string_view request_id = {});
+// The problem body for an engine's failed (or rejected) result: adds "legacy_code" when the host
+// gave one, "retry_after_seconds" when set and, for rejections, the reply fields as "data".
+boost::json::object make_problem(const call_result& r, std::string_view request_id = {});
+
+// The HTTP status to answer a result with: r.status when it is a valid status, else the code's.
+int answer_status(const call_result& r) noexcept;
+
+// The line protocol's answer, serialised with its trailing newline:
+// {"id":…,"ok":true,"data":{…},"attempts":N} or
+// {"id":…,"ok":false,"error":{"code","message","legacy_code"?,"retry_after_seconds"?},"attempts":N}
+std::string line_answer(const boost::json::value& id, const call_result& r);
+
+}  // namespace dragoman::bridge
