@@ -1,0 +1,100 @@
+// The upstream pool: N connections per legacy endpoint spread over the io_pool's contexts, each
+// correlating calls (sequential or by field) under deadlines, with reconnect and backoff.
+#pragma once
+
+#include "bridge/call.hpp"
+#include "bridge/engine.hpp"
+#include "bridge/io_pool.hpp"
+#include "codecs/profile.hpp"
+#include "codecs/record.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace dragoman::bridge {
+
+// The engine's counters, one list (metrics read these later). Monotonic unless noted.
+struct upstream_counters {
+  std::atomic<std::uint64_t> calls{0};     // submitted to the engine
+  std::atomic<std::uint64_t> ok{0};        // answered ok
+  std::atomic<std::uint64_t> rejected{0};  // legacy-level rejections
+  std::atomic<std::uint64_t> unknown_operation{0};
+  std::atomic<std::uint64_t> invalid_field{0};
+  std::atomic<std::uint64_t> overloaded{0};
+  std::atomic<std::uint64_t> unavailable{0};      // upstream_unavailable answers
+  std::atomic<std::uint64_t> timeouts{0};         // upstream_timeout answers
+  std::atomic<std::uint64_t> protocol_errors{0};  // upstream_protocol_error answers
+  std::atomic<std::uint64_t> unmatched{0};        // replies that matched no call in flight
+  std::atomic<std::uint64_t> late{0};             // replies for calls that had timed out
+  std::atomic<std::uint64_t> unsolicited{0};      // requests from the peer (not replies)
+  std::atomic<std::uint64_t> frames_skipped{0};   // framing resynchronisations
+  std::atomic<std::uint64_t> decode_errors{0};    // replies that could not be decoded
+  std::atomic<std::uint64_t> connects{0};         // successful connects (first and re-)
+  std::atomic<std::uint64_t> reconnects{0};       // successful connects after a loss
+  std::atomic<std::uint64_t> connect_failures{0};
+  std::atomic<std::uint64_t> disconnects{0};  // established connections lost or closed
+  std::atomic<std::int64_t> connected{0};     // gauge: connections up now
+};
+
+// The engine's counters, or null when the engine is not make_engine's.
+const upstream_counters* engine_counters(const call_engine& engine) noexcept;
+// Every connection: endpoint, state, load, last error (for /admin/upstreams).
+boost::json::array describe_upstreams(const call_engine& engine);
+
+// One mapped call on its way to a connection.
+struct call_context {
+  const codecs::operation* op = nullptr;
+  codecs::record request;
+  bool key_generated = false;  // the correlation field is a counter the connection must assign
+  std::chrono::steady_clock::time_point deadline;
+  boost::asio::any_io_executor caller;
+  call_handler done;
+  std::string request_id;
+};
+
+// Posts the result to the caller's executor (runs it inline when the executor is empty).
+void post_result(const boost::asio::any_io_executor& caller, call_handler done, call_result r);
+// Counts a result by its code.
+void count_result(upstream_counters& counters, const call_result& r) noexcept;
+// The translator's half of a reply: classification and reply mapping (engine.cpp).
+call_result reply_result(const codecs::operation& op, const codecs::record& reply);
+
+// "host:port" or "[v6]:port"; throws std::invalid_argument naming the text.
+struct endpoint_address {
+  std::string host;
+  std::string port;
+  std::string text;
+};
+endpoint_address parse_endpoint(std::string_view text);
+
+class upstream_pool {
+ public:
+  // Starts connecting at once (on the pool's contexts). Throws std::invalid_argument for a bad
+  // endpoint.
+  upstream_pool(std::shared_ptr<const codecs::profile> profile, const engine_options& options,
+                io_pool& pool, std::shared_ptr<upstream_counters> counters);
+  ~upstream_pool();
+  upstream_pool(const upstream_pool&) = delete;
+  upstream_pool& operator=(const upstream_pool&) = delete;
+
+  // Hands the call to a connection; its handler is called exactly once.
+  void dispatch(call_context&& call);
+  bool ready() const noexcept;
+  boost::json::array describe() const;
+  // Fails every call still waiting (upstream_unavailable) and closes the connections; waits for
+  // the connections' contexts while they run. Idempotent; the destructor calls it.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace dragoman::bridge
