@@ -51,6 +51,7 @@ std::shared_ptr<const codecs::profile> load_or_throw(const std::string& path) {
 int run_serve(int argc, char** argv) {
   bridge::server_options o;
   std::size_t connect_timeout_ms = 0, max_timeout_ms = 0, idle_timeout_ms = 0;
+  std::size_t drain_timeout_ms = 0, queue_timeout_ms = 0, breaker_cooldown_ms = 0;
   po::options_description desc("serve options");
   desc.add_options()
       ("profile,p", po::value(&o.profile_path)->required(), "profile file")
@@ -77,7 +78,34 @@ int run_serve(int argc, char** argv) {
       ("max-line-bytes", po::value(&o.max_line_bytes)->default_value(o.max_line_bytes),
        "longest request line")
       ("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000),
-       "close app connections idle this long");
+       "close app connections idle this long")
+      ("drain-timeout-ms", po::value(&drain_timeout_ms)->default_value(10000),
+       "on SIGTERM/SIGINT, how long calls in flight may finish")
+      ("max-in-flight-per-endpoint", po::value(&o.engine.max_in_flight_per_endpoint)
+                                         ->default_value(o.engine.max_in_flight_per_endpoint),
+       "calls in flight on one endpoint before `overloaded`")
+      ("queue-timeout-ms", po::value(&queue_timeout_ms)->default_value(1000),
+       "longest wait for an upstream connection (within the caller's deadline)")
+      ("breaker-failures", po::value(&o.engine.breaker_failures)
+                               ->default_value(o.engine.breaker_failures),
+       "consecutive failures that eject an endpoint")
+      ("breaker-cooldown-ms", po::value(&breaker_cooldown_ms)->default_value(5000),
+       "how long an ejected endpoint rests before one probe decides")
+      ("retry-budget", po::value(&o.engine.retry_budget_ratio)
+                           ->default_value(o.engine.retry_budget_ratio),
+       "retries allowed as a fraction of calls (10 s window)")
+      ("retry-budget-floor", po::value(&o.engine.retry_budget_floor)
+                                 ->default_value(o.engine.retry_budget_floor),
+       "retries always allowed per window")
+      ("admin", po::value(&o.admin)->default_value(""),
+       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")
+      ("admin-token", po::value(&o.admin_token)->default_value(""),
+       "token required on admin endpoints (Authorization: Bearer TOKEN)")
+      ("log-level", po::value(&o.log_level)->default_value(o.log_level),
+       "debug, info, warn or error")
+      ("trace", po::bool_switch(&o.trace), "wire trace of every call (sensitive fields masked)")
+      ("allow-trace-header", po::bool_switch(&o.allow_trace_header),
+       "let X-Dragoman-Trace: 1 trace one call");
   po::variables_map vm;
   if (!parse_options("serve",
                      "Serves the app's calls (HTTP/JSON and NDJSON lines) and translates them to "
@@ -97,6 +125,14 @@ int run_serve(int argc, char** argv) {
   o.engine.max_timeout =
       max_timeout_ms ? std::chrono::milliseconds(max_timeout_ms) : p->upstream.max_timeout;
   o.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  o.drain_timeout = std::chrono::milliseconds(drain_timeout_ms);
+  o.engine.queue_timeout = std::chrono::milliseconds(queue_timeout_ms);
+  o.engine.breaker_cooldown = std::chrono::milliseconds(breaker_cooldown_ms);
+  if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
+      o.log_level != "error")
+    throw usage_error("--log-level must be one of debug, info, warn, error");
+  if (o.engine.retry_budget_ratio < 0 || o.engine.retry_budget_ratio > 1)
+    throw usage_error("--retry-budget must be between 0 and 1");
   return bridge::run_server(o);
 }
 
