@@ -54,14 +54,15 @@ std::unique_ptr<framer> make_framer(config_object& cfg) {
     cfg.diag().error(cfg.child_path("type"),
                      "is required (one of length_prefix, delimiter, mllp, stx_etx, fixed_size)");
   } else {
-    const std::string type =
-        cfg.get_enum("type", {"length_prefix", "delimiter", "mllp", "stx_etx", "fixed_size"}, "");
+    const std::string type = cfg.get_enum(
+        "type", {"length_prefix", "delimiter", "mllp", "stx_etx", "fixed_size", "line_blocks"}, "");
     known_type = !type.empty();
     if (type == "length_prefix") f = make_length_prefix_framer(cfg);
     if (type == "delimiter") f = make_delimiter_framer(cfg);
     if (type == "mllp") f = make_mllp_framer(cfg);
     if (type == "stx_etx") f = make_stx_etx_framer(cfg);
     if (type == "fixed_size") f = make_fixed_size_framer(cfg);
+    if (type == "line_blocks") f = make_line_blocks_framer(cfg);
   }
   // Typos are only checked once the type is known: otherwise every key of the intended type would
   // be reported as unknown on top of the real mistake.

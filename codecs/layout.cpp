@@ -23,6 +23,8 @@ std::string quote_bytes(std::string_view text);
 // Defined in layout_<type>.cpp.
 std::unique_ptr<layout> make_fixed_layout(layout_context& ctx);
 std::unique_ptr<layout> make_delimited_layout(layout_context& ctx);
+std::unique_ptr<layout> make_template_layout(layout_context& ctx);
+std::unique_ptr<layout> make_iso8583_layout(layout_context& ctx);
 
 namespace {
 
@@ -35,6 +37,8 @@ struct layout_type {
 constexpr layout_type layout_types[] = {
     {"fixed", make_fixed_layout},
     {"delimited", make_delimited_layout},
+    {"template", make_template_layout},
+    {"iso8583", make_iso8583_layout},
 };
 
 }  // namespace
