@@ -503,8 +503,14 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void handle_payload(codecs::byte_view payload) {
+    // In order (sequential, ordered) the reply belongs to the oldest call: decode it as that
+    // call's operation, since replies of different operations may look alike (memcached's
+    // NOT_FOUND answers delete and incr).
+    const codecs::operation* only = nullptr;
+    if (!shared_->field_mode && !ordered_.empty() && ordered_.front().call)
+      only = ordered_.front().call->ctx.op;
     auto decoded = codecs::decode_payload(profile(), payload, reply_,
-                                          codecs::decode_preference::replies_first);
+                                          codecs::decode_preference::replies_first, only);
     if (!decoded) {
       ++counters().decode_errors;
       protocol_failure("undecodable reply: " + decoded.error().to_string());
@@ -529,6 +535,14 @@ class connection : public std::enable_shared_from_this<connection> {
         }
         unmatched(key_scratch_, decoded->op->name);
         return;
+      }
+      // Replies of several operations may share a shape (HL7 ACKs): the key found the call,
+      // so decode again as that call's operation before calling it a mismatch.
+      const codecs::operation* call_op = it->second->ctx.op;
+      if (decoded->op != call_op) {
+        auto again = codecs::decode_payload(profile(), payload, reply_,
+                                            codecs::decode_preference::replies_first, call_op);
+        if (again && again->is_reply) decoded = std::move(again);
       }
       complete_with_reply(it->second, *decoded);
       pump_queue();
