@@ -55,6 +55,22 @@ byte_view payload_of(const profile& p, const byte_buffer& frame) {
   return fr.payload;
 }
 
+// A value every layout accepts for a field: raw-byte fields take hex of their length.
+std::string sample_value(const message_def& msg, std::size_t i) {
+  const field_spec& f = msg.fields[i];
+  if (f.json == field_spec::json_kind::boolean) return "true";
+  if (f.json == field_spec::json_kind::array) return "[{}]";
+  json::object d = msg.codec->describe_field(i);
+  const json::value* type = d.if_contains("type");
+  if (type && type->is_string() && (type->get_string() == "b" || type->get_string() == "hex")) {
+    std::int64_t n = 1;
+    if (const json::value* len = d.if_contains("length"); len && len->is_number())
+      n = len->to_number<std::int64_t>();
+    return std::string(static_cast<std::size_t>(2 * n), '0');
+  }
+  return "1";
+}
+
 }  // namespace
 
 // Bytes worked out by hand from IBM's cp037 table: B=C2 A=C1 L=D3 Q=D8, digits F0-F9,
@@ -200,7 +216,7 @@ BOOST_AUTO_TEST_CASE(shipped_profiles_round_trip) {
             if (f.json == field_spec::json_kind::array)
               (*at)[path] = json::array{json::object{}};
             else
-              (*at)[path] = "1";
+              (*at)[path] = sample_value(*msg, static_cast<std::size_t>(&f - msg->fields.data()));
           }
           if (msg->is_request) {
             auto m = map_request(*msg, in, gen, r);
@@ -208,8 +224,9 @@ BOOST_AUTO_TEST_CASE(shipped_profiles_round_trip) {
           } else {
             r.reset(msg->fields.size());
             for (std::size_t i = 0; i < msg->fields.size(); ++i)
-              r.set(i, msg->fields[i].constant ? *msg->fields[i].constant : "1");
+              r.set(i, msg->fields[i].constant ? *msg->fields[i].constant : sample_value(*msg, i));
             for (const auto& [idx, value] : msg->match) r.set(idx, value);
+            if (op.result.field) r.set(*op.result.field, op.result.success.front());
           }
           byte_buffer payload, first, second;
           auto e1 = encode_message(*p, *msg, r, payload, first);

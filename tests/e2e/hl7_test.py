@@ -5,6 +5,7 @@
 # Env: DRAGOMAN (the binary), DRAGOMAN_SOURCE_DIR (the repository). Prints one line per check and
 # "N passed, N failed" last; exits non-zero when a check fails.
 import json
+import queue
 import os
 import re
 import select
@@ -98,15 +99,33 @@ def offline_checks():
               f.get("ack_text") == "bad*value", dec.decode())
 
 
+def _lines(proc):
+    """A queue fed by a thread that reads proc's stdout line by line (select() cannot see
+    lines already buffered by readline)."""
+    q = getattr(proc, "_line_queue", None)
+    if q is None:
+        q = queue.Queue()
+        proc._line_queue = q
+
+        def pump():
+            for line in proc.stdout:
+                q.put(line)
+            q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
 def read_json_line(proc, key, timeout=15.0):
-    """The first stdout line of proc that is a JSON object with key (other lines are kept)."""
+    """The first stdout line of proc that is a JSON object with key (other lines are skipped)."""
+    q = _lines(proc)
     deadline = time.time() + timeout
     while time.time() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.time()))
-        if not ready:
+        try:
+            line = q.get(timeout=max(0.0, deadline - time.time()))
+        except queue.Empty:
             break
-        line = proc.stdout.readline()
-        if not line:
+        if line is None:
             break
         try:
             obj = json.loads(line)
@@ -167,11 +186,15 @@ def serve_checks(peer_name, peer_cmd, reject_text):
             check(f"{peer_name}: {op} answered AA with its control id", ok, f"{status} {reply}")
             seen.append(reply.get("control_id"))
         check(f"{peer_name}: control ids are unique", len(set(seen)) == len(seen), str(seen))
+        # node-hl7-server re-reports earlier messages of a connection (it never clears its
+        # buffer): read until every id was seen, within a bound.
         got = []
-        for _ in seen:
-            line = read_json_line(peer, "received", timeout=2)
-            if line:
-                got.append(line["received"])
+        deadline = time.time() + 5
+        while not all(s in got for s in seen) and time.time() < deadline:
+            line = read_json_line(peer, "received", timeout=max(0.1, deadline - time.time()))
+            if not line:
+                break
+            got.append(line["received"])
         check(f"{peer_name}: the peer received those control ids", all(s in got for s in seen),
               f"{seen} vs {got}")
         status, reply = post(http, "admit", {"patient": {"id": "REJECT", "family": "DOE"}})
