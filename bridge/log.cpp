@@ -1,0 +1,71 @@
+// Structured JSON-line logs on stdout.
+#include "bridge/log.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+namespace dragoman::bridge::log {
+
+namespace {
+std::atomic<int> min_level{static_cast<int>(level::info)};
+
+const char* name_of(level l) noexcept {
+  switch (l) {
+    case level::debug: return "debug";
+    case level::info: return "info";
+    case level::warn: return "warn";
+    case level::error: return "error";
+  }
+  return "info";
+}
+}  // namespace
+
+bool set_level(std::string_view name) {
+  for (level l : {level::debug, level::info, level::warn, level::error}) {
+    if (name == name_of(l)) {
+      min_level.store(static_cast<int>(l), std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool enabled(level l) noexcept {
+  return static_cast<int>(l) >= min_level.load(std::memory_order_relaxed);
+}
+
+void write(level l, std::string_view event, const boost::json::object& fields) {
+  if (!enabled(l)) return;
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[40];
+  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  boost::json::object o;
+  o.reserve(fields.size() + 3);
+  o["time"] = stamp;
+  o["level"] = name_of(l);
+  o["event"] = event;
+  for (const auto& kv : fields) o[kv.key()] = kv.value();
+  std::string line = boost::json::serialize(o);
+  line.push_back('\n');
+  // One write per line: lines from several threads do not interleave.
+  const char* p = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDOUT_FILENO, p, left);
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace dragoman::bridge::log
