@@ -22,4 +22,5 @@ COPY profiles /etc/dragoman/profiles
 USER 10001
 EXPOSE 8080 7070
 ENTRYPOINT ["dragoman"]
-CMD ["serve", "--profile", "/etc/dragoman/profiles/acme-core.json", "--http", "0.0.0.0:8080", "--line", "0.0.0.0:7070"]
+# Admin and metrics stay on loopback unless --admin-token is given.
+CMD ["serve", "--profile", "/etc/dragoman/profiles/acme-core.json", "--http", "0.0.0.0:8080", "--line", "0.0.0.0:7070", "--admin", "127.0.0.1:9901"]

@@ -1,7 +1,10 @@
 // The HTTP/1.1 front door over Boost.Beast; the only translation unit that includes Beast.
 #include "bridge/http_door.hpp"
 
+#include "bridge/admin.hpp"
+#include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
+#include "bridge/wire_trace.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -216,7 +219,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
     return s;
   }
 
+  // What the answer of a call needs to be counted, logged and traced.
+  struct call_info {
+    std::string op;
+    clock_type::time_point started;
+    bool trace = false;
+  };
+
   void handle(http::request<http::string_body> req) {
+    const auto started = clock_type::now();
     auto rid_it = req.find("X-Request-Id");
     bool rid_given = rid_it != req.end();
     std::string rid = rid_given ? std::string(rid_it->value()) : make_request_id();
@@ -232,6 +243,20 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::string_view target = req.target();
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
 
+    if (admin::is_admin_path(target)) {
+      const admin* a = shared_->options.admin_endpoints;
+      if (!a) return answer_problem(seq, "not_found", 404, "no such path: " + std::string(target));
+      auto auth = req.find(http::field::authorization);
+      admin_answer answer =
+          a->handle(req.method_string(), target,
+                    auth == req.end() ? std::string_view() : std::string_view(auth->value()));
+      response res;
+      res.result(static_cast<unsigned>(answer.status));
+      res.set(http::field::content_type, answer.content_type);
+      for (const auto& [name, value] : answer.headers) res.set(name, value);
+      res.body() = std::move(answer.body);
+      return complete(*find_slot(seq), std::move(res));
+    }
     if (target == "/healthz" || target == "/readyz") {
       if (req.method() != http::verb::get) {
         return answer_problem(seq, "method_not_allowed", 405, "use GET", "GET");
@@ -240,7 +265,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (shared_->engine.ready()) return answer_json(seq, 200, R"({"status":"ready"})");
       return answer_json(seq, 503, R"({"status":"not_ready"})");
     }
-    if (!target.starts_with(ops_prefix)) {
+    if (!target.starts_with(ops_prefix) || !shared_->options.serve_calls) {
       return answer_problem(seq, "not_found", 404, "no such path: " + std::string(target));
     }
     std::string_view op = target.substr(ops_prefix.size());
@@ -251,14 +276,29 @@ class http_session : public std::enable_shared_from_this<http_session> {
       return answer_problem(seq, "method_not_allowed", 405, "use POST", "POST");
     }
 
+    // From here on this is a call: it is counted, timed and logged whatever its outcome.
+    call_info info;
+    info.op = std::string(op);
+    info.started = started;
+    const auto& o = shared_->options;
+    if (o.call_metrics) o.call_metrics->call_begun();
+    if (o.trace_all) {
+      info.trace = true;
+    } else if (o.allow_trace_header) {
+      auto t = req.find("X-Dragoman-Trace");
+      info.trace = t != req.end() && t->value() == "1";
+    }
     call_request call;
-    call.op = std::string(op);
+    call.op = info.op;
     call.request_id = std::move(rid);
+    call.trace = info.trace;
     if (auto it = req.find("Request-Timeout"); it != req.end()) {
       auto t = parse_timeout_ms(it->value());
       if (!t) {
-        return answer_problem(seq, "bad_request", 400,
-                              "Request-Timeout must be a positive whole number of milliseconds");
+        return on_result(seq, info,
+                         door_error(call_code::bad_request,
+                                    "Request-Timeout must be a positive whole number of "
+                                    "milliseconds"));
       }
       call.timeout = *t;
     }
@@ -267,17 +307,20 @@ class http_session : public std::enable_shared_from_this<http_session> {
       boost::system::error_code jec;
       boost::json::value body = boost::json::parse(req.body(), jec);
       if (jec) {
-        return answer_problem(seq, "bad_request", 400,
-                              "the body is not valid JSON: " + jec.message());
+        return on_result(
+            seq, info,
+            door_error(call_code::bad_request, "the body is not valid JSON: " + jec.message()));
       }
       if (!body.is_object()) {
-        return answer_problem(seq, "bad_request", 400, "the body must be a JSON object");
+        return on_result(seq, info,
+                         door_error(call_code::bad_request, "the body must be a JSON object"));
       }
       call.data = std::move(body.get_object());
     }
-    shared_->engine.submit(
-        std::move(call), socket_.get_executor(),
-        [self = shared_from_this(), seq](call_result r) { self->on_result(seq, std::move(r)); });
+    shared_->engine.submit(std::move(call), socket_.get_executor(),
+                           [self = shared_from_this(), seq, info = std::move(info)](call_result r) {
+                             self->on_result(seq, info, std::move(r));
+                           });
   }
 
   slot* find_slot(std::uint64_t seq) {
@@ -286,8 +329,18 @@ class http_session : public std::enable_shared_from_this<http_session> {
     return i < queue_.size() ? &queue_[i] : nullptr;
   }
 
-  void on_result(std::uint64_t seq, call_result r) {
+  void on_result(std::uint64_t seq, const call_info& info, call_result r) {
     slot* s = closed_ ? nullptr : find_slot(seq);
+    std::string_view rid = s ? std::string_view(s->request_id) : std::string_view();
+    call_observation ob;
+    ob.door = shared_->options.name;
+    ob.request_id = rid;
+    ob.op = info.op;
+    ob.result = &r;
+    ob.total =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - info.started);
+    observe_call(shared_->options.call_metrics, ob);
+    if (info.trace) write_wire_trace(shared_->options.name, rid, info.op, r);
     if (!s) {
       shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
       return;

@@ -1,4 +1,5 @@
-// The HTTP/1.1 front door: POST /v1/ops/{op}, GET /healthz and /readyz over the call engine.
+// The HTTP/1.1 front door: POST /v1/ops/{op}, GET /healthz and /readyz over the call engine, and
+// GET /metrics and /admin/* when it carries the admin endpoints.
 #pragma once
 
 #include "bridge/call.hpp"
@@ -11,8 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace dragoman::bridge {
+
+class admin;
+class metrics;
 
 struct http_door_options {
   boost::asio::ip::tcp::endpoint listen;
@@ -21,6 +26,12 @@ struct http_door_options {
   std::size_t max_connections = 10000;            // more are accepted and closed at once
   std::chrono::milliseconds idle_timeout{60000};  // no request and nothing owed: close
   std::size_t max_pipelined = 64;  // requests read ahead of their answers before reading pauses
+  bool serve_calls = true;         // POST /v1/ops/{op}; false on the admin listener
+  const admin* admin_endpoints = nullptr;  // serves /metrics and /admin/* when set (else 404)
+  metrics* call_metrics = nullptr;  // per-call metrics; the per-call log line is written anyway
+  bool trace_all = false;           // --trace: a wire trace of every call
+  bool allow_trace_header = false;  // X-Dragoman-Trace: 1 traces one call
+  std::string name = "http";        // "door" in log lines
 };
 
 struct http_door_stats {

@@ -1,7 +1,9 @@
 // The line front door: newline-delimited JSON calls over TCP, answered in completion order.
 #include "bridge/line_door.hpp"
 
+#include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
+#include "bridge/wire_trace.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -160,36 +162,72 @@ class line_session : public std::enable_shared_from_this<line_session> {
     do_read();
   }
 
+  // What the answer of a call needs to be counted, logged and traced.
+  struct call_info {
+    boost::json::value id;
+    std::string request_id;
+    std::string op;
+    clock_type::time_point started;
+    bool trace = false;
+  };
+
   void too_long() {
-    local_answer(
-        nullptr, call_code::payload_too_large,
-        "the line is longer than " + std::to_string(shared_->options.max_line_bytes) + " bytes");
+    if (shared_->options.call_metrics) shared_->options.call_metrics->call_begun();
+    call_info info;
+    info.started = clock_type::now();
+    call_answer(std::move(info),
+                door_error(call_code::payload_too_large,
+                           "the line is longer than " +
+                               std::to_string(shared_->options.max_line_bytes) + " bytes"));
   }
 
   void handle(std::string_view line) {
     shared_->stats.lines_total.fetch_add(1, std::memory_order_relaxed);
+    if (shared_->options.call_metrics) shared_->options.call_metrics->call_begun();
+    const auto started = clock_type::now();
     error_code ec;
     boost::json::value v = boost::json::parse(line, ec);
+    call_info info;
+    info.started = started;
     if (ec)
-      return local_answer(nullptr, call_code::bad_request,
-                          "the line is not valid JSON: " + ec.message());
+      return call_answer(
+          std::move(info),
+          door_error(call_code::bad_request, "the line is not valid JSON: " + ec.message()));
     if (!v.is_object())
-      return local_answer(nullptr, call_code::bad_request, "a line must be a JSON object");
+      return call_answer(std::move(info),
+                         door_error(call_code::bad_request, "a line must be a JSON object"));
     auto& o = v.get_object();
     boost::json::value id = nullptr;
     if (auto* p = o.if_contains("id")) id = *p;
     if (!id.is_string() && !id.is_number() && !id.is_null()) {
-      return local_answer(nullptr, call_code::bad_request, "id must be a string or a number");
+      return call_answer(std::move(info),
+                         door_error(call_code::bad_request, "id must be a string or a number"));
     }
+    if (id.is_string())
+      info.request_id = std::string(id.get_string());
+    else if (!id.is_null())
+      info.request_id = boost::json::serialize(id);
+    info.id = std::move(id);
     call_request req;
     auto* op = o.if_contains("op");
+    if (op && op->is_string()) info.op = std::string(op->get_string());
     if (!op || !op->is_string() || op->get_string().empty()) {
-      return local_answer(std::move(id), call_code::bad_request, "op must be a non-empty string");
+      return call_answer(std::move(info),
+                         door_error(call_code::bad_request, "op must be a non-empty string"));
     }
-    req.op = std::string(op->get_string());
+    req.op = info.op;
+    const auto& opts = shared_->options;
+    if (opts.trace_all) {
+      info.trace = true;
+    } else if (opts.allow_trace_header) {
+      auto* t = o.if_contains("trace");
+      info.trace = t && t->is_bool() && t->get_bool();
+    }
+    req.trace = info.trace;
     if (auto* d = o.if_contains("data"); d && !d->is_null()) {
       if (!d->is_object())
-        return local_answer(std::move(id), call_code::bad_request, "data must be a JSON object");
+        return call_answer(std::move(info),
+                           door_error(call_code::bad_request, "data must be a JSON object"));
       req.data = std::move(d->get_object());
     }
     if (auto* t = o.if_contains("timeout_ms"); t && !t->is_null()) {
@@ -199,36 +237,44 @@ class line_session : public std::enable_shared_from_this<line_session> {
       else if (t->is_uint64() && t->get_uint64() <= 0x7fffffffu)
         ms = static_cast<std::int64_t>(t->get_uint64());
       if (ms <= 0 || ms > 0x7fffffff) {
-        return local_answer(std::move(id), call_code::bad_request,
-                            "timeout_ms must be a positive whole number of milliseconds");
+        return call_answer(
+            std::move(info),
+            door_error(call_code::bad_request,
+                       "timeout_ms must be a positive whole number of milliseconds"));
       }
       req.timeout = std::chrono::milliseconds(ms);
     }
-    if (id.is_string())
-      req.request_id = std::string(id.get_string());
-    else if (!id.is_null())
-      req.request_id = boost::json::serialize(id);
+    req.request_id = info.request_id;
     ++outstanding_;
     shared_->engine.submit(std::move(req), socket_.get_executor(),
-                           [self = shared_from_this(), id = std::move(id)](call_result r) {
-                             self->on_result(id, std::move(r));
+                           [self = shared_from_this(), info = std::move(info)](call_result r) {
+                             self->on_result(info, std::move(r));
                            });
   }
 
-  void on_result(const boost::json::value& id, call_result r) {
+  // A call the door answers itself (it never reached the engine).
+  void call_answer(call_info info, call_result r) {
+    ++outstanding_;
+    on_result(info, std::move(r));
+  }
+
+  void on_result(const call_info& info, call_result r) {
+    call_observation ob;
+    ob.door = shared_->options.name;
+    ob.request_id = info.request_id;
+    ob.op = info.op;
+    ob.result = &r;
+    ob.total =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - info.started);
+    observe_call(shared_->options.call_metrics, ob);
+    if (info.trace) write_wire_trace(shared_->options.name, info.request_id, info.op, r);
     if (closed_) {
       shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     if (r.code != call_code::ok)
       shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
-    enqueue(line_answer(id, r));
-  }
-
-  void local_answer(boost::json::value id, call_code code, std::string message) {
-    shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
-    ++outstanding_;
-    enqueue(line_answer(id, door_error(code, std::move(message))));
+    enqueue(line_answer(info.id, r));
   }
 
   // Answers wait in out_ while a write is in flight and leave together in the next one.

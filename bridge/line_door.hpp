@@ -11,8 +11,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace dragoman::bridge {
+
+class metrics;
 
 struct line_door_options {
   boost::asio::ip::tcp::endpoint listen;
@@ -21,6 +24,10 @@ struct line_door_options {
   std::chrono::milliseconds idle_timeout{60000};  // no line and nothing owed: close
   // Calls submitted or answers not yet written, per connection; reading pauses at the limit.
   std::size_t max_in_flight = 1024;
+  metrics* call_metrics = nullptr;  // per-call metrics; the per-call log line is written anyway
+  bool trace_all = false;           // --trace: a wire trace of every call
+  bool allow_trace_header = false;  // a line's "trace":true traces that call
+  std::string name = "line";        // "door" in log lines
 };
 
 struct line_door_stats {

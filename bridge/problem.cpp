@@ -35,6 +35,7 @@ std::string_view problem_title(std::string_view code, int status) {
   if (code == "upstream_protocol_error") return "Upstream protocol error";
   if (code == "not_found") return "Not found";
   if (code == "method_not_allowed") return "Method not allowed";
+  if (code == "unauthorized") return "Unauthorized";
   switch (status / 100) {
     case 4:
       return "Client error";

@@ -2,8 +2,11 @@
 #define BOOST_TEST_MODULE front_door_test
 #include <boost/test/unit_test.hpp>
 
+#include "bridge/admin.hpp"
 #include "bridge/http_door.hpp"
 #include "bridge/line_door.hpp"
+#include "bridge/log.hpp"
+#include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
 
 #include <boost/asio/read.hpp>
@@ -31,6 +34,12 @@ using namespace std::chrono_literals;
 using namespace dragoman::bridge;
 
 namespace {
+
+// The per-call log lines are the e2e tests' business; here they would only bury the report.
+struct quiet_logs {
+  quiet_logs() { log::set_level("warn"); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(quiet_logs);
 
 // Answers by operation name, after data.delay_ms (default 0), always through a timer on the
 // caller's executor as the contract asks:
@@ -644,3 +653,127 @@ BOOST_AUTO_TEST_CASE(problem_bodies) {
   BOOST_TEST(!a.at("error").as_object().contains("legacy_code"));
   BOOST_TEST(a.at("attempts").as_int64() == 0);
 }
+
+// ---- observability: per-call metrics, admin endpoints on a door, trace requests -----------------
+
+namespace {
+
+struct observed_doors {
+  observed_doors() {
+    auto loaded = dragoman::codecs::load_profile(std::string(DRAGOMAN_SOURCE_DIR) +
+                                                 "/profiles/acme-core.json");
+    BOOST_REQUIRE(loaded.compiled);
+    call_metrics.add_operation("echo");
+    call_metrics.add_operation("reject");
+    open_admin = std::make_unique<admin>(engine, call_metrics, loaded.compiled, "");
+    token_admin = std::make_unique<admin>(engine, call_metrics, loaded.compiled, "tok");
+    http_door_options h;
+    h.listen = {asio::ip::make_address("127.0.0.1"), 0};
+    h.admin_endpoints = open_admin.get();
+    h.call_metrics = &call_metrics;
+    h.allow_trace_header = true;
+    http = std::make_unique<http_door>(pool, engine, h);
+    http_door_options a;
+    a.listen = {asio::ip::make_address("127.0.0.1"), 0};
+    a.admin_endpoints = token_admin.get();
+    a.serve_calls = false;
+    admin_http = std::make_unique<http_door>(pool, engine, a);
+    line_door_options l;
+    l.listen = {asio::ip::make_address("127.0.0.1"), 0};
+    l.call_metrics = &call_metrics;
+    l.allow_trace_header = true;
+    line = std::make_unique<line_door>(pool, engine, l);
+    pool.start();
+  }
+  ~observed_doors() {
+    http.reset();
+    admin_http.reset();
+    line.reset();
+    pool.stop();
+    pool.join();
+  }
+
+  fake_engine engine;
+  metrics call_metrics{4};
+  std::unique_ptr<admin> open_admin, token_admin;
+  io_pool pool{2};
+  std::unique_ptr<http_door> http, admin_http;
+  std::unique_ptr<line_door> line;
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(observability, observed_doors)
+
+BOOST_AUTO_TEST_CASE(calls_are_counted_by_operation_and_code_in_both_doors) {
+  client c(http->local_endpoint());
+  c.send(post("echo", R"({"a":1})"));
+  BOOST_TEST(c.read_reply().status == 200);
+  c.send(post("reject", "{}"));
+  BOOST_TEST(c.read_reply().status == 422);
+  c.send(post("echo", "not json"));
+  BOOST_TEST(c.read_reply().status == 400);
+  c.send(post("whatever", "{}"));
+  BOOST_TEST(c.read_reply().status == 404);
+  client l(line->local_endpoint());
+  l.send("{\"id\":1,\"op\":\"echo\",\"data\":{}}\nnot json\n");
+  l.read_answer();
+  l.read_answer();
+  BOOST_TEST(call_metrics.calls("echo", call_code::ok) == 2u);
+  BOOST_TEST(call_metrics.calls("reject", call_code::rejected) == 1u);
+  BOOST_TEST(call_metrics.calls("echo", call_code::bad_request) == 1u);
+  BOOST_TEST(call_metrics.calls("_other", call_code::unknown_operation) == 1u);
+  BOOST_TEST(call_metrics.calls("_other", call_code::bad_request) == 1u);
+  BOOST_TEST(call_metrics.total_latency("echo").count == 3u);
+  BOOST_TEST(call_metrics.in_flight() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(admin_paths_on_the_http_door) {
+  client c(http->local_endpoint());
+  c.send(get("/metrics"));
+  auto m = c.read_reply();
+  BOOST_TEST(m.status == 200);
+  BOOST_TEST(m.header("content-type").starts_with("text/plain; version=0.0.4"));
+  BOOST_TEST(m.body.find("# TYPE dragoman_calls_total counter") != std::string::npos);
+  c.send(get("/admin/profile"));
+  auto p = c.read_reply();
+  BOOST_TEST(p.status == 200);
+  BOOST_TEST(p.object().at("name").as_string() == "acme-core");
+  c.send(get("/admin/upstreams"));
+  BOOST_TEST(c.read_reply().object().contains("endpoints"));
+  c.send(get("/admin/other"));
+  check_problem(c.read_reply(), 404, "not_found");
+}
+
+BOOST_AUTO_TEST_CASE(admin_listener_needs_the_token_and_serves_no_calls) {
+  client c(admin_http->local_endpoint());
+  c.send(get("/metrics"));
+  auto r = c.read_reply();
+  check_problem(r, 401, "unauthorized");
+  BOOST_TEST(r.header("www-authenticate").starts_with("Bearer"));
+  c.send("GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer tok\r\n\r\n");
+  BOOST_TEST(c.read_reply().status == 200);
+  c.send(post("echo", "{}"));
+  check_problem(c.read_reply(), 404, "not_found");
+  c.send(get("/healthz"));
+  BOOST_TEST(c.read_reply().status == 200);
+  BOOST_TEST(engine.seen().empty());
+}
+
+BOOST_AUTO_TEST_CASE(trace_is_requested_by_header_or_line_field) {
+  client c(http->local_endpoint());
+  c.send(post("echo", "{}", "X-Dragoman-Trace: 1\r\n"));
+  c.read_reply();
+  c.send(post("echo", "{}"));
+  c.read_reply();
+  client l(line->local_endpoint());
+  l.send("{\"id\":1,\"op\":\"echo\",\"trace\":true}\n");
+  l.read_answer();
+  auto seen = engine.seen();
+  BOOST_REQUIRE(seen.size() == 3u);
+  BOOST_TEST(seen[0].trace);
+  BOOST_TEST(!seen[1].trace);
+  BOOST_TEST(seen[2].trace);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
