@@ -21,8 +21,20 @@ inline byte_view as_bytes(std::string_view s) noexcept {
 inline std::string_view as_chars(byte_view b) noexcept {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
-inline void append(byte_buffer& out, byte_view b) { out.insert(out.end(), b.begin(), b.end()); }
-inline void append(byte_buffer& out, std::string_view s) { append(out, as_bytes(s)); }
+inline void append(byte_buffer& out, byte_view b) {
+  out.insert(out.end(), b.begin(), b.end());
+}
+inline void append(byte_buffer& out, std::string_view s) {
+  append(out, as_bytes(s));
+}
+
+// The value of one hex digit in either case, or -1.
+constexpr int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
 // "0a1b" (lower case, no separators).
 std::string to_hex(byte_view b);

@@ -40,6 +40,16 @@ std::size_t ascii_prefix(const byte* p, std::size_t n) noexcept {
   return i;
 }
 
+// Copies the run of bytes below 0x80 at in[i] to w, for tables where they stand for themselves
+// both ways; i and w move past it.
+template <typename Out>
+void copy_ascii_run(const byte* in, std::size_t n, std::size_t& i, Out*& w) noexcept {
+  const std::size_t run = ascii_prefix(in + i, n - i);
+  std::memcpy(w, in + i, run);
+  w += run;
+  i += run;
+}
+
 // One code point decoded from strict UTF-8 (no overlongs, surrogates or values past U+10FFFF,
 // Unicode 15 table 3-7); length 0 means the bytes at that position are not UTF-8.
 struct utf8_char {
@@ -155,10 +165,7 @@ class single_byte_charset final : public charset {
     std::size_t i = 0;
     while (i < n) {
       if (ascii_identity_) {
-        const std::size_t run = ascii_prefix(in + i, n - i);
-        std::memcpy(w, in + i, run);
-        w += run;
-        i += run;
+        copy_ascii_run(in, n, i, w);
         if (i == n) break;
       }
       if (in[i] < 0x80 && encode_[in[i]] != no_byte) {
@@ -192,10 +199,7 @@ class single_byte_charset final : public charset {
     std::size_t i = 0;
     while (i < n) {
       if (ascii_identity_) {
-        const std::size_t run = ascii_prefix(in + i, n - i);
-        std::memcpy(w, in + i, run);
-        w += run;
-        i += run;
+        copy_ascii_run(in, n, i, w);
         if (i == n) break;
       }
       const auto& u = utf8_[in[i]];

@@ -101,13 +101,6 @@ std::string value_hex(std::uint32_t v, std::size_t width) {
   return s;
 }
 
-int hex_value(byte c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 std::string plural_bytes(std::size_t n) {
   return std::to_string(n) + (n == 1 ? " byte" : " bytes");
 }
@@ -205,8 +198,8 @@ class checksum_stage_impl final : public checksum_stage {
     for (std::size_t i = 0; i < algo_.width; ++i) {
       std::uint32_t b = 0;
       if (hex_) {
-        const int hi = hex_value(check[2 * i]);
-        const int lo = hex_value(check[2 * i + 1]);
+        const int hi = hex_value(static_cast<char>(check[2 * i]));
+        const int lo = hex_value(static_cast<char>(check[2 * i + 1]));
         if (hi < 0 || lo < 0) return false;
         b = static_cast<std::uint32_t>(hi << 4 | lo);
       } else {

@@ -3,6 +3,7 @@
 
 #include "codecs/framing_impl.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace dragoman::codecs {
@@ -40,6 +41,43 @@ std::size_t find_byte(byte_view input, std::size_t from, byte b) noexcept {
 
 codec_error encode_error(errc code, std::string message) {
   return make_error(code, "framing", std::move(message));
+}
+
+std::optional<frame_result> start_end_decoder::find_end(byte_view input, std::size_t& end) {
+  if (input.empty()) return need_more();
+
+  if (input[0] != m_.start) {
+    const std::size_t start = find_byte(input, 0, m_.start);
+    std::string message;
+    if (!in_garbage_)
+      message = std::string("discarding bytes before ") + m_.start_name + " (first byte " +
+                byte_name(input[0]) + ")";
+    in_garbage_ = start == input.size();
+    searched_ = 0;
+    return skip(start, errc::malformed, std::move(message));
+  }
+  in_garbage_ = false;
+
+  end = find_byte(input, std::max<std::size_t>(searched_, 1), m_.end);
+  if (end == input.size()) {
+    if (input.size() - 1 > max_frame_length_) {
+      discarding_ = true;
+      searched_ = 0;
+      return skip(input.size(), errc::frame_too_long,
+                  "frame of more than " + std::to_string(max_frame_length_) +
+                      " bytes exceeds max_frame_length " + std::to_string(max_frame_length_) +
+                      " (no " + m_.end_name + " found); discarding to the next " + m_.end_short);
+    }
+    searched_ = input.size();
+    return need_more();
+  }
+  const std::size_t length = end - 1;
+  if (length > max_frame_length_) {
+    discarding_ = true;
+    searched_ = 0;
+    return skip(end, errc::frame_too_long, too_long_message(length, max_frame_length_));
+  }
+  return std::nullopt;
 }
 
 }  // namespace framing_detail

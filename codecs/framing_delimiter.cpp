@@ -189,47 +189,19 @@ struct mllp_config {
   bool lenient_end = true;
 };
 
-class mllp_decoder final : public frame_decoder {
+class mllp_decoder final : public start_end_decoder {
  public:
-  explicit mllp_decoder(mllp_config c) : c_(c) {}
+  explicit mllp_decoder(mllp_config c)
+      : start_end_decoder(
+            {mllp_start, mllp_end, "the MLLP start block 0x0b", "end block 0x1c", "end block"},
+            c.max_frame_length),
+        c_(c) {}
 
   frame_result decode(byte_view input) override {
     if (searched_ > input.size()) searched_ = 0;
     if (discarding_) return discard(input);
-    if (input.empty()) return need_more();
-
-    if (input[0] != mllp_start) {
-      const std::size_t start = find_byte(input, 0, mllp_start);
-      std::string message;
-      if (!in_garbage_)
-        message = "discarding bytes before the MLLP start block 0x0b (first byte " +
-                  byte_name(input[0]) + ")";
-      in_garbage_ = start == input.size();
-      searched_ = 0;
-      return skip(start, errc::malformed, std::move(message));
-    }
-    in_garbage_ = false;
-
-    const std::size_t end = find_byte(input, std::max<std::size_t>(searched_, 1), mllp_end);
-    if (end == input.size()) {
-      if (input.size() - 1 > c_.max_frame_length) {
-        discarding_ = true;
-        searched_ = 0;
-        return skip(input.size(), errc::frame_too_long,
-                    "frame of more than " + std::to_string(c_.max_frame_length) +
-                        " bytes exceeds max_frame_length " + std::to_string(c_.max_frame_length) +
-                        " (no end block 0x1c found); discarding to the next end block");
-      }
-      searched_ = input.size();
-      return need_more();
-    }
-    const std::size_t length = end - 1;
-    if (length > c_.max_frame_length) {
-      // Leave the end block to discard(), which knows whether a 0x0D follows it.
-      discarding_ = true;
-      searched_ = 0;
-      return skip(end, errc::frame_too_long, too_long_message(length, c_.max_frame_length));
-    }
+    std::size_t end = 0;
+    if (auto r = find_end(input, end)) return std::move(*r);
     // Whether a 0x0D follows is only known once the next byte is here.
     if (end + 1 == input.size()) {
       searched_ = end;
@@ -259,9 +231,6 @@ class mllp_decoder final : public frame_decoder {
   }
 
   mllp_config c_;
-  std::size_t searched_ = 0;
-  bool discarding_ = false;
-  bool in_garbage_ = false;
 };
 
 class mllp_framer final : public framer {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,37 @@ boost::json::value bytes_to_json(std::string_view bytes);
 std::size_t find_byte(byte_view input, std::size_t from, byte b) noexcept;
 // The encoder's error for a payload the framing cannot carry.
 codec_error encode_error(errc code, std::string message);
+
+// The common front of the decoders of framings that wrap a payload in a start byte and an end byte
+// (MLLP, STX/ETX): bytes before the start byte are skipped (reported once per run), and the end
+// byte is searched for within max_frame_length, resuming where the previous call stopped. What
+// follows the end byte, and discarding an oversized frame, are the framing's own.
+class start_end_decoder : public frame_decoder {
+ protected:
+  struct markers {
+    byte start;
+    byte end;
+    const char* start_name;  // "STX 0x02", in "discarding bytes before STX 0x02 (first byte ..)"
+    const char* end_name;    // "ETX 0x03", in "(no ETX 0x03 found); discarding to the next ETX"
+    const char* end_short;   // "ETX"
+  };
+
+  start_end_decoder(markers m, std::size_t max_frame_length) noexcept
+      : m_(m), max_frame_length_(max_frame_length) {}
+
+  // A result to return as it is, or nullopt when input[0] is the start byte and input[end] the
+  // first end byte after it, with the payload between them within max_frame_length. An oversized
+  // payload is skipped up to (not including) its end byte, which is left to the discard.
+  std::optional<frame_result> find_end(byte_view input, std::size_t& end);
+
+  std::size_t searched_ = 0;
+  bool discarding_ = false;
+  bool in_garbage_ = false;
+
+ private:
+  markers m_;
+  std::size_t max_frame_length_;
+};
 
 // Factories per framing type. Each reads its keys from cfg (which make_framer finishes) and
 // returns null when any of them was wrong; the reasons are in cfg.diag().

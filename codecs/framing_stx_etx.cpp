@@ -23,46 +23,17 @@ byte compute_lrc(const stx_etx_config& c, byte_view payload) {
   return x;
 }
 
-class stx_etx_decoder final : public frame_decoder {
+class stx_etx_decoder final : public start_end_decoder {
  public:
-  explicit stx_etx_decoder(stx_etx_config c) : c_(c) {}
+  explicit stx_etx_decoder(stx_etx_config c)
+      : start_end_decoder({stx, etx, "STX 0x02", "ETX 0x03", "ETX"}, c.max_frame_length), c_(c) {}
 
   frame_result decode(byte_view input) override {
     if (searched_ > input.size()) searched_ = 0;
     if (discarding_) return discard(input);
-    if (input.empty()) return need_more();
-
-    if (input[0] != stx) {
-      const std::size_t start = find_byte(input, 0, stx);
-      std::string message;
-      if (!in_garbage_)
-        message = "discarding bytes before STX 0x02 (first byte " + byte_name(input[0]) + ")";
-      in_garbage_ = start == input.size();
-      searched_ = 0;
-      return skip(start, errc::malformed, std::move(message));
-    }
-    in_garbage_ = false;
-
-    const std::size_t end = find_byte(input, std::max<std::size_t>(searched_, 1), etx);
-    if (end == input.size()) {
-      if (input.size() - 1 > c_.max_frame_length) {
-        discarding_ = true;
-        searched_ = 0;
-        return skip(input.size(), errc::frame_too_long,
-                    "frame of more than " + std::to_string(c_.max_frame_length) +
-                        " bytes exceeds max_frame_length " + std::to_string(c_.max_frame_length) +
-                        " (no ETX 0x03 found); discarding to the next ETX");
-      }
-      searched_ = input.size();
-      return need_more();
-    }
+    std::size_t end = 0;
+    if (auto r = find_end(input, end)) return std::move(*r);
     const std::size_t length = end - 1;
-    if (length > c_.max_frame_length) {
-      // Leave ETX (and the LRC after it) to discard().
-      discarding_ = true;
-      searched_ = 0;
-      return skip(end, errc::frame_too_long, too_long_message(length, c_.max_frame_length));
-    }
     const std::size_t frame_end = end + 1 + (c_.lrc ? 1 : 0);
     if (input.size() < frame_end) {
       searched_ = end;
@@ -99,9 +70,6 @@ class stx_etx_decoder final : public frame_decoder {
   }
 
   stx_etx_config c_;
-  std::size_t searched_ = 0;
-  bool discarding_ = false;
-  bool in_garbage_ = false;
 };
 
 class stx_etx_framer final : public framer {

@@ -45,13 +45,6 @@ struct fixed_field {
 
 constexpr char hex_digits[] = "0123456789abcdef";
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 codec_error field_error(errc code, const fixed_field& f, std::string message) {
   return make_error(code, f.name, std::move(message));
 }

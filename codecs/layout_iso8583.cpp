@@ -74,13 +74,6 @@ struct dictionary {
 constexpr char hex_lower[] = "0123456789abcdef";
 constexpr char hex_upper[] = "0123456789ABCDEF";
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }

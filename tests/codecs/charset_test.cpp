@@ -4,6 +4,7 @@
 #include <boost/test/data/test_case.hpp>
 
 #include "codecs/charset.hpp"
+#include "test_support.hpp"
 
 #include <array>
 #include <cstdio>
@@ -14,12 +15,6 @@
 
 namespace bdata = boost::unit_test::data;
 using namespace dragoman::codecs;
-
-namespace dragoman::codecs {
-std::ostream& operator<<(std::ostream& os, errc e) {
-  return os << to_string(e);
-}
-}  // namespace dragoman::codecs
 
 namespace {
 

@@ -5,6 +5,7 @@
 #include <boost/test/data/monomorphic.hpp>
 
 #include "codecs/checksum.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 
@@ -16,12 +17,6 @@
 namespace bdata = boost::unit_test::data;
 namespace json = boost::json;
 using namespace dragoman::codecs;
-
-namespace dragoman::codecs {
-std::ostream& operator<<(std::ostream& os, errc e) {
-  return os << to_string(e);
-}
-}  // namespace dragoman::codecs
 
 namespace {
 

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "codecs/framing.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 
@@ -16,147 +17,10 @@
 
 using namespace dragoman::codecs;
 
-namespace dragoman::codecs {
-// For Boost.Test's messages.
-std::ostream& operator<<(std::ostream& os, errc e) {
-  return os << to_string(e);
-}
-}  // namespace dragoman::codecs
+using namespace test_support;
+using namespace test_support::framers;
 
 namespace {
-
-// ---- harness ----------------------------------------------------------------------------------
-
-struct built {
-  diagnostics diag;
-  std::unique_ptr<framer> framer_;
-};
-
-std::unique_ptr<built> build(std::string_view json_text) {
-  auto b = std::make_unique<built>();
-  const boost::json::value v = boost::json::parse(json_text);
-  config_object cfg(v.as_object(), "framing", b->diag);
-  b->framer_ = make_framer(cfg);
-  return b;
-}
-
-std::unique_ptr<framer> must_build(std::string_view json_text) {
-  auto b = build(json_text);
-  BOOST_TEST_INFO("config " << json_text);
-  BOOST_TEST(b->diag.errors().empty(),
-             "unexpected errors: " << (b->diag.errors().empty() ? "" : b->diag.errors().front()));
-  BOOST_REQUIRE(b->framer_);
-  return std::move(b->framer_);
-}
-
-// The framing refuses the config and one of its errors is exactly `expected`.
-void expect_config_error(std::string_view json_text, const std::string& expected) {
-  auto b = build(json_text);
-  BOOST_TEST_INFO("config " << json_text);
-  BOOST_TEST(!b->framer_);
-  const auto& errors = b->diag.errors();
-  std::string all;
-  for (const auto& e : errors) all += "\n  " + e;
-  BOOST_TEST((std::find(errors.begin(), errors.end(), expected) != errors.end()),
-             "expected \"" << expected << "\" among:" << all);
-}
-
-std::string s(std::initializer_list<int> bytes) {
-  std::string out;
-  for (int b : bytes) out.push_back(static_cast<char>(b));
-  return out;
-}
-
-std::string encode(const framer& f, std::string_view payload) {
-  byte_buffer out;
-  auto r = f.encode(as_bytes(payload), out);
-  BOOST_TEST_REQUIRE(r.has_value(), "encode failed: " << (r ? "" : r.error().to_string()));
-  return std::string(as_chars(out));
-}
-
-// What a connection's reader would have seen: frames, reported skips, a fatal end, leftovers.
-struct decoded {
-  std::vector<std::string> frames;
-  std::vector<std::string> skips;  // reasons of skips that carry a message
-  std::vector<std::string> skip_messages;
-  std::size_t silent_skips = 0;
-  std::optional<std::string> fatal;
-  std::size_t leftover = 0;
-};
-
-// Feeds stream to a fresh decoder in chunks ending at `cuts` (and at the end), like a driver
-// that keeps unconsumed bytes and appends each read, checking the decoder contract on each call.
-decoded feed(const framer& f, std::string_view stream, const std::vector<std::size_t>& cuts) {
-  auto decoder = f.make_decoder();
-  decoded out;
-  byte_buffer buffer;
-  std::size_t pos = 0;
-  std::vector<std::size_t> ends = cuts;
-  ends.push_back(stream.size());
-  for (std::size_t end : ends) {
-    append(buffer, stream.substr(pos, end - pos));
-    pos = end;
-    for (int guard = 0;; ++guard) {
-      BOOST_REQUIRE(guard < 100000);
-      const byte_view input(buffer);
-      const frame_result r = decoder->decode(input);
-      BOOST_REQUIRE(r.consumed <= input.size());
-      if (r.status == frame_status::need_more) {
-        BOOST_REQUIRE(r.consumed == 0u);
-        break;
-      }
-      if (r.status == frame_status::fatal) {
-        out.fatal = r.message;
-        out.leftover = buffer.size();
-        return out;
-      }
-      if (r.status == frame_status::frame) {
-        BOOST_REQUIRE(r.consumed > 0u);
-        BOOST_REQUIRE((r.payload.empty() ||
-                       (r.payload.data() >= input.data() &&
-                        r.payload.data() + r.payload.size() <= input.data() + r.consumed)));
-        out.frames.emplace_back(as_chars(r.payload));
-      } else {
-        BOOST_REQUIRE(r.consumed > 0u);  // a skip must make progress
-        if (r.message.empty()) {
-          ++out.silent_skips;
-        } else {
-          out.skips.emplace_back(to_string(r.reason));
-          out.skip_messages.push_back(r.message);
-        }
-      }
-      buffer.erase(buffer.begin(), buffer.begin() + static_cast<long>(r.consumed));
-    }
-  }
-  out.leftover = buffer.size();
-  return out;
-}
-
-// Runs check on the stream fed whole, one byte at a time, and split in two at every offset.
-void for_every_chunking(const framer& f, std::string_view stream,
-                        const std::function<void(const decoded&)>& check) {
-  { BOOST_TEST_CONTEXT("fed whole") check(feed(f, stream, {})); }
-  {
-    std::vector<std::size_t> cuts;
-    for (std::size_t i = 1; i < stream.size(); ++i) cuts.push_back(i);
-    BOOST_TEST_CONTEXT("fed one byte at a time") check(feed(f, stream, cuts));
-  }
-  for (std::size_t i = 0; i <= stream.size(); ++i) {
-    BOOST_TEST_CONTEXT("split at " << i) check(feed(f, stream, {i}));
-  }
-}
-
-// The stream decodes to exactly these frames with no skips, however it is chunked.
-void expect_frames(const framer& f, std::string_view stream,
-                   const std::vector<std::string>& expected) {
-  for_every_chunking(f, stream, [&](const decoded& d) {
-    BOOST_TEST(d.frames == expected, boost::test_tools::per_element());
-    BOOST_TEST(d.skips.empty());
-    BOOST_TEST(d.silent_skips == 0u);
-    BOOST_TEST(!d.fatal);
-    BOOST_TEST(d.leftover == 0u);
-  });
-}
 
 // The stream decodes to these frames and reported skips, however it is chunked.
 void expect_frames_and_skips(const framer& f, std::string_view stream,
@@ -535,10 +399,11 @@ BOOST_AUTO_TEST_CASE(unknown_type) {
   auto b = build(R"({"type":"slip","max_frame_length":100})");
   BOOST_TEST(!b->framer_);
   // The type's mistake alone: no "unknown key" noise for the keys of a type we do not know.
-  BOOST_TEST(b->diag.errors() ==
-                 (std::vector<std::string>{"framing.type: unknown value \"slip\", must be one of "
-                                           "length_prefix, delimiter, mllp, stx_etx, fixed_size, line_blocks"}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+      b->diag.errors() == (std::vector<std::string>{
+                              "framing.type: unknown value \"slip\", must be one of "
+                              "length_prefix, delimiter, mllp, stx_etx, fixed_size, line_blocks"}),
+      boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

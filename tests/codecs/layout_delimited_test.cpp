@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "codecs/layout.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 
@@ -14,54 +15,13 @@
 
 using namespace dragoman::codecs;
 namespace json = boost::json;
+using namespace test_support;
+using layouts::built;
 
 namespace {
 
-const std::string message_path = "operations.t.request";
-
-// What the profile compiler does around a layout (see layout_fixed_test.cpp).
-struct built {
-  json::value doc;
-  diagnostics diag;
-  std::unique_ptr<config_object> message;
-  std::vector<config_object> fields;
-  std::unique_ptr<layout> lay;
-  std::size_t field_count = 0;
-
-  std::string errors() const {
-    std::string s;
-    for (const auto& e : diag.errors()) s += e + "\n";
-    return s;
-  }
-  bool has_error(std::string_view line) const {
-    const auto& e = diag.errors();
-    return std::find(e.begin(), e.end(), line) != e.end();
-  }
-};
-
 std::unique_ptr<built> build(std::string_view message_json) {
-  auto b = std::make_unique<built>();
-  b->doc = json::parse(message_json);
-  const json::object& m = b->doc.as_object();
-  b->message = std::make_unique<config_object>(m, message_path, b->diag);
-  std::vector<std::string> names;
-  const json::array& fields = m.at("fields").as_array();
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    b->fields.emplace_back(fields[i].as_object(),
-                           message_path + ".fields[" + std::to_string(i) + "]", b->diag);
-    names.push_back(std::string(fields[i].as_object().at("name").as_string()));
-  }
-  b->field_count = fields.size();
-  static const json::object profile;
-  layout_context ctx{*b->message, b->fields, names, find_charset("ascii"), profile};
-  b->lay = make_layout("delimited", ctx);
-  for (auto& f : b->fields) {
-    f.accept("name");
-    f.finish();
-  }
-  b->message->accept("fields");
-  b->message->finish();
-  return b;
+  return layouts::build(message_json, "operations.t.request", "delimited", "ascii");
 }
 
 // Values as a JSON array: strings, null for absent.
@@ -88,8 +48,45 @@ struct vector_case {
   const char* message_json;
   const char* values;   // JSON array, null = absent
   const char* wire;     // bytes as a C string
-  const char* decoded;  // JSON array after decoding the wire
+  const char* decoded;  // JSON array after decoding the wire; null: values cannot be encoded
 };
+
+// Decodes v.wire to exactly v.decoded.
+void expect_decoded(const built& b, const vector_case& v) {
+  record back;
+  back.reset(b.field_count);
+  auto dec = b.lay->decode(as_bytes(v.wire), back);
+  BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
+  BOOST_TEST(as_json(back) == v.decoded);
+}
+
+void check_decode(const vector_case& v) {
+  BOOST_TEST_CONTEXT(v.source) {
+    auto b = build(v.message_json);
+    BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+    expect_decoded(*b, v);
+  }
+}
+
+// Encodes v.values to exactly v.wire and decodes it back; when v.decoded is null the values must
+// not encode (a value that cannot be written unescaped without an escape).
+void check_vector(const vector_case& v) {
+  BOOST_TEST_CONTEXT(v.source) {
+    auto b = build(v.message_json);
+    BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
+    record r;
+    fill(r, b->field_count, v.values);
+    byte_buffer out;
+    auto enc = b->lay->encode(r, out);
+    if (!v.decoded) {
+      BOOST_TEST(!enc.has_value());
+      return;
+    }
+    BOOST_REQUIRE_MESSAGE(enc.has_value(), enc.error().to_string());
+    BOOST_TEST(std::string(as_chars(out)) == v.wire);
+    expect_decoded(*b, v);
+  }
+}
 
 constexpr const char* three_text = R"({"separator":"|","fields":[
   {"name":"a"},{"name":"b"},{"name":"c"}]})";
@@ -142,23 +139,7 @@ const vector_case vectors[] = {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(vectors_encode_and_decode) {
-  for (const auto& v : vectors) {
-    BOOST_TEST_CONTEXT(v.source) {
-      auto b = build(v.message_json);
-      BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
-      record r;
-      fill(r, b->field_count, v.values);
-      byte_buffer out;
-      auto enc = b->lay->encode(r, out);
-      BOOST_REQUIRE_MESSAGE(enc.has_value(), enc.error().to_string());
-      BOOST_TEST(std::string(as_chars(out)) == v.wire);
-      record back;
-      back.reset(b->field_count);
-      auto dec = b->lay->decode(as_bytes(v.wire), back);
-      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
-      BOOST_TEST(as_json(back) == v.decoded);
-    }
-  }
+  for (const auto& v : vectors) check_vector(v);
 }
 
 namespace {
@@ -181,17 +162,7 @@ const vector_case decode_vectors[] = {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(decode_only_vectors) {
-  for (const auto& v : decode_vectors) {
-    BOOST_TEST_CONTEXT(v.source) {
-      auto b = build(v.message_json);
-      BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
-      record back;
-      back.reset(b->field_count);
-      auto dec = b->lay->decode(as_bytes(v.wire), back);
-      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
-      BOOST_TEST(as_json(back) == v.decoded);
-    }
-  }
+  for (const auto& v : decode_vectors) check_decode(v);
 }
 
 namespace {
@@ -255,9 +226,7 @@ BOOST_AUTO_TEST_CASE(encode_errors_name_the_field) {
       byte_buffer out;
       auto enc = b->lay->encode(r, out);
       BOOST_REQUIRE(!enc.has_value());
-      BOOST_TEST(to_string(enc.error().code) == to_string(v.code));
-      BOOST_TEST(enc.error().where == v.where);
-      if (v.message) BOOST_TEST(enc.error().message == v.message);
+      expect_codec_error(enc.error(), v.code, v.where, v.message);
     }
   }
 }
@@ -271,9 +240,7 @@ BOOST_AUTO_TEST_CASE(malformed_inputs) {
       r.reset(b->field_count);
       auto dec = b->lay->decode(as_bytes(v.values_or_wire), r);
       BOOST_REQUIRE(!dec.has_value());
-      BOOST_TEST(to_string(dec.error().code) == to_string(v.code));
-      BOOST_TEST(dec.error().where == v.where);
-      if (v.message) BOOST_TEST(dec.error().message == v.message);
+      expect_codec_error(dec.error(), v.code, v.where, v.message);
     }
   }
 }
@@ -327,8 +294,7 @@ BOOST_AUTO_TEST_CASE(config_errors_have_paths) {
   for (const auto& v : config_errors) {
     BOOST_TEST_CONTEXT(v.source) {
       auto b = build(v.message_json);
-      BOOST_TEST_INFO("reported:\n" << b->errors());
-      BOOST_TEST(b->has_error(v.error));
+      expect_error(*b, v.error);
       // Unknown keys are the caller's finish(), after the layout was built.
       if (!std::string_view(v.error).ends_with("unknown key")) BOOST_TEST(!b->lay);
     }
@@ -407,27 +373,7 @@ const vector_case segment_vectors[] = {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(segment_vectors_encode_and_decode) {
-  for (const auto& v : segment_vectors) {
-    BOOST_TEST_CONTEXT(v.source) {
-      auto b = build(v.message_json);
-      BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
-      record r;
-      fill(r, b->field_count, v.values);
-      byte_buffer out;
-      auto enc = b->lay->encode(r, out);
-      if (!v.decoded) {  // a value that cannot be written unescaped without an escape
-        BOOST_TEST(!enc.has_value());
-        continue;
-      }
-      BOOST_REQUIRE_MESSAGE(enc.has_value(), enc.error().to_string());
-      BOOST_TEST(std::string(as_chars(out)) == v.wire);
-      record back;
-      back.reset(b->field_count);
-      auto dec = b->lay->decode(as_bytes(v.wire), back);
-      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
-      BOOST_TEST(as_json(back) == v.decoded);
-    }
-  }
+  for (const auto& v : segment_vectors) check_vector(v);
 }
 
 BOOST_AUTO_TEST_CASE(segment_group_round_trip) {
@@ -481,17 +427,7 @@ const vector_case segment_decode_vectors[] = {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(segment_decode_only_vectors) {
-  for (const auto& v : segment_decode_vectors) {
-    BOOST_TEST_CONTEXT(v.source) {
-      auto b = build(v.message_json);
-      BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
-      record back;
-      back.reset(b->field_count);
-      auto dec = b->lay->decode(as_bytes(v.wire), back);
-      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
-      BOOST_TEST(as_json(back) == v.decoded);
-    }
-  }
+  for (const auto& v : segment_decode_vectors) check_decode(v);
 }
 
 BOOST_AUTO_TEST_CASE(segment_decode_one_byte_at_a_time_prefixes_never_fail) {
@@ -634,8 +570,7 @@ BOOST_AUTO_TEST_CASE(segment_config_errors_have_paths) {
   for (const auto& v : segment_config_errors) {
     BOOST_TEST_CONTEXT(v.source) {
       auto b = build(v.message_json);
-      BOOST_TEST_INFO("reported:\n" << b->errors());
-      BOOST_TEST(b->has_error(v.error));
+      expect_error(*b, v.error);
       BOOST_TEST(!b->lay);
     }
   }

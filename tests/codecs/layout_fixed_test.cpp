@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "codecs/layout.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 
@@ -14,57 +15,14 @@
 
 using namespace dragoman::codecs;
 namespace json = boost::json;
+using namespace test_support;
+using layouts::built;
 
 namespace {
 
-const std::string message_path = "operations.t.request";
-
-// What the profile compiler does around a layout: config objects for the message and each field,
-// the layout reads its keys, then the caller reads the common ones and checks for typos.
-struct built {
-  json::value doc;
-  diagnostics diag;
-  std::unique_ptr<config_object> message;
-  std::vector<config_object> fields;
-  std::unique_ptr<layout> lay;
-  std::size_t field_count = 0;
-
-  std::string errors() const {
-    std::string s;
-    for (const auto& e : diag.errors()) s += e + "\n";
-    return s;
-  }
-  bool has_error(std::string_view line) const {
-    const auto& e = diag.errors();
-    return std::find(e.begin(), e.end(), line) != e.end();
-  }
-};
-
 std::unique_ptr<built> build(std::string_view message_json, const char* type = "fixed",
                              const char* default_charset = "ascii") {
-  auto b = std::make_unique<built>();
-  b->doc = json::parse(message_json);
-  const json::object& m = b->doc.as_object();
-  b->message = std::make_unique<config_object>(m, message_path, b->diag);
-  std::vector<std::string> names;
-  const json::array& fields = m.at("fields").as_array();
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    b->fields.emplace_back(fields[i].as_object(),
-                           message_path + ".fields[" + std::to_string(i) + "]", b->diag);
-    const json::value* n = fields[i].as_object().if_contains("name");
-    names.push_back(n ? std::string(n->as_string()) : "f" + std::to_string(i));
-  }
-  b->field_count = fields.size();
-  static const json::object profile;
-  layout_context ctx{*b->message, b->fields, names, find_charset(default_charset), profile};
-  b->lay = make_layout(type, ctx);
-  for (auto& f : b->fields) {
-    f.accept("name");
-    f.finish();
-  }
-  b->message->accept("fields");
-  b->message->finish();
-  return b;
+  return layouts::build(message_json, "operations.t.request", type, default_charset);
 }
 
 std::unique_ptr<built> build_field(std::string_view charset, std::string_view field_json) {
@@ -74,14 +32,14 @@ std::unique_ptr<built> build_field(std::string_view charset, std::string_view fi
   return build(m);
 }
 
-std::string hex(const byte_buffer& b) {
-  return to_hex(b);
-}
-
-byte_buffer unhex(std::string_view h) {
-  auto b = from_hex(h);
-  BOOST_REQUIRE(b);
-  return *b;
+// The one-field message decodes the wire (hex) to exactly `decoded` (nullptr: absent).
+void expect_field_decodes(const built& b, const char* wire, const char* decoded) {
+  record back;
+  back.reset(1);
+  auto dec = b.lay->decode(unhex(wire), back);
+  BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
+  BOOST_TEST(back.has(0) == (decoded != nullptr));
+  if (decoded) BOOST_TEST(back.get(0) == decoded);
 }
 
 struct field_vector {
@@ -194,13 +152,7 @@ BOOST_AUTO_TEST_CASE(field_vectors_encode_and_decode) {
       auto enc = b->lay->encode(r, out);
       BOOST_REQUIRE_MESSAGE(enc.has_value(), enc.error().to_string());
       BOOST_TEST(hex(out) == v.wire);
-
-      record back;
-      back.reset(1);
-      auto dec = b->lay->decode(unhex(v.wire), back);
-      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
-      BOOST_TEST(back.has(0) == (v.decoded != nullptr));
-      if (v.decoded) BOOST_TEST(back.get(0) == v.decoded);
+      expect_field_decodes(*b, v.wire, v.decoded);
     }
   }
 }
@@ -241,12 +193,7 @@ BOOST_AUTO_TEST_CASE(decode_only_vectors) {
     BOOST_TEST_CONTEXT(v.source) {
       auto b = build_field(v.charset, v.field);
       BOOST_REQUIRE_MESSAGE(b->lay, b->errors());
-      record r;
-      r.reset(1);
-      auto dec = b->lay->decode(unhex(v.wire), r);
-      BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
-      BOOST_TEST(r.has(0) == (v.decoded != nullptr));
-      if (v.decoded) BOOST_TEST(r.get(0) == v.decoded);
+      expect_field_decodes(*b, v.wire, v.decoded);
     }
   }
 }
@@ -372,9 +319,7 @@ BOOST_AUTO_TEST_CASE(encode_errors_name_the_field) {
       byte_buffer out;
       auto enc = b->lay->encode(r, out);
       BOOST_REQUIRE(!enc.has_value());
-      BOOST_TEST(to_string(enc.error().code) == to_string(v.code));
-      BOOST_TEST(enc.error().where == "amount");
-      if (v.message) BOOST_TEST(enc.error().message == v.message);
+      expect_codec_error(enc.error(), v.code, "amount", v.message);
       BOOST_TEST(out.size() <= 1u);
     }
   }
@@ -434,9 +379,7 @@ BOOST_AUTO_TEST_CASE(malformed_inputs) {
       r.reset(b->field_count);
       auto dec = b->lay->decode(unhex(v.wire), r);
       BOOST_REQUIRE(!dec.has_value());
-      BOOST_TEST(to_string(dec.error().code) == std::string("malformed"));
-      BOOST_TEST(dec.error().where == v.where);
-      if (v.message) BOOST_TEST(dec.error().message == v.message);
+      expect_codec_error(dec.error(), errc::malformed, v.where, v.message);
     }
   }
 }
@@ -506,8 +449,7 @@ BOOST_AUTO_TEST_CASE(config_errors_have_paths) {
   for (const auto& v : config_errors) {
     BOOST_TEST_CONTEXT(v.source) {
       auto b = build(v.message_json);
-      BOOST_TEST_INFO("reported:\n" << b->errors());
-      BOOST_TEST(b->has_error(v.error));
+      expect_error(*b, v.error);
     }
   }
 }
@@ -521,8 +463,9 @@ BOOST_AUTO_TEST_CASE(unknown_charset_and_layout) {
              0u);
   auto x = build(R"({"fields":[]})", "xml");
   BOOST_TEST(!x->lay);
-  BOOST_TEST(x->has_error(
-      "operations.t.request.layout: unknown layout \"xml\", must be one of fixed, delimited, template, iso8583"));
+  BOOST_TEST(
+      x->has_error("operations.t.request.layout: unknown layout \"xml\", must be one of fixed, "
+                   "delimited, template, iso8583"));
   auto names = layout_names();
   BOOST_TEST(names.size() >= 2u);
   BOOST_TEST((std::find(names.begin(), names.end(), "fixed") != names.end()));

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "codecs/layout_iso8583.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 
@@ -38,10 +39,10 @@ void operator delete(void* p, std::size_t) noexcept {
 
 using namespace dragoman::codecs;
 namespace json = boost::json;
+using namespace test_support;
+using layouts::built;
 
 namespace {
-
-const std::string message_path = "operations.t.request";
 
 // The dictionary of profiles/iso8583-ascii.json (the npm iso_8583@2.6.7 formats, lib/formats.js).
 const char* const npm_dictionary = R"({
@@ -60,57 +61,12 @@ const char* const npm_dictionary = R"({
     "90": {"type": "n", "length": 42}
   }})";
 
-// What the profile compiler does around a layout: config objects for the message and each field,
-// the layout reads its keys, then the caller reads the common ones and checks for typos.
-struct built {
-  json::value profile;
-  json::value message_doc;
-  diagnostics diag;
-  std::unique_ptr<config_object> message;
-  std::vector<config_object> fields;
-  std::vector<std::string> names;
-  std::unique_ptr<layout> lay;
-
-  std::string errors() const {
-    std::string s;
-    for (const auto& e : diag.errors()) s += e + "\n";
-    return s;
-  }
-  bool has_error(std::string_view line) const {
-    const auto& e = diag.errors();
-    return std::find(e.begin(), e.end(), line) != e.end();
-  }
-  std::size_t index(std::string_view name) const {
-    return static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
-  }
-};
-
 // dictionary: the profile's "dictionary" value (or empty for none); fields: the message's list.
 std::unique_ptr<built> build(std::string_view dictionary, std::string_view fields_json) {
-  auto b = std::make_unique<built>();
   json::object profile;
   if (!dictionary.empty()) profile["dictionary"] = json::parse(dictionary);
-  b->profile = std::move(profile);
-  b->message_doc = json::parse("{\"fields\":" + std::string(fields_json) + "}");
-  const json::object& m = b->message_doc.as_object();
-  b->message = std::make_unique<config_object>(m, message_path, b->diag);
-  const json::array& fields = m.at("fields").as_array();
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    b->fields.emplace_back(fields[i].as_object(),
-                           message_path + ".fields[" + std::to_string(i) + "]", b->diag);
-    const json::value* n = fields[i].as_object().if_contains("name");
-    b->names.push_back(n ? std::string(n->as_string()) : "f" + std::to_string(i));
-  }
-  layout_context ctx{*b->message, b->fields, b->names, find_charset("ascii"),
-                     b->profile.as_object()};
-  b->lay = make_iso8583_layout(ctx);
-  for (auto& f : b->fields) {
-    f.accept("name");
-    f.finish();
-  }
-  b->message->accept("fields");
-  b->message->finish();
-  return b;
+  return layouts::build("{\"fields\":" + std::string(fields_json) + "}", "operations.t.request",
+                        make_iso8583_layout, "ascii", std::move(profile));
 }
 
 // A message listing the given field numbers, each named f<number> (the MTI "mti").
@@ -119,14 +75,6 @@ std::string field_list(std::initializer_list<int> numbers) {
   for (int n : numbers)
     s += ",{\"field\":" + std::to_string(n) + ",\"name\":\"f" + std::to_string(n) + "\"}";
   return s + "]";
-}
-
-std::string hex(const byte_buffer& b) {
-  return to_hex(b);
-}
-
-byte_buffer unhex(std::string_view h) {
-  return *from_hex(h);
 }
 
 // Fills a record from {name, value} pairs.

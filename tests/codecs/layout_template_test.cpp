@@ -5,6 +5,7 @@
 
 #include "codecs/layout.hpp"
 #include "codecs/pipeline.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 
@@ -16,63 +17,13 @@
 
 using namespace dragoman::codecs;
 namespace json = boost::json;
-
-namespace dragoman::codecs {
-std::ostream& operator<<(std::ostream& os, errc e) {
-  return os << to_string(e);
-}
-}  // namespace dragoman::codecs
+using namespace test_support;
+using layouts::built;
 
 namespace {
 
-const std::string message_path = "operations.t.reply";
-
-// What the profile compiler does around a layout (see layout_delimited_test.cpp).
-struct built {
-  json::value doc;
-  diagnostics diag;
-  std::unique_ptr<config_object> message;
-  std::vector<config_object> fields;
-  std::unique_ptr<layout> lay;
-  std::size_t field_count = 0;
-  std::vector<std::string> names;
-
-  std::string errors() const {
-    std::string s;
-    for (const auto& e : diag.errors()) s += e + "\n";
-    return s;
-  }
-  bool has_error(std::string_view line) const {
-    const auto& e = diag.errors();
-    return std::find(e.begin(), e.end(), line) != e.end();
-  }
-  std::size_t index(std::string_view name) const {
-    return static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
-  }
-};
-
 std::unique_ptr<built> build(std::string_view message_json, const char* cs = "ascii") {
-  auto b = std::make_unique<built>();
-  b->doc = json::parse(message_json);
-  const json::object& m = b->doc.as_object();
-  b->message = std::make_unique<config_object>(m, message_path, b->diag);
-  const json::array& fields = m.at("fields").as_array();
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    b->fields.emplace_back(fields[i].as_object(),
-                           message_path + ".fields[" + std::to_string(i) + "]", b->diag);
-    b->names.push_back(std::string(fields[i].as_object().at("name").as_string()));
-  }
-  b->field_count = fields.size();
-  static const json::object profile;
-  layout_context ctx{*b->message, b->fields, b->names, find_charset(cs), profile};
-  b->lay = make_layout("template", ctx);
-  for (auto& f : b->fields) {
-    f.accept("name");
-    f.finish();
-  }
-  b->message->accept("fields");
-  b->message->finish();
-  return b;
+  return layouts::build(message_json, "operations.t.reply", "template", cs);
 }
 
 std::unique_ptr<built> must_build(std::string_view message_json, const char* cs = "ascii") {
@@ -87,7 +38,7 @@ void expect_config_error(std::string_view message_json, const std::string& expec
   auto b = build(message_json);
   BOOST_TEST_INFO("message " << message_json);
   BOOST_TEST(!b->lay);
-  BOOST_TEST(b->has_error(expected), "expected \"" << expected << "\" among:\n" << b->errors());
+  expect_error(*b, expected);
 }
 
 // Fields as a JSON object of strings; absent names stay absent.

@@ -103,10 +103,26 @@ class Process:
                 self.proc.wait(timeout=5)
         return self.proc.returncode
 
+    def kill(self):
+        """SIGKILL if it is still running (the clean-up after a failed check)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def run(args, stdin=b"", timeout=30):
+    """Runs the dragoman binary with args; returns (exit code, stdout bytes, stderr text)."""
+    p = subprocess.run([DRAGOMAN] + list(args), input=stdin, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def node_env():
+    """The environment for node scripts in tests/peers (their npm modules on NODE_PATH)."""
+    return dict(os.environ, NODE_PATH=os.path.join(PEERS, "node_modules"))
+
 
 def node_peer(script, *args):
-    env = dict(os.environ, NODE_PATH=os.path.join(PEERS, "node_modules"))
-    return Process(["node", os.path.join(PEERS, script), *args], env=env)
+    return Process(["node", os.path.join(PEERS, script), *args], env=node_env())
 
 
 def serve(profile, upstreams=(), extra=()):

@@ -5,41 +5,16 @@
 # Env: DRAGOMAN (the binary), DRAGOMAN_SOURCE_DIR (the repository). Prints one line per check and
 # "N passed, N failed" last; exits non-zero when a check fails.
 import json
-import queue
 import os
 import re
-import select
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
-SOURCE = os.environ.get("DRAGOMAN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-DRAGOMAN = os.environ.get("DRAGOMAN", os.path.join(SOURCE, "build", "dragoman"))
-PROFILE = os.path.join(SOURCE, "profiles", "hl7v2-mllp.json")
-PEERS = os.path.join(SOURCE, "tests", "peers")
+from harness import DRAGOMAN, PEERS, SRC, Checks, Process, line_calls, post, run, serve
 
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
-    return ok
-
-
-def run(args, stdin=b""):
-    p = subprocess.run([DRAGOMAN] + args, input=stdin, capture_output=True, timeout=30)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+PROFILE = os.path.join(SRC, "profiles", "hl7v2-mllp.json")
+check = Checks()
 
 
 ADMIT = {"patient": {"id": "12345", "family": "DOE", "given": "JOHN", "birth_date": "19800101",
@@ -99,81 +74,25 @@ def offline_checks():
               f.get("ack_text") == "bad*value", dec.decode())
 
 
-def _lines(proc):
-    """A queue fed by a thread that reads proc's stdout line by line (select() cannot see
-    lines already buffered by readline)."""
-    q = getattr(proc, "_line_queue", None)
-    if q is None:
-        q = queue.Queue()
-        proc._line_queue = q
-
-        def pump():
-            for line in proc.stdout:
-                q.put(line)
-            q.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-    return q
-
-
-def read_json_line(proc, key, timeout=15.0):
-    """The first stdout line of proc that is a JSON object with key (other lines are skipped)."""
-    q = _lines(proc)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            line = q.get(timeout=max(0.0, deadline - time.time()))
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and key in obj:
-            return obj
-    return None
-
-
-def post(http, op, body, timeout=10):
-    req = urllib.request.Request(f"http://{http}/v1/ops/{op}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 def start_serve(port):
-    proc = subprocess.Popen([DRAGOMAN, "serve", "--profile", PROFILE, "--upstream", f"127.0.0.1:{port}",
-                             "--http", "127.0.0.1:0", "--line", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ev = read_json_line(proc, "http")
-    return proc, ev
+    return serve(PROFILE, [f"127.0.0.1:{port}"])
 
 
 def stop(proc):
-    if proc and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    if proc:
+        proc.stop()
 
 
 def serve_checks(peer_name, peer_cmd, reject_text):
-    peer = subprocess.Popen(peer_cmd, stdout=subprocess.PIPE, text=True, cwd=PEERS)
-    serve = None
+    peer = Process(peer_cmd, cwd=PEERS)
+    dragoman = None
     try:
-        hello = read_json_line(peer, "listening")
+        hello = peer.json_line("listening")
         if not check(f"{peer_name}: listening", hello is not None):
             return
-        serve, ev = start_serve(hello["listening"])
+        dragoman, ev = start_serve(hello["listening"])
         if not check(f"{peer_name}: serve prints its listening event", ev is not None,
-                     serve.stderr.read() if serve.poll() is not None else "no event line"):
+                     dragoman.output() if dragoman.proc.poll() is not None else "no event line"):
             return
         http = ev["http"]
         seen = []
@@ -181,7 +100,7 @@ def serve_checks(peer_name, peer_cmd, reject_text):
                          ("update_patient", {"patient": {"id": "12345", "family": "DOE",
                                                          "given": "JANE"}}),
                          ("lab_result", LAB)]:
-            status, reply = post(http, op, body)
+            status, reply, _ = post(http, op, body)
             ok = status == 200 and reply.get("ack_code") == "AA" and reply.get("control_id")
             check(f"{peer_name}: {op} answered AA with its control id", ok, f"{status} {reply}")
             seen.append(reply.get("control_id"))
@@ -191,37 +110,26 @@ def serve_checks(peer_name, peer_cmd, reject_text):
         got = []
         deadline = time.time() + 5
         while not all(s in got for s in seen) and time.time() < deadline:
-            line = read_json_line(peer, "received", timeout=max(0.1, deadline - time.time()))
+            line = peer.json_line("received", timeout=max(0.1, deadline - time.time()))
             if not line:
                 break
             got.append(line["received"])
         check(f"{peer_name}: the peer received those control ids", all(s in got for s in seen),
               f"{seen} vs {got}")
-        status, reply = post(http, "admit", {"patient": {"id": "REJECT", "family": "DOE"}})
+        status, reply, _ = post(http, "admit", {"patient": {"id": "REJECT", "family": "DOE"}})
         check(f"{peer_name}: AR surfaces as rejected with the legacy code",
               status == 422 and reply.get("code") == "rejected" and reply.get("legacy_code") == "AR"
               and (reject_text is None or reply.get("detail") == reject_text), f"{status} {reply}")
-        status, reply = post(http, "admit", {"patient": {"id": "ERROR", "family": "DOE"}})
+        status, reply, _ = post(http, "admit", {"patient": {"id": "ERROR", "family": "DOE"}})
         check(f"{peer_name}: AE surfaces as rejected",
               status == 422 and reply.get("legacy_code") == "AE", f"{status} {reply}")
         # The NDJSON line front door, same call.
-        host, port = ev["line"].rsplit(":", 1)
-        with socket.create_connection((host, int(port)), timeout=10) as s:
-            s.sendall(json.dumps({"id": "l1", "op": "admit", "data": ADMIT}).encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        try:
-            line = json.loads(buf)
-        except ValueError:
-            line = {}
+        line = line_calls(ev["line"], [{"id": "l1", "op": "admit", "data": ADMIT}],
+                          timeout=10).get("l1", {})
         check(f"{peer_name}: line protocol admit", line.get("ok") is True and
-              line.get("data", {}).get("ack_code") == "AA", buf.decode(errors="replace"))
+              line.get("data", {}).get("ack_code") == "AA", line)
     finally:
-        stop(serve)
+        stop(dragoman)
         stop(peer)
 
 
@@ -265,18 +173,18 @@ def raw_checks():
                 b"*P*2.5\r\nZAK*x\rMSA*AA*" + cid.encode() + b"*accepted\\F\\ok")
 
     srv = raw_listener(ack)
-    serve = None
+    dragoman = None
     try:
-        serve, ev = start_serve(srv.getsockname()[1])
+        dragoman, ev = start_serve(srv.getsockname()[1])
         if not check("raw: serve started", ev is not None):
             return
         for op, body in [("admit", ADMIT), ("lab_result", LAB)]:
-            status, reply = post(ev["http"], op, body)
+            status, reply, _ = post(ev["http"], op, body)
             check(f"raw: {op} accepts an ACK without its final CR",
                   status == 200 and reply.get("ack_code") == "AA" and reply.get("control_id"),
                   f"{status} {reply}")
     finally:
-        stop(serve)
+        stop(dragoman)
         srv.close()
 
 
@@ -292,9 +200,8 @@ def main():
         else:
             check("node-hl7-server installed (npm install in tests/peers)", False)
         raw_checks()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    check.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

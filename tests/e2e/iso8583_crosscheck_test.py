@@ -10,36 +10,14 @@ exactly the expected fields. Run by CTest with DRAGOMAN (the binary) and DRAGOMA
 import json
 import os
 import subprocess
-import sys
 
-SOURCE_DIR = os.environ.get("DRAGOMAN_SOURCE_DIR") or os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DRAGOMAN = os.environ.get("DRAGOMAN", "")
-PROFILE = os.path.join(SOURCE_DIR, "profiles", "iso8583-ascii.json")
-PEERS = os.path.join(SOURCE_DIR, "tests", "peers")
+from harness import DRAGOMAN, PEERS, SRC, Checks, node_env
+
+PROFILE = os.path.join(SRC, "profiles", "iso8583-ascii.json")
 NODE_MODULES = os.path.join(PEERS, "node_modules")
 NPM_CODEC = os.path.join(PEERS, "iso8583_codec.cjs")
 
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}")
-        if detail:
-            for line in detail.rstrip().splitlines():
-                print(f"     {line}")
-
-
-def finish():
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+check = Checks()
 
 
 def strip_comments(text):
@@ -70,12 +48,6 @@ def strip_comments(text):
 def run(argv, stdin, env=None):
     p = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=60)
     return p.returncode, p.stdout.strip(), p.stderr.strip()
-
-
-def node_env():
-    env = dict(os.environ)
-    env["NODE_PATH"] = NODE_MODULES
-    return env
 
 
 def npm_encode(fields):
@@ -161,12 +133,12 @@ CORPUS = [
 def main():
     if not DRAGOMAN or not os.access(DRAGOMAN, os.X_OK):
         check("environment", False, "DRAGOMAN must name the built dragoman binary")
-        finish()
+        check.finish()
     if not os.path.isdir(os.path.join(NODE_MODULES, "iso_8583")):
         check("npm peers installed", False,
               f"{NODE_MODULES}/iso_8583 is missing: run scripts/setup "
               "(or: cd tests/peers && npm install --no-audit --no-fund)")
-        finish()
+        check.finish()
 
     with open(PROFILE, encoding="utf-8") as f:
         profile = json.loads(strip_comments(f.read()))
@@ -278,7 +250,7 @@ def main():
         rc, out, err = dragoman_decode(frame)
         check("bitmap bit for an undefined field is malformed", rc != 0 and "field 5" in err,
               f"exit {rc}, stderr {err!r}")
-    finish()
+    check.finish()
 
 
 if __name__ == "__main__":

@@ -5,45 +5,27 @@
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 
-DRAGOMAN = os.environ.get("DRAGOMAN", "dragoman")
-SOURCE_DIR = os.environ.get(
-    "DRAGOMAN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-)
-PROFILE = os.path.join(SOURCE_DIR, "profiles", "memcached-text.json")
+import harness
+from harness import SRC, Checks, Process, post, serve
+
+PROFILE = os.path.join(SRC, "profiles", "memcached-text.json")
 WAIT_S = 10
 
-passed = 0
-failed = 0
-started = []  # processes this test started, killed by their own handle at the end
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print("ok   " + name)
-    else:
-        failed += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
+check = Checks()
+started = []  # processes this test started, stopped by their own handle at the end
 
 
 def run(args, stdin=b""):
-    p = subprocess.run([DRAGOMAN] + args, input=stdin, capture_output=True, timeout=WAIT_S)
-    return p.returncode, p.stdout, p.stderr
+    return harness.run(args, stdin, timeout=WAIT_S)
 
 
 def encode(op, fields):
     rc, out, err = run(["encode", "--profile", PROFILE, "--op", op], json.dumps(fields).encode())
     if rc != 0:
-        raise RuntimeError("encode %s failed: %s" % (op, err.decode(errors="replace")))
+        raise RuntimeError("encode %s failed: %s" % (op, err))
     return out
 
 
@@ -51,13 +33,13 @@ def encode_hex(op, fields):
     rc, out, err = run(
         ["encode", "--profile", PROFILE, "--op", op, "--hex"], json.dumps(fields).encode()
     )
-    return rc, out.decode().strip(), err.decode(errors="replace")
+    return rc, out.decode().strip(), err
 
 
 def decode(op, wire):
     rc, out, err = run(["decode", "--profile", PROFILE, "--op", op], wire)
     if rc != 0:
-        raise RuntimeError("decode %s failed: %s" % (op, err.decode(errors="replace")))
+        raise RuntimeError("decode %s failed: %s" % (op, err))
     lines = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
     return lines
 
@@ -76,15 +58,11 @@ def start_memcached():
         args = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16"]
         if os.geteuid() == 0:
             args += ["-u", "root"]  # memcached refuses to run as root without -u
-        p = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        p = Process(args)
         started.append(p)
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
-            if p.poll() is not None:
+            if p.proc.poll() is not None:
                 break  # the port was taken meanwhile: try another
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -136,24 +114,6 @@ def call_raw(sock, op, fields):
     sock.sendall(encode(op, fields))
     wire = read_reply(sock, op)
     return wire, decode(op, wire)[0]
-
-
-def http_call(base, op, fields):
-    req = urllib.request.Request(
-        base + "/v1/ops/" + op,
-        data=json.dumps(fields).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=WAIT_S) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        try:
-            return e.code, json.loads(body)
-        except ValueError:
-            return e.code, {"raw": body.decode(errors="replace")}
 
 
 class line_client:
@@ -218,8 +178,8 @@ def test_offline_exact_bytes():
         except RuntimeError as e:
             check("decode --op %s %r" % (op, wire), False, str(e))
     rc, _, err = run(["decode", "--profile", PROFILE, "--op", "get"], b"VALUE k 0 5x\r\nhello\r\nEND\r\n")
-    check("decode: a bad length token is named", rc != 0 and 'bad length token "5x"' in err.decode(),
-          err.decode().strip())
+    check("decode: a bad length token is named", rc != 0 and 'bad length token "5x"' in err,
+          err.strip())
 
 
 def test_real_memcached(port):
@@ -265,38 +225,11 @@ def test_real_memcached(port):
 
 
 def start_serve(mc_port):
-    p = subprocess.Popen(
-        [DRAGOMAN, "serve", "--profile", PROFILE, "--http", "127.0.0.1:0", "--line", "127.0.0.1:0",
-         "--upstream", "127.0.0.1:%d" % mc_port, "--threads", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    p, ev = serve(PROFILE, ["127.0.0.1:%d" % mc_port], ["--threads", "1"])
     started.append(p)
-    # Read stdout lines until the listening event, within the deadline.
-    deadline = time.monotonic() + WAIT_S
-    fd = p.stdout.fileno()
-    os.set_blocking(fd, False)
-    buf = b""
-    while time.monotonic() < deadline:
-        if p.poll() is not None:
-            err = p.stderr.read().decode(errors="replace")
-            raise RuntimeError("serve exited with %s: %s" % (p.returncode, err.strip()[:400]))
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            chunk = b""
-        if chunk:
-            buf += chunk
-            for line in buf.split(b"\n")[:-1]:
-                try:
-                    ev = json.loads(line)
-                except ValueError:
-                    continue
-                if ev.get("event") == "listening":
-                    return p, ev
-        else:
-            time.sleep(0.05)
-    raise RuntimeError("serve printed no listening event within %ds: %r" % (WAIT_S, buf[:400]))
+    if ev is None:
+        raise RuntimeError("serve printed no listening event: %s" % p.output().strip()[:400])
+    return p, ev
 
 
 def test_serve(mc_port):
@@ -306,7 +239,6 @@ def test_serve(mc_port):
         check("serve starts and reports its listening addresses", False, str(e))
         return
     check("serve starts and reports its listening addresses", "http" in ev and "line" in ev, json.dumps(ev))
-    base = "http://" + ev["http"]
     crlf = "a\r\nEND\r\nVALUE x 0 1\r\nb"
     big = "".join(chr(ord("a") + i % 26) for i in range(64))
     steps = [
@@ -324,17 +256,17 @@ def test_serve(mc_port):
     for op, fields, status, want in steps:
         name = "http %s %s" % (op, json.dumps(fields)[:50])
         try:
-            code, body = http_call(base, op, fields)
+            code, body, _ = post(ev["http"], op, fields, timeout=WAIT_S)
         except OSError as e:
             check(name, False, str(e))
             continue
         check(name, code == status and all(body.get(k) == v for k, v in want.items()),
               "%s %s" % (code, json.dumps(body)))
-    code, body = http_call(base, "delete", {"key": "srv:a"})
+    code, body, _ = post(ev["http"], "delete", {"key": "srv:a"}, timeout=WAIT_S)
     check("http delete of a missing key is rejected with NOT_FOUND",
           code == 422 and body.get("code") == "rejected" and body.get("legacy_code") == "NOT_FOUND",
           "%s %s" % (code, json.dumps(body)))
-    code, body = http_call(base, "get", {"key": "a b"})
+    code, body, _ = post(ev["http"], "get", {"key": "a b"}, timeout=WAIT_S)
     check("http key with a space is invalid_field", code == 422 and body.get("code") == "invalid_field",
           "%s %s" % (code, json.dumps(body)))
 
@@ -386,12 +318,5 @@ if __name__ == "__main__":
         check("test ran to the end", False, repr(e))
     finally:
         for proc in started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+            proc.stop(timeout=5)
+    check.finish()

@@ -3,27 +3,12 @@
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
-DRAGOMAN = os.environ.get("DRAGOMAN", "build/dragoman")
-SRC = os.environ.get("DRAGOMAN_SOURCE_DIR", ".")
+from harness import DRAGOMAN, SRC, Checks, run
+
 ACME = os.path.join(SRC, "profiles", "acme-core.json")
-results = {"passed": 0, "failed": 0}
-
-
-def run(args, stdin=b""):
-    p = subprocess.run([DRAGOMAN] + args, input=stdin, capture_output=True, timeout=30)
-    return p.returncode, p.stdout, p.stderr.decode()
-
-
-def check(name, cond, detail=""):
-    if cond:
-        results["passed"] += 1
-        print(f"ok   {name}")
-    else:
-        results["failed"] += 1
-        print(f"FAIL {name} {detail}")
+check = Checks()
 
 
 def damaged(text_change):
@@ -115,5 +100,4 @@ check("unknown command", rc == 2 and "unknown command" in err)
 p = subprocess.run([DRAGOMAN, "check"], capture_output=True, timeout=30, env={**os.environ, "DRAGOMAN_PROFILE": ACME})
 check("options from the environment", p.returncode == 0, p.stderr)
 
-print(f"{results['passed']} passed, {results['failed']} failed")
-sys.exit(1 if results["failed"] else 0)
+check.finish()

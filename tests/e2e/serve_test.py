@@ -8,66 +8,15 @@ Every wait has a deadline and only processes started here are stopped."""
 import http.client
 import json
 import os
-import queue
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import traceback
 
-DRAGOMAN = os.environ.get("DRAGOMAN", "dragoman")
-SOURCE = os.environ.get("DRAGOMAN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-PROFILE = os.path.join(SOURCE, "profiles", "acme-core.json")
+from harness import DRAGOMAN, SRC, Checks, Process, serve as start_serve
 
-results = {"passed": 0, "failed": 0}
-
-
-class Proc:
-    """A child process whose stdout lines are collected by a thread, so reads can time out."""
-
-    def __init__(self, args):
-        self.args = args
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines = queue.Queue()
-        self.seen = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.p.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def next_line(self, timeout):
-        line = self.lines.get(timeout=timeout)
-        if line is None:
-            raise RuntimeError("%s exited early (rc=%s): %s" % (self.args[1], self.p.poll(),
-                                                                  self.p.stderr.read()))
-        self.seen.append(line)
-        return line
-
-    def wait_event(self, event, timeout=15):
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no %r log line within %ss" % (event, timeout))
-            obj = json.loads(self.next_line(left))
-            if obj.get("event") == event:
-                return obj
-
-    def stop(self, timeout=10):
-        """SIGTERM, then the exit code (SIGKILL when the process overstays)."""
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(timeout=5)
-                raise
-        return self.p.returncode
+PROFILE = os.path.join(SRC, "profiles", "acme-core.json")
+checks = Checks()
 
 
 def hostport(text):
@@ -76,14 +25,13 @@ def hostport(text):
 
 
 def check(name, fn, *args):
+    """Runs fn: a check passes when it returns and fails with the traceback when it raises."""
     try:
         fn(*args)
-        results["passed"] += 1
-        print("PASS", name, flush=True)
     except Exception:  # noqa: BLE001 - a failed check is reported, never fatal to the rest
-        results["failed"] += 1
-        print("FAIL", name, flush=True)
-        traceback.print_exc(file=sys.stdout)
+        checks(name, False, "\n" + traceback.format_exc())
+        return
+    checks(name, True)
 
 
 def expect(cond, what):
@@ -151,19 +99,22 @@ class LineClient:
 
 
 def serve(*extra):
-    return Proc([DRAGOMAN, "serve", "--profile", PROFILE, "--http", "127.0.0.1:0",
-                 "--line", "127.0.0.1:0", *extra])
+    """`dragoman serve` on the acme profile; returns the process and its listening event."""
+    p, listening = start_serve(PROFILE, extra=extra)
+    if listening is None:
+        p.kill()
+        raise TimeoutError("no listening log line: " + p.output()[-2000:])
+    return p, listening
 
 
 # ---- serve over the embedded simulator ----------------------------------------------------------
 
 def embedded_simulator_suite():
-    p = serve("--max-body-bytes", "2048", "--threads", "2")
+    p, listening = serve("--max-body-bytes", "2048", "--threads", "2")
     try:
-        first = json.loads(p.next_line(15))
+        first = json.loads(p.seen[0])
         check("first log line announces the embedded simulator", lambda: expect(
             first.get("event") == "embedded_simulator" and ":" in first.get("listen", ""), first))
-        listening = p.wait_event("listening")
         addr, line_addr = listening["http"], listening["line"]
         check("listening line has real ports", lambda: expect(
             hostport(addr)[1] > 0 and hostport(line_addr)[1] > 0, listening))
@@ -239,22 +190,21 @@ def embedded_simulator_suite():
         check("too-long account is 422 naming the field", too_long_account)
         check("body over --max-body-bytes is 413", over_body_limit)
         check("pipelined lines, ids echoed, errors in place", pipelined_lines)
-        check("SIGTERM drains and exits 0", lambda: expect(p.stop() == 0, p.p.returncode))
+        check("SIGTERM drains and exits 0", lambda: expect(p.stop() == 0, p.proc.returncode))
     finally:
-        if p.p.poll() is None:
-            p.p.kill()
-            p.p.wait(timeout=5)
+        p.kill()
 
 
 # ---- serve against a separate simulator and misbehaving peers ----------------------------------
 
 def separate_simulator_suite():
-    sim = Proc([DRAGOMAN, "simulate", "--profile", PROFILE, "--listen", "127.0.0.1:0"])
+    sim = Process([DRAGOMAN, "simulate", "--profile", PROFILE, "--listen", "127.0.0.1:0"])
     srv = None
     try:
-        upstream = sim.wait_event("listening")["simulate"]
-        srv = serve("--upstream", upstream, "--upstream-connections", "1")
-        listening = srv.wait_event("listening")
+        ready = sim.json_line("simulate", where=lambda o: o.get("event") == "listening")
+        if ready is None:
+            raise TimeoutError("no listening log line from simulate: " + sim.output()[-2000:])
+        srv, listening = serve("--upstream", ready["simulate"], "--upstream-connections", "1")
         check("no embedded simulator with --upstream",
               lambda: expect(not any("embedded_simulator" in s for s in srv.seen), srv.seen))
         wait_ready(listening["http"])
@@ -277,12 +227,11 @@ def separate_simulator_suite():
                 c.close()
 
         check("1000 concurrent line calls over one upstream connection", thousand_lines)
-        check("serve exits 0 on SIGTERM", lambda: expect(srv.stop() == 0, srv.p.returncode))
+        check("serve exits 0 on SIGTERM", lambda: expect(srv.stop() == 0, srv.proc.returncode))
     finally:
         for p in (srv, sim):
-            if p is not None and p.p.poll() is None:
-                p.p.kill()
-                p.p.wait(timeout=5)
+            if p is not None:
+                p.kill()
 
 
 def silent_peer_suite():
@@ -310,9 +259,10 @@ def silent_peer_suite():
 
     t = threading.Thread(target=accept_loop, daemon=True)
     t.start()
-    srv = serve("--upstream", "127.0.0.1:%d" % lsock.getsockname()[1])
+    srv = None
     try:
-        addr = srv.wait_event("listening")["http"]
+        srv, listening = serve("--upstream", "127.0.0.1:%d" % lsock.getsockname()[1])
+        addr = listening["http"]
         wait_ready(addr)
 
         def times_out():
@@ -334,11 +284,10 @@ def silent_peer_suite():
             expect(elapsed >= 0.29, "answered early, after %.3f s" % elapsed)
 
         check("a peer that never answers: 504 within the deadline + 100 ms", times_out)
-        check("serve exits 0 on SIGTERM", lambda: expect(srv.stop() == 0, srv.p.returncode))
+        check("serve exits 0 on SIGTERM", lambda: expect(srv.stop() == 0, srv.proc.returncode))
     finally:
-        if srv.p.poll() is None:
-            srv.p.kill()
-            srv.p.wait(timeout=5)
+        if srv is not None:
+            srv.kill()
         stop.set()
         t.join(timeout=2)
         for conn in held:
@@ -351,9 +300,9 @@ def nothing_listening_suite():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    srv = serve("--upstream", "127.0.0.1:%d" % port)
+    srv, listening = serve("--upstream", "127.0.0.1:%d" % port)
     try:
-        addr = srv.wait_event("listening")["http"]
+        addr = listening["http"]
 
         def unavailable():
             status, _, body = request(addr, "POST", "/v1/ops/balance", {"account": "42"})
@@ -362,11 +311,9 @@ def nothing_listening_suite():
             expect(status == 503, status)
 
         check("nothing listening upstream: 503 upstream_unavailable", unavailable)
-        check("serve exits 0 on SIGTERM", lambda: expect(srv.stop() == 0, srv.p.returncode))
+        check("serve exits 0 on SIGTERM", lambda: expect(srv.stop() == 0, srv.proc.returncode))
     finally:
-        if srv.p.poll() is None:
-            srv.p.kill()
-            srv.p.wait(timeout=5)
+        srv.kill()
 
 
 def main():
@@ -375,12 +322,9 @@ def main():
         try:
             suite()
         except Exception:  # noqa: BLE001 - a suite that cannot start counts as one failure
-            results["failed"] += 1
-            print("FAIL", suite.__name__, "could not run", flush=True)
-            traceback.print_exc(file=sys.stdout)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]), flush=True)
-    return 1 if results["failed"] else 0
+            checks(suite.__name__ + " could not run", False, "\n" + traceback.format_exc())
+    checks.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
