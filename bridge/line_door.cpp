@@ -31,6 +31,8 @@ using clock_type = std::chrono::steady_clock;
 // Consumed bytes at the front of the input are dropped once they exceed this (or all is consumed),
 // so a burst of small lines costs one memmove, not one per line.
 constexpr std::size_t compact_threshold = 65536;
+// Input buffers larger than this are released when they empty (idle connections stay small).
+constexpr std::size_t idle_buffer_keep = 4096;
 
 bool blank(std::string_view s) {
   for (char c : s)
@@ -97,12 +99,28 @@ class line_session : public std::enable_shared_from_this<line_session> {
       return;  // on_write resumes
     }
     reading_ = true;
-    socket_.async_read_some(
-        asio::buffer(chunk_),
-        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
+    // Reactor-style: wait until readable, then read into this thread's scratch buffer. An idle
+    // connection holds no read buffer, and no read is tried before data is there.
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
   }
 
-  void on_read(error_code ec, std::size_t n) {
+  void on_readable(error_code ec) {
+    // One buffer per thread is safe: the read happens here, synchronously, on this thread.
+    thread_local std::array<char, 16384> chunk;
+    std::size_t n = 0;
+    if (!ec) {
+      if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+      if (!ec) n = socket_.read_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        reading_ = false;
+        return do_read();
+      }
+    }
+    on_read(ec, chunk.data(), n);
+  }
+
+  void on_read(error_code ec, const char* data, std::size_t n) {
     reading_ = false;
     if (closed_) return;
     if (ec) {
@@ -114,7 +132,7 @@ class line_session : public std::enable_shared_from_this<line_session> {
       return finish_if_done();
     }
     last_activity_ = clock_type::now();
-    in_.append(chunk_.data(), n);
+    in_.append(data, n);
     process();
   }
 
@@ -159,6 +177,8 @@ class line_session : public std::enable_shared_from_this<line_session> {
       scan_ -= start_;
       start_ = 0;
     }
+    // A burst or a long line grew the buffer: give the memory back once it is empty.
+    if (in_.empty() && in_.capacity() > idle_buffer_keep) std::string().swap(in_);
     do_read();
   }
 
@@ -358,7 +378,6 @@ class line_session : public std::enable_shared_from_this<line_session> {
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::shared_ptr<line_door::shared> shared_;
-  std::array<char, 16384> chunk_{};
   std::string in_;           // received bytes; lines are consumed from start_
   std::size_t start_ = 0;    // first byte not yet consumed
   std::size_t scan_ = 0;     // bytes before this were searched for '\n' already
