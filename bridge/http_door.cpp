@@ -431,7 +431,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void do_discard() {
-    socket_.async_read_some(asio::buffer(discard_),
+    // Only a closing connection needs somewhere to throw bytes: allocated here, not per session.
+    if (!discard_) discard_ = std::make_unique<std::array<char, 4096>>();
+    socket_.async_read_some(asio::buffer(*discard_),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               if (self->closed_) return;
                               if (ec) return self->close();
@@ -503,7 +505,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool draining_ = false;
   bool lingering_ = false;
   bool closed_ = false;
-  std::array<char, 4096> discard_{};
+  std::unique_ptr<std::array<char, 4096>> discard_;
 };
 
 }  // namespace
