@@ -19,6 +19,12 @@ std::uint64_t counter_bank::next(const codecs::field_spec& field) noexcept {
   return field.counter_start + n % span;
 }
 
+void counter_bank::copy_from(const counter_bank& other) noexcept {
+  for (std::size_t i = 0; i < size_ && i < other.size_; ++i)
+    counters_[i].store(other.counters_[i].load(std::memory_order_relaxed),
+                       std::memory_order_relaxed);
+}
+
 std::uint64_t call_generation_context::next_counter(const codecs::field_spec& field) {
   if (&field == correlation_) {
     correlation_generated_ = true;

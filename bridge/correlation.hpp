@@ -22,6 +22,8 @@ class counter_bank {
  public:
   explicit counter_bank(const codecs::profile& p);
   std::uint64_t next(const codecs::field_spec& field) noexcept;
+  // Continues another bank's counters (a reloaded profile with the same generator slots).
+  void copy_from(const counter_bank& other) noexcept;
 
  private:
   std::size_t size_;

@@ -1,12 +1,15 @@
-// The call engine: the translator (operation lookup, JSON → record, deadline, reply → JSON and
-// classification) in front of the upstream pool.
+// The call engine: the translator (operation lookup, JSON → record, validation by encoding,
+// deadline, reply → JSON and classification) in front of the upstream pool; stats, admin
+// descriptions, reload and drain.
 #include "bridge/engine.hpp"
 
 #include "bridge/correlation.hpp"
+#include "bridge/log.hpp"
 #include "bridge/upstream.hpp"
 #include "codecs/pipeline.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 namespace dragoman::bridge {
@@ -42,28 +45,30 @@ call_result error_result(call_code code, std::string message) {
 class engine_impl final : public call_engine {
  public:
   engine_impl(std::shared_ptr<const codecs::profile> profile, engine_options options, io_pool& pool)
-      : profile_(std::move(profile)),
-        options_(std::move(options)),
+      : options_(std::move(options)),
         counters_(std::make_shared<upstream_counters>()),
-        bank_(*profile_),
-        pool_(profile_, options_, pool, counters_) {}
+        bundle_(std::make_shared<profile_bundle>(std::move(profile))),
+        pool_(bundle_.load(), options_, pool, counters_) {}
 
   ~engine_impl() override { pool_.stop(); }
 
   void submit(call_request req, boost::asio::any_io_executor caller, call_handler done) override {
     ++counters_->calls;
-    const codecs::operation* op = profile_->find_operation(req.op);
-    if (!op) {
+    std::shared_ptr<profile_bundle> bundle = bundle_.load();
+    const codecs::profile& profile = *bundle->profile;
+    const codecs::operation* op = profile.find_operation(req.op);
+    if (!op || op->internal) {
       fail(caller, std::move(done), call_code::unknown_operation,
-           "the profile " + profile_->name + " has no operation \"" + req.op + "\"");
+           "the profile " + profile.name + " has no operation \"" + req.op + "\"" +
+               (op ? " that apps may call (it belongs to the session)" : ""));
       return;
     }
     const codecs::field_spec* correlation = nullptr;
-    if (profile_->correlation.mode == codecs::correlation_mode::field) {
+    if (profile.correlation.mode == codecs::correlation_mode::field) {
       if (!op->request.correlation_field || !op->reply.correlation_field) {
         fail(caller, std::move(done), call_code::upstream_protocol_error,
              "operation \"" + op->name + "\" has no correlation field \"" +
-                 profile_->correlation.field + "\"");
+                 profile.correlation.field + "\"");
         return;
       }
       correlation = &op->request.fields[*op->request.correlation_field];
@@ -72,22 +77,83 @@ class engine_impl final : public call_engine {
     if (options_.max_timeout.count() > 0) timeout = std::min(timeout, options_.max_timeout);
     timeout = std::max(timeout, std::chrono::milliseconds(1));
 
-    call_context ctx;
-    ctx.op = op;
-    call_generation_context gen(bank_, correlation);
-    if (auto mapped = codecs::map_request(op->request, req.data, gen, ctx.request); !mapped) {
+    auto call = std::make_unique<pending_call>();
+    call->op = op;
+    call_generation_context gen(bundle->bank, correlation);
+    if (auto mapped = codecs::map_request(op->request, req.data, gen, call->request); !mapped) {
       fail(caller, std::move(done), call_code::invalid_field, mapped.error().to_string());
       return;
     }
-    ctx.key_generated = gen.correlation_generated();
-    ctx.deadline = std::chrono::steady_clock::now() + timeout;
-    ctx.caller = std::move(caller);
-    ctx.done = std::move(done);
-    ctx.request_id = std::move(req.request_id);
-    pool_.dispatch(std::move(ctx));
+    // Encoded here once, so that a value that does not fit its layout is invalid_field (422)
+    // whatever the state of the upstreams. The connection encodes again with its correlation
+    // key; the scratch buffers are per thread, so this costs no allocation once warm.
+    {
+      thread_local codecs::byte_buffer payload, frame;
+      frame.clear();
+      if (auto encoded =
+              codecs::encode_message(profile, op->request, call->request, payload, frame);
+          !encoded) {
+        fail(caller, std::move(done), call_code::invalid_field, encoded.error().to_string());
+        return;
+      }
+    }
+    call->bundle = std::move(bundle);
+    call->key_generated = gen.correlation_generated();
+    call->deadline = std::chrono::steady_clock::now() + timeout;
+    call->caller = std::move(caller);
+    call->done = std::move(done);
+    call->request_id = std::move(req.request_id);
+    call->trace = req.trace;
+    pool_.dispatch(std::move(call));
   }
 
   bool ready() const override { return pool_.ready(); }
+
+  boost::json::object describe_upstreams() const override {
+    return boost::json::object{{"endpoints", pool_.describe()}};
+  }
+
+  boost::json::object stats() const override {
+    const upstream_counters& c = *counters_;
+    boost::json::object o;
+    o["calls_total"] = c.calls.load();
+    o["retries_total"] = c.retries.load();
+    o["retry_budget_exhausted_total"] = c.retry_budget_exhausted.load();
+    o["unmatched_replies_total"] = c.unmatched.load();
+    o["late_replies_total"] = c.late.load();
+    o["unsolicited_total"] = c.unsolicited.load();
+    o["protocol_errors_total"] = c.protocol_errors.load();
+    o["frames_rejected_total"] = {{"frame_too_long", c.frames_too_long.load()},
+                                  {"malformed", c.frames_malformed.load()},
+                                  {"checksum_mismatch", c.frames_checksum.load()}};
+    o["bytes_in_total"] = c.bytes_in.load();
+    o["bytes_out_total"] = c.bytes_out.load();
+    o["calls_in_flight"] = pool_.in_flight();
+    o["calls_queued"] = pool_.queued();
+    o["connects_total"] = c.connects.load();
+    o["connect_failures_total"] = c.connect_failures.load();
+    o["reconnects_total"] = c.reconnects.load();
+    o["heartbeats_total"] = c.heartbeats.load();
+    o["heartbeat_failures_total"] = c.heartbeat_failures.load();
+    o["endpoints"] = pool_.endpoint_stats();
+    return o;
+  }
+
+  void reload(std::shared_ptr<const codecs::profile> profile) override {
+    if (!profile) return;
+    auto next = std::make_shared<profile_bundle>(std::move(profile));
+    auto prev = bundle_.load();
+    // Counters continue where they were when the profile keeps its generator slots.
+    if (prev && prev->profile->counter_count == next->profile->counter_count)
+      next->bank.copy_from(prev->bank);
+    log::info("reload", {{"profile", next->profile->name}});
+    bundle_.store(next);
+    pool_.reload(std::move(next));
+  }
+
+  void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override {
+    pool_.drain(deadline, std::move(done));
+  }
 
   const upstream_counters& counters() const noexcept { return *counters_; }
   boost::json::array describe() const { return pool_.describe(); }
@@ -100,10 +166,9 @@ class engine_impl final : public call_engine {
     post_result(caller, std::move(done), std::move(r));
   }
 
-  std::shared_ptr<const codecs::profile> profile_;
   engine_options options_;
   std::shared_ptr<upstream_counters> counters_;
-  counter_bank bank_;
+  std::atomic<std::shared_ptr<profile_bundle>> bundle_;
   upstream_pool pool_;  // last: stopped and destroyed first
 };
 

@@ -55,6 +55,11 @@ constexpr std::string_view fault_names[] = {"delay", "no_answer", "close", "garb
 constexpr fault_kind fault_values[] = {fault_kind::delay, fault_kind::no_answer, fault_kind::close,
                                        fault_kind::garbage, fault_kind::wrong_key};
 
+struct send_rule {
+  std::size_t op_index = 0;
+  milliseconds every{1000};
+};
+
 struct compiled_rule {
   std::size_t op_index = 0;
   std::vector<std::pair<std::size_t, std::string>> when;   // request field → expected value
@@ -230,6 +235,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void start();
   // Any thread: closes the socket on the connection's strand.
   void post_close();
+  // Any thread: sends a request of the operation on the connection's strand.
+  void post_send(std::size_t op_index);
   std::uint64_t id() const noexcept { return id_; }
 
  private:
@@ -242,6 +249,13 @@ class connection : public std::enable_shared_from_this<connection> {
 
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
+  asio::awaitable<void> send_loop(std::size_t op_index, milliseconds every);
+
+ public:
+  // On the connection's strand: builds a request of the operation and queues it.
+  void send_own(std::size_t op_index);
+
+ private:
   void handle_payload(codecs::byte_view payload);
   void enqueue(planned p);
   void close();
@@ -268,10 +282,12 @@ class simulator_impl final : public simulator, public std::enable_shared_from_th
  public:
   simulator_impl(asio::io_context& ctx, std::shared_ptr<const codecs::profile> profile,
                  std::vector<compiled_rule> rules,
-                 std::vector<std::vector<std::pair<std::size_t, std::string>>> defaults)
+                 std::vector<std::vector<std::pair<std::size_t, std::string>>> defaults,
+                 std::vector<send_rule> sends)
       : ctx_(ctx),
         profile_(std::move(profile)),
         rules_(std::move(rules)),
+        sends_(std::move(sends)),
         rule_hits_(new std::atomic<std::uint64_t>[rules_.size() + 1]),
         defaults_(std::move(defaults)),
         per_op_(new std::atomic<std::uint64_t>[profile_->operations.size() + 1]),
@@ -299,6 +315,22 @@ class simulator_impl final : public simulator, public std::enable_shared_from_th
       if (profile_->operations[i].name == op) return per_op_[i].load();
     return 0;
   }
+
+  std::size_t send_request(const std::string& op) override {
+    const codecs::operation* o = profile_->find_operation(op);
+    if (!o) throw std::invalid_argument("simulator: no operation \"" + op + "\"");
+    std::size_t index = static_cast<std::size_t>(o - profile_->operations.data());
+    std::vector<std::shared_ptr<connection>> open;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [id, weak] : connections_)
+        if (auto c = weak.lock()) open.push_back(std::move(c));
+    }
+    for (auto& c : open) c->post_send(index);
+    return open.size();
+  }
+
+  const std::vector<send_rule>& sends() const noexcept { return sends_; }
 
   void stop() override {
     std::vector<std::shared_ptr<connection>> open;
@@ -392,6 +424,7 @@ class simulator_impl final : public simulator, public std::enable_shared_from_th
   asio::io_context& ctx_;
   std::shared_ptr<const codecs::profile> profile_;
   std::vector<compiled_rule> rules_;
+  std::vector<send_rule> sends_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> rule_hits_;
   std::vector<std::vector<std::pair<std::size_t, std::string>>> defaults_;  // per operation
   std::unique_ptr<std::atomic<std::uint64_t>[]> per_op_;
@@ -421,6 +454,40 @@ void connection::start() {
       socket_.get_executor(), [self = shared_from_this()] { return self->read_loop(); }, on_done);
   asio::co_spawn(
       socket_.get_executor(), [self = shared_from_this()] { return self->write_loop(); }, on_done);
+  for (const auto& s : sim_->sends())
+    asio::co_spawn(
+        socket_.get_executor(),
+        [self = shared_from_this(), s] { return self->send_loop(s.op_index, s.every); }, on_done);
+}
+
+void connection::post_send(std::size_t op_index) {
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this(), op_index] { self->send_own(op_index); });
+}
+
+void connection::send_own(std::size_t op_index) {
+  if (closed_) return;
+  const codecs::profile& prof = sim_->profile();
+  const codecs::operation& op = prof.operations[op_index];
+  codecs::record req;
+  static const json::object no_fields;
+  if (!codecs::map_request(op.request, no_fields, sim_->generator(), req)) return;
+  planned p;
+  p.what = action::send;
+  p.due = steady_clock::now();
+  if (!codecs::encode_message(prof, op.request, req, payload_, p.bytes)) return;
+  sim_->mutable_stats().sent.fetch_add(1, std::memory_order_relaxed);
+  enqueue(std::move(p));
+}
+
+asio::awaitable<void> connection::send_loop(std::size_t op_index, milliseconds every) {
+  asio::steady_timer timer(socket_.get_executor());
+  while (!closed_) {
+    timer.expires_after(every);
+    co_await timer.async_wait(use_tuple);
+    if (closed_) break;
+    send_own(op_index);
+  }
 }
 
 void connection::post_close() {
@@ -532,8 +599,13 @@ void connection::handle_payload(codecs::byte_view payload) {
   const codecs::profile& prof = sim_->profile();
   auto decoded =
       codecs::decode_payload(prof, payload, request_, codecs::decode_preference::requests_first);
-  if (!decoded || decoded->is_reply) {
-    // Well framed but not a request of this profile: counted and ignored.
+  if (decoded && decoded->is_reply) {
+    // The client's answer to one of our own requests (an echo test).
+    sim_->mutable_stats().answers.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!decoded) {
+    // Well framed but not a message of this profile: counted and ignored.
     sim_->mutable_stats().bad_frames.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -554,41 +626,18 @@ void connection::handle_payload(codecs::byte_view payload) {
     return;
   }
 
-  // The reply record, field by field: rule value, match constant, echo, success code, default.
+  // The reply record, field by field: constant, rule value, match constant, echo, success code
+  // (build_reply gives all but the rule's values), then defaults.
   const codecs::message_def& reply = op.reply;
-  reply_.reset(reply.fields.size());
+  codecs::build_reply(op, request_, reply_);
+  if (rule)
+    for (const auto& [idx, value] : rule->reply)
+      if (!reply.fields[idx].constant) reply_.set(idx, value);
   const auto& defaults = sim_->defaults_for(op);
   for (std::size_t i = 0; i < reply.fields.size(); ++i) {
+    if (reply_.has(i)) continue;
     const codecs::field_spec& f = reply.fields[i];
-    if (f.constant) {
-      reply_.set(i, *f.constant);
-      continue;
-    }
     bool done = false;
-    if (rule) {
-      for (const auto& [idx, value] : rule->reply)
-        if (idx == i) {
-          reply_.set(i, value);
-          done = true;
-          break;
-        }
-    }
-    if (done) continue;
-    for (const auto& [idx, value] : reply.match)
-      if (idx == i) {
-        reply_.set(i, value);
-        done = true;
-        break;
-      }
-    if (done) continue;
-    if (auto req_idx = op.request.index_of(f.name); req_idx && request_.has(*req_idx)) {
-      reply_.set(i, request_.get(*req_idx));
-      continue;
-    }
-    if (op.result.field == i && !op.result.success.empty()) {
-      reply_.set(i, op.result.success.front());
-      continue;
-    }
     for (const auto& [idx, value] : defaults)
       if (idx == i) {
         reply_.set(i, value);
@@ -817,6 +866,36 @@ std::shared_ptr<simulator> start_simulator(asio::io_context& ctx,
           compile_reply_values(*op, kv.value().get_object(), path, diag);
     }
   }
+  std::vector<send_rule> sends;
+  if (const json::array* arr = root.get_array("send")) {
+    for (std::size_t n = 0; n < arr->size(); ++n) {
+      std::string path = "send[" + std::to_string(n) + "]";
+      const json::value& v = (*arr)[n];
+      if (!v.is_object()) {
+        diag.error(path, "must be an object");
+        continue;
+      }
+      codecs::config_object cfg(v.get_object(), path, diag);
+      send_rule rule;
+      std::string op_name = cfg.require_string("op");
+      const codecs::operation* op = op_name.empty() ? nullptr : p.find_operation(op_name);
+      if (!op_name.empty() && !op)
+        diag.error(cfg.child_path("op"),
+                   "unknown operation \"" + op_name + "\", must be one of " + op_names(p));
+      if (op) {
+        rule.op_index = static_cast<std::size_t>(op - p.operations.data());
+        codecs::counter_generation_context gen(p);
+        codecs::record r;
+        json::object none;
+        if (auto mapped = codecs::map_request(op->request, none, gen, r); !mapped)
+          diag.error(cfg.child_path("op"),
+                     "its request cannot be built without the app: " + mapped.error().to_string());
+      }
+      rule.every = milliseconds(cfg.get_int("every_ms", 1000, 10, 3600000));
+      cfg.finish();
+      sends.push_back(rule);
+    }
+  }
   root.finish();
 
   if (!diag.ok()) {
@@ -830,7 +909,7 @@ std::shared_ptr<simulator> start_simulator(asio::io_context& ctx,
 
   tcp::endpoint ep = parse_listen(options.listen);
   auto sim = std::make_shared<simulator_impl>(ctx, std::move(profile), std::move(rules),
-                                              std::move(defaults));
+                                              std::move(defaults), std::move(sends));
   sim->listen(ep, options.listen);
   return sim;
 }

@@ -1,6 +1,7 @@
 // The pipeline: mapping between JSON and records, and the encode/decode passes over the stages.
 #include "codecs/pipeline.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -61,8 +62,10 @@ void format_timestamp(std::string& out, const field_spec& f,
                       std::chrono::system_clock::time_point now) {
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
-  if (f.timestamp_utc) gmtime_r(&t, &tm);
-  else localtime_r(&t, &tm);
+  if (f.timestamp_utc)
+    gmtime_r(&t, &tm);
+  else
+    localtime_r(&t, &tm);
   char buf[128];
   std::size_t n = std::strftime(buf, sizeof buf, f.timestamp_format.c_str(), &tm);
   out.append(buf, n);
@@ -70,10 +73,14 @@ void format_timestamp(std::string& out, const field_spec& f,
 
 std::string json_type_name(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::object: return "an object";
-    case json::kind::array: return "an array";
-    case json::kind::null: return "null";
-    default: return "a scalar";
+    case json::kind::object:
+      return "an object";
+    case json::kind::array:
+      return "an array";
+    case json::kind::null:
+      return "null";
+    default:
+      return "a scalar";
   }
 }
 
@@ -93,8 +100,7 @@ result<void> map_request(const message_def& msg, const json::object& fields,
       std::string& slot = out.slot(i);
       slot.clear();
       if (f.json == field_spec::json_kind::array) {
-        if (!v->is_array())
-          return make_error(errc::invalid_field, f.from, "must be an array");
+        if (!v->is_array()) return make_error(errc::invalid_field, f.from, "must be an array");
         for (const auto& item : v->get_array())
           if (!item.is_object())
             return make_error(errc::invalid_field, f.from, "must be an array of objects");
@@ -103,7 +109,9 @@ result<void> map_request(const message_def& msg, const json::object& fields,
         continue;
       }
       switch (v->kind()) {
-        case json::kind::string: slot.assign(v->get_string().data(), v->get_string().size()); break;
+        case json::kind::string:
+          slot.assign(v->get_string().data(), v->get_string().size());
+          break;
         case json::kind::int64: {
           char buf[24];
           auto r = std::to_chars(buf, buf + sizeof buf, v->get_int64());
@@ -122,7 +130,9 @@ result<void> map_request(const message_def& msg, const json::object& fields,
           slot.assign(buf, r.ptr);
           break;
         }
-        case json::kind::bool_: slot.assign(v->get_bool() ? "true" : "false"); break;
+        case json::kind::bool_:
+          slot.assign(v->get_bool() ? "true" : "false");
+          break;
         default:
           return make_error(errc::invalid_field, f.from,
                             "must be a string or a number, not " + json_type_name(*v));
@@ -169,9 +179,12 @@ json::object map_reply(const message_def& msg, const record& r, bool all_fields,
     if (!r.has(i)) continue;
     const field_spec& f = msg.fields[i];
     std::string_view name;
-    if (!f.to.empty()) name = f.to;
-    else if (all_fields) name = f.from.empty() ? std::string_view(f.name) : std::string_view(f.from);
-    else continue;
+    if (!f.to.empty())
+      name = f.to;
+    else if (all_fields)
+      name = f.from.empty() ? std::string_view(f.name) : std::string_view(f.from);
+    else
+      continue;
     std::string_view value = r.get(i);
     json::value& slot = make_path(out, name);
     if (mask_sensitive && f.sensitive) {
@@ -187,22 +200,27 @@ json::object map_reply(const message_def& msg, const record& r, bool all_fields,
         } else {
           double d = 0;
           auto rd = std::from_chars(value.data(), value.data() + value.size(), d);
-          if (rd.ec == std::errc() && rd.ptr == value.data() + value.size()) slot = d;
-          else slot = value;
+          if (rd.ec == std::errc() && rd.ptr == value.data() + value.size())
+            slot = d;
+          else
+            slot = value;
         }
         break;
       }
       case field_spec::json_kind::array: {
         boost::system::error_code ec;
         json::value parsed = json::parse(value, ec);
-        if (!ec) slot = std::move(parsed);
-        else slot = value;
+        if (!ec)
+          slot = std::move(parsed);
+        else
+          slot = value;
         break;
       }
       case field_spec::json_kind::boolean:
         slot = value == "true" || value == "1" || value == "Y" || value == "y" || value == "T";
         break;
-      default: slot = value;
+      default:
+        slot = value;
     }
   }
   return out;
@@ -256,7 +274,8 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
     if (!res) {
       if (!first_error) {
         first_error = std::move(res).error();
-        first_error->where = msg.path + (first_error->where.empty() ? "" : ".") + first_error->where;
+        first_error->where =
+            msg.path + (first_error->where.empty() ? "" : ".") + first_error->where;
       }
       return false;
     }
@@ -304,6 +323,29 @@ reply_outcome classify_reply(const operation& op, const record& reply) {
   for (const auto& s : op.result.success)
     if (s == o.code) o.success = true;
   return o;
+}
+
+void build_reply(const operation& op, const record& request, record& reply) {
+  const message_def& msg = op.reply;
+  reply.reset(msg.fields.size());
+  for (std::size_t i = 0; i < msg.fields.size(); ++i) {
+    const field_spec& f = msg.fields[i];
+    if (f.constant) {
+      reply.set(i, *f.constant);
+      continue;
+    }
+    auto match = std::find_if(msg.match.begin(), msg.match.end(),
+                              [&](const auto& m) { return m.first == i; });
+    if (match != msg.match.end()) {
+      reply.set(i, match->second);
+      continue;
+    }
+    if (auto j = op.request.index_of(f.name); j && request.has(*j)) {
+      reply.set(i, request.get(*j));
+      continue;
+    }
+    if (op.result.field == i && !op.result.success.empty()) reply.set(i, op.result.success.front());
+  }
 }
 
 }  // namespace dragoman::codecs

@@ -29,16 +29,21 @@ std::string position_of(std::string_view text, std::size_t offset) {
 // A JSON scalar written in a profile as a canonical record value.
 std::optional<std::string> scalar_text(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::string: return std::string(v.get_string());
-    case json::kind::int64: return std::to_string(v.get_int64());
-    case json::kind::uint64: return std::to_string(v.get_uint64());
-    case json::kind::bool_: return std::string(v.get_bool() ? "true" : "false");
+    case json::kind::string:
+      return std::string(v.get_string());
+    case json::kind::int64:
+      return std::to_string(v.get_int64());
+    case json::kind::uint64:
+      return std::to_string(v.get_uint64());
+    case json::kind::bool_:
+      return std::string(v.get_bool() ? "true" : "false");
     case json::kind::double_: {
       char buf[64];
       auto r = std::to_chars(buf, buf + sizeof buf, v.get_double());
       return std::string(buf, r.ptr);
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -66,12 +71,16 @@ struct compiler {
       }
     }
     if (const json::value* v = f.find("value")) {
-      if (auto t = scalar_text(*v)) spec.constant = *t;
-      else diag.error(f.child_path("value"), "must be a string, number or boolean");
+      if (auto t = scalar_text(*v))
+        spec.constant = *t;
+      else
+        diag.error(f.child_path("value"), "must be a string, number or boolean");
     }
     if (const json::value* v = f.find("default")) {
-      if (auto t = scalar_text(*v)) spec.default_value = *t;
-      else diag.error(f.child_path("default"), "must be a string, number or boolean");
+      if (auto t = scalar_text(*v))
+        spec.default_value = *t;
+      else
+        diag.error(f.child_path("default"), "must be a string, number or boolean");
     }
     spec.required = f.get_bool("required", false);
     spec.sensitive = f.get_bool("sensitive", false);
@@ -89,9 +98,9 @@ struct compiler {
       --max_for_width;
       spec.counter_start = static_cast<std::uint64_t>(
           f.get_int("start", 1, 0, static_cast<std::int64_t>(max_for_width)));
-      spec.counter_wrap = static_cast<std::uint64_t>(f.get_int(
-          "wrap", static_cast<std::int64_t>(max_for_width), 0,
-          static_cast<std::int64_t>(max_for_width)));
+      spec.counter_wrap =
+          static_cast<std::uint64_t>(f.get_int("wrap", static_cast<std::int64_t>(max_for_width), 0,
+                                               static_cast<std::int64_t>(max_for_width)));
       if (spec.counter_wrap < spec.counter_start)
         diag.error(f.child_path("wrap"), "must be >= start");
       spec.generator_slot = out.counter_count++;
@@ -144,12 +153,10 @@ struct compiler {
       }
     }
     if (!type.empty() && field_cfgs.size() == msg.fields.size() && !field_cfgs.empty()) {
-      layout_context ctx{m, field_cfgs, names, out.text_charset ? out.text_charset
-                                                                : find_charset("ascii"),
-                         root};
+      layout_context ctx{m, field_cfgs, names,
+                         out.text_charset ? out.text_charset : find_charset("ascii"), root};
       msg.codec = make_layout(type, ctx);
-      if (!msg.codec && diag.ok())
-        diag.error(m.child_path("layout"), "could not be built");
+      if (!msg.codec && diag.ok()) diag.error(m.child_path("layout"), "could not be built");
     }
     for (auto& fc : field_cfgs) fc.finish();
 
@@ -185,8 +192,7 @@ struct compiler {
       for (const auto& extra : out.correlation.also) {
         auto idx = msg.index_of(extra);
         if (!idx)
-          diag.error(m.child_path("fields"),
-                     "has no field \"" + extra + "\" (correlation.also)");
+          diag.error(m.child_path("fields"), "has no field \"" + extra + "\" (correlation.also)");
         else
           msg.correlation_key_fields.push_back(*idx);
       }
@@ -210,13 +216,16 @@ struct compiler {
     std::string field = r.require_string("field");
     if (!field.empty()) {
       op.result.field = op.reply.index_of(field);
-      if (!op.result.field) diag.error(r.child_path("field"), "no reply field named \"" + field + "\"");
+      if (!op.result.field)
+        diag.error(r.child_path("field"), "no reply field named \"" + field + "\"");
     }
     if (const json::array* s = r.get_array("success", true)) {
       for (std::size_t i = 0; i < s->size(); ++i) {
         auto t = scalar_text((*s)[i]);
-        if (!t) diag.error(r.child_path("success") + "[" + std::to_string(i) + "]", "must be a string");
-        else op.result.success.push_back(*t);
+        if (!t)
+          diag.error(r.child_path("success") + "[" + std::to_string(i) + "]", "must be a string");
+        else
+          op.result.success.push_back(*t);
       }
       if (s->empty()) diag.error(r.child_path("success"), "must not be empty");
     }
@@ -298,7 +307,8 @@ struct compiler {
       if (const json::array* also = cc.get_array("also")) {
         for (std::size_t i = 0; i < also->size(); ++i) {
           if (!(*also)[i].is_string())
-            diag.error(cc.child_path("also") + "[" + std::to_string(i) + "]", "must be a field name");
+            diag.error(cc.child_path("also") + "[" + std::to_string(i) + "]",
+                       "must be a field name");
           else
             out.correlation.also.emplace_back((*also)[i].get_string());
         }
@@ -324,8 +334,7 @@ struct compiler {
       }
       out.upstream.connect_timeout =
           std::chrono::milliseconds(uc.get_int("connect_timeout_ms", 2000, 1, 600000));
-      out.upstream.connections =
-          static_cast<std::size_t>(uc.get_int("connections", 2, 1, 1024));
+      out.upstream.connections = static_cast<std::size_t>(uc.get_int("connections", 2, 1, 1024));
       out.upstream.max_timeout =
           std::chrono::milliseconds(uc.get_int("max_timeout_ms", 30000, 1, 3600000));
       uc.finish();
@@ -335,7 +344,76 @@ struct compiler {
       if (ops->empty()) diag.error("operations", "must define at least one operation");
       for (const auto& kv : *ops) compile_operation(std::string(kv.key()), kv.value());
     }
+    if (const json::object* s = r.get_object("session")) compile_session(*s);
     r.finish();
+  }
+
+  // An operation named by the session section; its request must be buildable without the app
+  // (every required field has a value, a default or a generator).
+  std::optional<std::size_t> session_operation(config_object& sc, std::string_view key,
+                                               bool built_by_us) {
+    auto name = sc.get_optional_string(key);
+    if (!name) return std::nullopt;
+    std::string path = sc.child_path(key);
+    auto it = std::find_if(out.operations.begin(), out.operations.end(),
+                           [&](const operation& op) { return op.name == *name; });
+    if (it == out.operations.end()) {
+      diag.error(path, "no operation named \"" + *name + "\"");
+      return std::nullopt;
+    }
+    if (built_by_us) {
+      for (const auto& f : it->request.fields)
+        if (f.required && !f.constant && !f.default_value && f.generate == generator_kind::none)
+          diag.error(path, "operation \"" + *name + "\" requires field \"" +
+                               std::string(f.request_name()) +
+                               "\", which a session message cannot supply: give it a value or "
+                               "a default");
+    }
+    return static_cast<std::size_t>(it - out.operations.begin());
+  }
+
+  void compile_session(const json::object& obj) {
+    config_object sc(obj, "session", diag);
+    session_spec& s = out.session;
+    s.sign_on = session_operation(sc, "sign_on", true);
+    s.sign_off = session_operation(sc, "sign_off", true);
+    s.echo = session_operation(sc, "echo", true);
+    s.heartbeat_interval =
+        std::chrono::milliseconds(sc.get_int("heartbeat_interval_ms", 30000, 0, 86400000));
+    std::int64_t echo_default = s.echo ? out.operations[*s.echo].timeout.count() : 5000;
+    s.echo_timeout =
+        std::chrono::milliseconds(sc.get_int("echo_timeout_ms", echo_default, 1, 3600000));
+    auto names = [&](std::string_view key, std::vector<std::size_t>& into) -> bool {
+      const json::array* a = sc.get_array(key);
+      if (!a) return false;
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        std::string path = sc.child_path(key) + "[" + std::to_string(i) + "]";
+        if (!(*a)[i].is_string()) {
+          diag.error(path, "must be an operation name");
+          continue;
+        }
+        std::string_view n = (*a)[i].get_string();
+        auto it = std::find_if(out.operations.begin(), out.operations.end(),
+                               [&](const operation& op) { return op.name == n; });
+        if (it == out.operations.end())
+          diag.error(path, "no operation named \"" + std::string(n) + "\"");
+        else
+          into.push_back(static_cast<std::size_t>(it - out.operations.begin()));
+      }
+      return true;
+    };
+    names("answer", s.answer);
+    std::vector<std::size_t> internal;
+    if (!names("internal", internal)) {
+      // By default every operation the session uses is ours alone.
+      for (auto idx : {s.sign_on, s.sign_off, s.echo})
+        if (idx) internal.push_back(*idx);
+      internal.insert(internal.end(), s.answer.begin(), s.answer.end());
+    }
+    for (auto idx : internal) out.operations[idx].internal = true;
+    if (s.heartbeat_interval.count() > 0 && !s.echo && sc.has("heartbeat_interval_ms"))
+      diag.error(sc.child_path("heartbeat_interval_ms"), "needs \"echo\" (the message to send)");
+    sc.finish();
   }
 };
 
@@ -397,22 +475,39 @@ json::object profile::describe() const {
   o["framing"] = framing ? framing->describe() : json::object{};
   o["charset"] = text_charset ? std::string(text_charset->name()) : std::string();
   o["checksum"] = checksum ? json::value(checksum->describe()) : json::value("none");
-  o["correlation"] = {
-      {"mode", correlation.mode == correlation_mode::field     ? "field"
-               : correlation.mode == correlation_mode::ordered ? "ordered"
-                                                               : "sequential"},
-      {"field", correlation.field},
-      {"also", json::value_from(correlation.also)}};
+  o["correlation"] = {{"mode", correlation.mode == correlation_mode::field     ? "field"
+                               : correlation.mode == correlation_mode::ordered ? "ordered"
+                                                                               : "sequential"},
+                      {"field", correlation.field},
+                      {"also", json::value_from(correlation.also)}};
   json::array eps;
   for (const auto& e : upstream.endpoints) eps.emplace_back(e);
   o["upstream"] = {{"endpoints", std::move(eps)},
                    {"connect_timeout_ms", upstream.connect_timeout.count()},
                    {"connections", upstream.connections},
                    {"max_timeout_ms", upstream.max_timeout.count()}};
+  json::object sess;
+  auto op_name = [&](const std::optional<std::size_t>& i) -> json::value {
+    return i ? json::value(operations[*i].name) : json::value(nullptr);
+  };
+  sess["sign_on"] = op_name(session.sign_on);
+  sess["sign_off"] = op_name(session.sign_off);
+  sess["echo"] = op_name(session.echo);
+  sess["heartbeat_interval_ms"] = session.echo ? session.heartbeat_interval.count() : 0;
+  sess["echo_timeout_ms"] = session.echo_timeout.count();
+  json::array answer;
+  for (auto i : session.answer) answer.emplace_back(operations[i].name);
+  sess["answer"] = std::move(answer);
+  json::array internal;
+  for (const auto& op : operations)
+    if (op.internal) internal.emplace_back(op.name);
+  sess["internal"] = std::move(internal);
+  o["session"] = std::move(sess);
   json::object ops;
   for (const auto& op : operations) {
     json::object d;
     d["idempotent"] = op.idempotent;
+    if (op.internal) d["internal"] = true;
     d["timeout_ms"] = op.timeout.count();
     d["request"] = describe_message(op.request);
     d["reply"] = describe_message(op.reply);

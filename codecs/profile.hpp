@@ -23,22 +23,22 @@ enum class generator_kind { none, counter, timestamp };
 
 // The common (layout-independent) part of a field: where its value comes from and goes to.
 struct field_spec {
-  std::string name;                         // record name, unique within the message
-  std::string from;                         // request: JSON path ("patient.id"); empty if none
-  std::string to;                           // reply: JSON path; empty if not given to the app
-  std::optional<std::string> constant;      // "value": always this
+  std::string name;                     // record name, unique within the message
+  std::string from;                     // request: JSON path ("patient.id"); empty if none
+  std::string to;                       // reply: JSON path; empty if not given to the app
+  std::optional<std::string> constant;  // "value": always this
   std::optional<std::string> default_value;
   bool required = false;
-  bool sensitive = false;                   // masked in logs, traces and admin output
+  bool sensitive = false;  // masked in logs, traces and admin output
   // array: a JSON array of objects (repeating groups, e.g. HL7 OBX segments) carried in the
   // record as its compact JSON text; the layout expands it.
   enum class json_kind { string, number, boolean, array } json = json_kind::string;
   generator_kind generate = generator_kind::none;
-  std::size_t generator_slot = 0;           // index of this counter in the profile's counters
-  std::uint32_t counter_width = 6;          // counter: digits
+  std::size_t generator_slot = 0;   // index of this counter in the profile's counters
+  std::uint32_t counter_width = 6;  // counter: digits
   std::uint64_t counter_start = 1;
-  std::uint64_t counter_wrap = 999999;      // largest value before wrapping to counter_start
-  std::string timestamp_format;             // strftime-like: %Y %m %d %H %M %S %y %j
+  std::uint64_t counter_wrap = 999999;  // largest value before wrapping to counter_start
+  std::string timestamp_format;         // strftime-like: %Y %m %d %H %M %S %y %j
   bool timestamp_utc = true;
 
   // The name the app knows the field by: from/to when set, else the record name.
@@ -60,16 +60,17 @@ struct message_def {
 
 // How a reply's legacy result code maps to success or a business rejection.
 struct result_rule {
-  std::optional<std::size_t> field;        // reply field holding the code; none = always success
-  std::vector<std::string> success;        // codes meaning success
+  std::optional<std::size_t> field;          // reply field holding the code; none = always success
+  std::vector<std::string> success;          // codes meaning success
   std::optional<std::size_t> message_field;  // reply field with the host's text, passed along
-  int rejected_status = 422;               // HTTP status of a rejection: 422 or 200
+  int rejected_status = 422;                 // HTTP status of a rejection: 422 or 200
 };
 
 struct operation {
   std::string name;
   std::size_t index = 0;
   bool idempotent = false;
+  bool internal = false;  // session traffic: apps may not call it (unknown_operation)
   std::chrono::milliseconds timeout{5000};
   message_def request;
   message_def reply;
@@ -93,6 +94,19 @@ struct upstream_defaults {
   std::chrono::milliseconds max_timeout{30000};  // cap on a caller's requested deadline
 };
 
+// The session layer (the "session" section): operations exchanged on every connection besides
+// the apps' calls. Indices into profile::operations; absent: none.
+struct session_spec {
+  std::optional<std::size_t> sign_on;   // sent on connect; calls flow only after its success
+  std::optional<std::size_t> sign_off;  // sent before a connection is closed on purpose
+  std::optional<std::size_t> echo;      // sent after heartbeat_interval of silence
+  std::chrono::milliseconds heartbeat_interval{30000};  // 0: no heartbeats
+  std::chrono::milliseconds echo_timeout{5000};         // an echo unanswered this long: dead
+  std::vector<std::size_t> answer;  // operations whose requests the peer sends and we answer
+
+  bool signs_on() const noexcept { return sign_on.has_value(); }
+};
+
 struct profile {
   std::string name;
   std::string description;
@@ -101,6 +115,7 @@ struct profile {
   std::unique_ptr<checksum_stage> checksum;  // null: none
   correlation_spec correlation;
   upstream_defaults upstream;
+  session_spec session;
   std::vector<operation> operations;
   std::size_t counter_count = 0;  // generator slots used by counters across all messages
   boost::json::object source;     // the profile as written (comments stripped)

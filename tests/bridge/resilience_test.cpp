@@ -1,0 +1,660 @@
+// Resilience of the call engine on loopback against the simulator: priorities and failover,
+// breakers, retries under a budget, backpressure caps, the session layer (sign-on, heartbeats,
+// the peer's echo), drain and reload. Waits are bounded; assertions are on order and counts,
+// with generous times, so a loaded 2-core machine does not make them flaky.
+#define BOOST_TEST_MODULE resilience_test
+#include <boost/test/unit_test.hpp>
+
+#include "bridge/engine.hpp"
+#include "bridge/io_pool.hpp"
+#include "bridge/simulator.hpp"
+#include "bridge/upstream.hpp"
+#include "codecs/profile.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace dragoman;
+using namespace std::chrono_literals;
+using bridge::call_code;
+using bridge::call_result;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The shipped acme-core profile as JSON, for tests that adjust it.
+json::object acme_json() {
+  json::parse_options opts;
+  opts.allow_comments = true;
+  opts.allow_trailing_commas = true;
+  auto v = json::parse(read_file(DRAGOMAN_SOURCE_DIR "/profiles/acme-core.json"), {}, opts);
+  return v.as_object();
+}
+
+std::shared_ptr<const codecs::profile> compile(const json::object& o) {
+  auto out = codecs::compile_profile(json::serialize(o));
+  for (const auto& e : out.errors) BOOST_TEST_MESSAGE(e);
+  BOOST_REQUIRE(out.compiled);
+  return out.compiled;
+}
+
+// acme-core with quick heartbeats, or none at all (the default: tests run well under 30 s).
+json::object acme_json(std::int64_t heartbeat_ms, std::int64_t echo_timeout_ms) {
+  auto o = acme_json();
+  auto& s = o["session"].as_object();
+  s["heartbeat_interval_ms"] = heartbeat_ms;
+  s["echo_timeout_ms"] = echo_timeout_ms;
+  return o;
+}
+
+std::shared_ptr<const codecs::profile> acme(std::int64_t heartbeat_ms = 0,
+                                            std::int64_t echo_timeout_ms = 300) {
+  return compile(acme_json(heartbeat_ms, echo_timeout_ms));
+}
+
+// A simulator on its own thread.
+struct sim_host {
+  sim_host(std::shared_ptr<const codecs::profile> p, json::object rules = {},
+           std::string listen = "127.0.0.1:0") {
+    bridge::simulator_options o;
+    o.rules = std::move(rules);
+    o.listen = std::move(listen);
+    sim = bridge::start_simulator(ctx, std::move(p), o);
+    thread = std::thread([this] { ctx.run(); });
+  }
+  ~sim_host() {
+    stop();
+    ctx.stop();
+    thread.join();
+  }
+  void stop() {
+    if (sim) sim->stop();
+  }
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(sim->local_endpoint().port());
+  }
+  std::uint64_t requests(const std::string& op) const { return sim->requests_for(op); }
+
+  asio::io_context ctx;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
+  std::shared_ptr<bridge::simulator> sim;
+  std::thread thread;
+};
+
+std::string closed_port() {
+  asio::io_context ctx;
+  asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  return "127.0.0.1:" + std::to_string(a.local_endpoint().port());
+}
+
+bridge::engine_options options(std::vector<std::string> upstreams, std::size_t connections = 1) {
+  bridge::engine_options o;
+  o.upstreams = std::move(upstreams);
+  o.connections_per_endpoint = connections;
+  o.connect_timeout = 1000ms;
+  o.reconnect_min = 20ms;
+  o.reconnect_max = 200ms;
+  o.retry_backoff_min = 5ms;
+  o.retry_backoff_max = 20ms;
+  return o;
+}
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 5000ms) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  return pred();
+}
+
+long long ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
+}
+
+struct engine_fixture {
+  engine_fixture(std::shared_ptr<const codecs::profile> p, bridge::engine_options o) : pool(2) {
+    engine = bridge::make_engine(std::move(p), std::move(o), pool);
+    pool.start();
+  }
+  ~engine_fixture() {
+    engine.reset();
+    pool.stop();
+    pool.join();
+  }
+
+  std::future<call_result> submit(const std::string& op, json::object data,
+                                  std::chrono::milliseconds timeout = 3000ms, bool trace = false) {
+    auto promise = std::make_shared<std::promise<call_result>>();
+    auto future = promise->get_future();
+    bridge::call_request req;
+    req.op = op;
+    req.data = std::move(data);
+    req.timeout = timeout;
+    req.trace = trace;
+    engine->submit(std::move(req), pool.at(0).get_executor(),
+                   [promise](call_result r) { promise->set_value(std::move(r)); });
+    return future;
+  }
+
+  call_result call(const std::string& op, json::object data,
+                   std::chrono::milliseconds timeout = 3000ms) {
+    auto f = submit(op, std::move(data), timeout);
+    BOOST_REQUIRE(f.wait_for(15s) == std::future_status::ready);
+    return f.get();
+  }
+
+  call_result balance(std::chrono::milliseconds timeout = 3000ms) {
+    return call("balance", {{"account", "12345"}}, timeout);
+  }
+  call_result transfer(std::chrono::milliseconds timeout = 3000ms) {
+    return call("transfer", {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}}, timeout);
+  }
+
+  bool wait_ready(std::chrono::milliseconds limit = 5000ms) {
+    return eventually([&] { return engine->ready(); }, limit);
+  }
+  std::uint64_t stat(const char* name) const {
+    return engine->stats().at(name).to_number<std::uint64_t>();
+  }
+  json::object endpoint_stats(std::size_t i) const {
+    return engine->stats().at("endpoints").as_array().at(i).as_object();
+  }
+  std::string breaker(std::size_t i) const {
+    return std::string(endpoint_stats(i).at("breaker").as_string());
+  }
+  std::int64_t up(std::size_t i) const {
+    return endpoint_stats(i).at("connections").at("up").to_number<std::int64_t>();
+  }
+
+  bridge::io_pool pool;
+  std::unique_ptr<bridge::call_engine> engine;
+};
+
+std::string code(const call_result& r) {
+  return std::string(bridge::to_string(r.code));
+}
+
+json::object rules(std::initializer_list<json::value> list) {
+  json::array a(list.begin(), list.end());
+  return json::object{{"rules", std::move(a)}};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(upstream_strings_carry_a_priority) {
+  auto s = bridge::parse_upstream("core-a.example:9000;priority=2");
+  BOOST_TEST(s.address.host == "core-a.example");
+  BOOST_TEST(s.address.port == "9000");
+  BOOST_TEST(s.priority == 2);
+  BOOST_TEST(bridge::parse_upstream("10.0.0.1:1").priority == 0);
+  BOOST_CHECK_THROW(bridge::parse_upstream("h:1;priority=x"), std::invalid_argument);
+  BOOST_CHECK_THROW(bridge::parse_upstream("h:1;weight=2"), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(session_operations_are_internal) {
+  auto p = acme();
+  BOOST_TEST(p->session.sign_on.has_value());
+  BOOST_TEST(p->find_operation("sign_on")->internal);
+  BOOST_TEST(p->find_operation("echo")->internal);
+  BOOST_TEST(!p->find_operation("balance")->internal);
+  sim_host host(p);
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  auto r = f.call("sign_on", {});
+  BOOST_TEST(code(r) == "unknown_operation");
+  BOOST_TEST(r.status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(a_value_too_long_is_invalid_field_even_with_no_upstream) {
+  auto p = acme();
+  engine_fixture f(p, options({closed_port()}));
+  auto r = f.call("balance", {{"account", "1234567890123"}});  // 13 characters in 12
+  BOOST_TEST(code(r) == "invalid_field", r.message);
+  BOOST_TEST(r.status == 422);
+  BOOST_TEST(r.message.find("account") != std::string::npos, r.message);
+}
+
+BOOST_AUTO_TEST_CASE(observability_hooks) {
+  auto p = acme();
+  sim_host host(p);
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  auto fut = f.submit("balance", {{"account", "77"}}, 3000ms, true);
+  BOOST_REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+  auto r = fut.get();
+  BOOST_TEST(code(r) == "ok", r.message);
+  BOOST_TEST(r.attempts == 1);
+  BOOST_TEST(r.endpoint == host.endpoint());
+  BOOST_TEST(r.upstream_time.count() > 0);
+  BOOST_REQUIRE(r.trace);
+  BOOST_TEST(r.trace->has_reply);
+  BOOST_TEST(r.trace->op->name == "balance");
+  auto stats = f.engine->stats();
+  for (const char* k :
+       {"calls_total", "retries_total", "retry_budget_exhausted_total", "unmatched_replies_total",
+        "late_replies_total", "unsolicited_total", "protocol_errors_total", "frames_rejected_total",
+        "bytes_in_total", "bytes_out_total", "calls_in_flight", "calls_queued", "connects_total",
+        "connect_failures_total", "reconnects_total", "heartbeats_total",
+        "heartbeat_failures_total", "endpoints"})
+    BOOST_TEST(stats.contains(k), k);
+  BOOST_TEST(f.stat("bytes_out_total") > 0u);
+  BOOST_TEST(f.up(0) == 1);
+  auto d = f.engine->describe_upstreams();
+  auto& ep = d.at("endpoints").as_array().at(0).as_object();
+  BOOST_TEST(ep.at("breaker").as_string() == "closed");
+  BOOST_TEST(ep.contains("breaker_since"));
+  BOOST_TEST(ep.at("connections").as_array().at(0).at("state").as_string() == "up");
+}
+
+BOOST_AUTO_TEST_CASE(failover_by_priority_and_round_robin_within_one) {
+  auto p = acme();
+  sim_host a(p), b(p), c(p);
+  auto o = options({a.endpoint(), b.endpoint() + ";priority=0", c.endpoint() + ";priority=1"});
+  o.breaker_failures = 2;
+  o.breaker_cooldown = 60000ms;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1 && f.up(1) == 1 && f.up(2) == 1; }));
+  for (int i = 0; i < 20; ++i) BOOST_TEST(code(f.balance()) == "ok");
+  BOOST_TEST(a.requests("balance") >= 5u);
+  BOOST_TEST(b.requests("balance") >= 5u);
+  BOOST_TEST(a.requests("balance") + b.requests("balance") == 20u);
+  BOOST_TEST(c.requests("balance") == 0u);
+  // The first priority goes away: the second takes the calls.
+  a.stop();
+  b.stop();
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 0 && f.up(1) == 0; }));
+  for (int i = 0; i < 10; ++i) BOOST_TEST(code(f.balance()) == "ok");
+  BOOST_TEST(c.requests("balance") == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(breaker_opens_rejects_fast_probes_and_closes) {
+  auto p = acme();
+  // The host swallows the first three balances, then answers again.
+  sim_host host(p, rules({json::object{{"op", "balance"}, {"fault", "no_answer"}, {"times", 3}}}));
+  auto o = options({host.endpoint()});
+  o.breaker_failures = 3;
+  o.breaker_cooldown = 700ms;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(f.wait_ready());
+  for (int i = 0; i < 3; ++i) BOOST_TEST(code(f.balance(150ms)) == "upstream_timeout");
+  BOOST_TEST(f.breaker(0) == "open");
+  auto start = std::chrono::steady_clock::now();
+  auto r = f.balance();
+  BOOST_TEST(code(r) == "upstream_unavailable");
+  BOOST_TEST(r.status == 503);
+  BOOST_REQUIRE(r.retry_after_seconds.has_value());
+  BOOST_TEST(*r.retry_after_seconds >= 1);
+  BOOST_TEST(r.attempts == 0);
+  BOOST_TEST(ms_since(start) < 500);
+  BOOST_TEST(host.requests("balance") == 3u);  // nothing reached the host
+  // After the cool-down one probe goes through; its success closes the breaker.
+  std::this_thread::sleep_for(800ms);
+  BOOST_TEST(code(f.balance()) == "ok");
+  BOOST_TEST(f.breaker(0) == "closed");
+  BOOST_TEST(code(f.balance()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(failed_probe_opens_the_breaker_again) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "balance"}, {"fault", "no_answer"}}}));
+  auto o = options({host.endpoint()});
+  o.breaker_failures = 2;
+  o.breaker_cooldown = 400ms;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(f.wait_ready());
+  for (int i = 0; i < 2; ++i) BOOST_TEST(code(f.balance(100ms)) == "upstream_timeout");
+  BOOST_TEST(f.breaker(0) == "open");
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST(code(f.balance(100ms)) == "upstream_timeout");  // the probe
+  BOOST_TEST(f.breaker(0) == "open");
+  BOOST_TEST(code(f.balance()) == "upstream_unavailable");
+  BOOST_TEST(host.requests("balance") == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(idempotent_calls_are_retried_on_the_other_endpoint) {
+  auto p = acme();
+  sim_host bad(p, rules({json::object{{"op", "balance"}, {"fault", "close"}}}));
+  sim_host good(p);
+  auto o = options({bad.endpoint(), good.endpoint()});
+  o.breaker_failures = 1000;
+  o.retry_budget_floor = 100;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1 && f.up(1) == 1; }));
+  int retried = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = f.balance();
+    BOOST_TEST(code(r) == "ok", r.message);
+    BOOST_TEST(r.endpoint == good.endpoint());
+    if (r.attempts == 2) ++retried;
+  }
+  BOOST_TEST(retried >= 1);
+  BOOST_TEST(static_cast<std::uint64_t>(retried) == bad.requests("balance"));
+  BOOST_TEST(f.stat("retries_total") == static_cast<std::uint64_t>(retried));
+  BOOST_TEST(good.requests("balance") == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(a_transfer_is_never_sent_twice) {
+  auto p = acme();
+  sim_host bad(p, rules({json::object{{"op", "transfer"}, {"fault", "close"}}}));
+  sim_host good(p);
+  auto o = options({bad.endpoint(), good.endpoint()});
+  o.breaker_failures = 1000;
+  o.retry_budget_floor = 100;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1 && f.up(1) == 1; }));
+  int lost = 0;
+  for (int i = 0; i < 10; ++i) {
+    // Wait for the bad host's connection, so that round robin keeps choosing it.
+    BOOST_REQUIRE(eventually([&] { return f.up(0) == 1; }));
+    auto r = f.transfer();
+    BOOST_TEST(r.attempts == 1);
+    if (code(r) == "upstream_unavailable")
+      ++lost;
+    else
+      BOOST_TEST(code(r) == "ok", r.message);
+  }
+  BOOST_TEST(lost >= 1);
+  BOOST_TEST(static_cast<std::uint64_t>(lost) == bad.requests("transfer"));
+  BOOST_TEST(bad.requests("transfer") + good.requests("transfer") == 10u);
+  BOOST_TEST(f.stat("retries_total") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_transfer_is_retried_when_no_byte_was_written) {
+  auto p = acme();
+  auto a = std::make_unique<sim_host>(p);
+  const std::string b_endpoint = closed_port();  // the second host starts later
+  auto o = options({a->endpoint(), b_endpoint});
+  o.breaker_failures = 1000;
+  o.retry_budget_floor = 100;
+  o.reconnect_min = 300ms;  // the lost host's connection keeps queueing calls for a while
+  o.reconnect_max = 300ms;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1; }));
+  a.reset();  // the only host goes away: calls queue for its connection's next attempt
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 0; }));
+  std::vector<std::future<call_result>> calls;
+  for (int i = 0; i < 10; ++i)
+    calls.push_back(f.submit("transfer", {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}}, 8000ms));
+  BOOST_REQUIRE(eventually([&] { return f.stat("calls_queued") == 10u; }));
+  // The second host comes up; the first one's next connect fails, and the queued transfers,
+  // none of whose bytes were written, move there.
+  sim_host b(p, json::object{}, b_endpoint);
+  int retried = 0;
+  for (auto& c : calls) {
+    BOOST_REQUIRE(c.wait_for(15s) == std::future_status::ready);
+    auto r = c.get();
+    BOOST_TEST(code(r) == "ok", r.message);
+    BOOST_TEST(r.endpoint == b_endpoint);
+    if (r.attempts == 2) ++retried;
+  }
+  BOOST_TEST(retried == 10);
+  BOOST_TEST(b.requests("transfer") == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(the_retry_budget_caps_retries) {
+  auto p = acme();
+  sim_host bad(p, rules({json::object{{"op", "balance"}, {"fault", "close"}}}));
+  sim_host backup(p);
+  auto o = options({bad.endpoint(), backup.endpoint() + ";priority=1"});
+  o.breaker_failures = 1000;
+  o.retry_budget_ratio = 0;
+  o.retry_budget_floor = 2;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1 && f.up(1) == 1; }));
+  int ok = 0, failed = 0;
+  for (int i = 0; i < 6; ++i) {
+    // The primary's connection is back before each call (the host closes it on every balance).
+    BOOST_REQUIRE(eventually([&] { return f.up(0) == 1; }));
+    auto r = f.balance();
+    if (code(r) == "ok") {
+      ++ok;
+      BOOST_TEST(r.attempts == 2);
+    } else {
+      ++failed;
+      BOOST_TEST(code(r) == "upstream_unavailable", r.message);
+      BOOST_TEST(r.message.find("retry budget") != std::string::npos, r.message);
+    }
+  }
+  BOOST_TEST(ok == 2);
+  BOOST_TEST(failed == 4);
+  BOOST_TEST(f.stat("retries_total") == 2u);
+  BOOST_TEST(f.stat("retry_budget_exhausted_total") == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(overloaded_beyond_the_endpoint_cap) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "balance"}, {"fault", "delay"}, {"delay_ms", 600}}}));
+  auto o = options({host.endpoint()});
+  o.max_in_flight_per_endpoint = 2;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(f.wait_ready());
+  auto one = f.submit("balance", {{"account", "1"}});
+  auto two = f.submit("balance", {{"account", "2"}});
+  BOOST_REQUIRE(eventually([&] { return f.stat("calls_in_flight") == 2u; }));
+  auto start = std::chrono::steady_clock::now();
+  auto r = f.balance();
+  BOOST_TEST(code(r) == "overloaded");
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(ms_since(start) < 400);
+  BOOST_TEST(code(one.get()) == "ok");
+  BOOST_TEST(code(two.get()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(overloaded_beyond_the_connection_cap) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "balance"}, {"fault", "delay"}, {"delay_ms", 800}}}));
+  auto o = options({host.endpoint()});
+  o.max_in_flight_per_connection = 2;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(f.wait_ready());
+  auto one = f.submit("balance", {{"account", "1"}});
+  auto two = f.submit("balance", {{"account", "2"}});
+  BOOST_REQUIRE(eventually([&] { return host.requests("balance") == 2u; }));
+  auto r = f.balance();
+  BOOST_TEST(code(r) == "overloaded");
+  BOOST_TEST(code(one.get()) == "ok");
+  BOOST_TEST(code(two.get()) == "ok");
+  BOOST_TEST(host.requests("balance") == 2u);
+}
+
+namespace {
+std::shared_ptr<const codecs::profile> acme_sequential() {
+  auto o = acme_json();
+  o["correlation"] = json::object{{"mode", "sequential"}};
+  o.erase("session");  // the session is covered by the field-mode tests
+  return compile(o);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(overloaded_beyond_the_queue_cap) {
+  auto p = acme_sequential();
+  sim_host host(p, rules({json::object{{"op", "balance"}, {"fault", "delay"}, {"delay_ms", 600}}}));
+  auto o = options({host.endpoint()});
+  o.max_queued = 1;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(f.wait_ready());
+  auto one = f.submit("balance", {{"account", "1"}});
+  BOOST_REQUIRE(eventually([&] { return host.requests("balance") == 1u; }));
+  auto two = f.submit("balance", {{"account", "2"}});
+  BOOST_REQUIRE(eventually([&] { return f.stat("calls_queued") == 1u; }));
+  auto r = f.balance();
+  BOOST_TEST(code(r) == "overloaded", r.message);
+  BOOST_TEST(code(one.get()) == "ok");
+  BOOST_TEST(code(two.get()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(queue_timeout_inside_the_deadline) {
+  auto p = acme_sequential();
+  sim_host host(p,
+                rules({json::object{{"op", "balance"}, {"fault", "delay"}, {"delay_ms", 1500}}}));
+  auto o = options({host.endpoint()});
+  o.queue_timeout = 150ms;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(f.wait_ready());
+  auto one = f.submit("balance", {{"account", "1"}}, 5000ms);
+  BOOST_REQUIRE(eventually([&] { return host.requests("balance") == 1u; }));
+  auto start = std::chrono::steady_clock::now();
+  auto r = f.balance(5000ms);
+  BOOST_TEST(code(r) == "overloaded", r.message);
+  BOOST_TEST(r.message.find("queue timeout") != std::string::npos, r.message);
+  BOOST_TEST(ms_since(start) < 1200);
+  BOOST_TEST(code(one.get()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(sign_on_gates_calls_and_readiness) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "sign_on"}, {"fault", "delay"}, {"delay_ms", 700}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(eventually([&] { return host.requests("sign_on") == 1u; }));
+  BOOST_TEST(!f.engine->ready());
+  auto call = f.submit("balance", {{"account", "1"}}, 5000ms);
+  std::this_thread::sleep_for(200ms);
+  BOOST_TEST(host.requests("balance") == 0u);  // held until the sign-on is answered
+  BOOST_TEST(f.endpoint_stats(0).at("connections").at("signing_on").to_number<int>() == 1);
+  BOOST_REQUIRE(call.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(code(call.get()) == "ok");
+  BOOST_TEST(f.engine->ready());
+  BOOST_TEST(host.requests("sign_on") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_sign_on_reconnects_with_backoff) {
+  auto p = acme();
+  sim_host host(
+      p, rules({json::object{{"op", "sign_on"}, {"reply", {{"result", "91"}}}, {"times", 2}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready(8000ms));
+  BOOST_TEST(host.requests("sign_on") == 3u);
+  BOOST_TEST(host.sim->stats().connections.load() == 3u);
+  BOOST_TEST(code(f.balance()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_when_idle_and_a_dead_peer_is_replaced) {
+  auto p = acme(200, 300);
+  sim_host host(p, rules({json::object{{"op", "echo"}, {"fault", "no_answer"}, {"times", 1}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  // The first echo goes unanswered: the connection is declared dead and replaced.
+  BOOST_REQUIRE(eventually([&] { return f.stat("heartbeat_failures_total") == 1u; }));
+  BOOST_REQUIRE(eventually([&] { return host.sim->stats().connections.load() == 2u; }));
+  BOOST_REQUIRE(eventually([&] { return host.requests("echo") >= 3u; }));
+  BOOST_TEST(f.stat("heartbeat_failures_total") == 1u);
+  BOOST_TEST(f.stat("heartbeats_total") >= 3u);
+  BOOST_TEST(f.wait_ready());
+  BOOST_TEST(code(f.balance()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(the_peers_echo_is_answered) {
+  auto p = acme();
+  json::object r{{"send", json::array{json::object{{"op", "echo"}, {"every_ms", 100}}}}};
+  sim_host host(p, r);
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  BOOST_REQUIRE(eventually([&] { return host.sim->stats().answers.load() >= 3u; }));
+  BOOST_TEST(f.stat("unsolicited_total") >= 3u);
+  BOOST_TEST(f.stat("protocol_errors_total") == 0u);
+  BOOST_TEST(host.sim->stats().bad_frames.load() == 0u);
+  BOOST_TEST(code(f.balance()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(drain_finishes_calls_in_flight_and_answers_the_rest) {
+  auto p = acme();
+  sim_host host(
+      p, rules({json::object{{"op", "balance"},
+                             {"when", {{"account", "slow"}}},
+                             {"fault", "delay"},
+                             {"delay_ms", 300}},
+                json::object{
+                    {"op", "balance"}, {"when", {{"account", "stuck"}}}, {"fault", "no_answer"}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  auto slow = f.submit("balance", {{"account", "slow"}}, 10000ms);
+  auto stuck = f.submit("balance", {{"account", "stuck"}}, 10000ms);
+  BOOST_REQUIRE(eventually([&] { return host.requests("balance") == 2u; }));
+  std::promise<void> drained;
+  std::atomic<int> done_calls{0};
+  auto start = std::chrono::steady_clock::now();
+  f.engine->drain(std::chrono::steady_clock::now() + 1000ms, [&] {
+    if (++done_calls == 1) drained.set_value();
+  });
+  // New calls are refused at once.
+  auto late = f.balance();
+  BOOST_TEST(code(late) == "upstream_unavailable");
+  BOOST_TEST(code(slow.get()) == "ok");
+  auto s = stuck.get();
+  BOOST_TEST(code(s) == "upstream_unavailable");
+  BOOST_TEST(ms_since(start) >= 900);
+  BOOST_REQUIRE(drained.get_future().wait_for(5s) == std::future_status::ready);
+  BOOST_TEST(eventually([&] { return host.requests("sign_off") == 1u; }));
+  std::this_thread::sleep_for(100ms);
+  BOOST_TEST(done_calls.load() == 1);
+  BOOST_TEST(!f.engine->ready());
+}
+
+BOOST_AUTO_TEST_CASE(drain_with_nothing_in_flight_signs_off_at_once) {
+  auto p = acme();
+  sim_host host(p);
+  engine_fixture f(p, options({host.endpoint()}, 2));
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 2; }));
+  std::promise<void> drained;
+  auto start = std::chrono::steady_clock::now();
+  f.engine->drain(std::chrono::steady_clock::now() + 5000ms, [&] { drained.set_value(); });
+  BOOST_REQUIRE(drained.get_future().wait_for(5s) == std::future_status::ready);
+  BOOST_TEST(ms_since(start) < 2500);
+  BOOST_TEST(host.requests("sign_off") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(reload_keeps_connections) {
+  auto p = acme();
+  sim_host host(p);
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  BOOST_TEST(code(f.balance()) == "ok");
+  // Same wire, another operation timeout and a new operation: the connection stays.
+  auto o = acme_json(0, 300);
+  o["operations"].as_object()["balance"].as_object()["timeout_ms"] = 900;
+  auto ops = o["operations"].as_object();
+  json::object extra = ops["balance"].as_object();
+  o["operations"].as_object()["balance2"] = extra;
+  auto next = compile(o);
+  f.engine->reload(next);
+  BOOST_TEST(code(f.call("balance2", {{"account", "1"}})) == "ok");
+  BOOST_TEST(code(f.balance()) == "ok");
+  BOOST_TEST(host.sim->stats().connections.load() == 1u);
+  BOOST_TEST(f.stat("reconnects_total") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(reload_with_another_wire_replaces_connections_once_idle) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "balance"}, {"fault", "delay"}, {"delay_ms", 400}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  auto in_flight = f.submit("balance", {{"account", "1"}}, 5000ms);
+  BOOST_REQUIRE(eventually([&] { return host.requests("balance") == 1u; }));
+  auto o = acme_json(0, 300);
+  o["framing"].as_object()["max_frame_length"] = 2048;  // a framing change
+  f.engine->reload(compile(o));
+  BOOST_TEST(code(in_flight.get()) == "ok");  // finished on the old connection
+  BOOST_REQUIRE(eventually([&] { return host.sim->stats().connections.load() == 2u; }));
+  BOOST_TEST(code(f.balance()) == "ok");
+}
