@@ -263,7 +263,8 @@ def silent_peer_suite():
     try:
         srv, listening = serve("--upstream", "127.0.0.1:%d" % lsock.getsockname()[1])
         addr = listening["http"]
-        wait_ready(addr)
+        # acme-core signs on: this peer never answers even that, so serve is never ready and
+        # the call waits for a signed-on connection until its deadline.
 
         def times_out():
             host, port = hostport(addr)
@@ -295,6 +296,42 @@ def silent_peer_suite():
         lsock.close()
 
 
+def signed_on_silent_suite():
+    """A simulator that signs on but never answers balance: the call is written and unanswered."""
+    import tempfile
+    rules = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"rules": [{"op": "balance", "fault": "no_answer"}]}, rules)
+    rules.close()
+    sim = Process([DRAGOMAN, "simulate", "--profile", PROFILE, "--listen", "127.0.0.1:0",
+                   "--responses", rules.name])
+    srv = None
+    try:
+        ev = sim.json_line("simulate", timeout=15)
+        expect(ev is not None, "simulator did not start: " + sim.output()[-1000:])
+        srv, listening = serve("--upstream", ev["simulate"])
+        addr = listening["http"]
+        wait_ready(addr)
+
+        def times_out():
+            t0 = time.monotonic()
+            status, _, body = request(addr, "POST", "/v1/ops/balance", {"account": "42"},
+                                      headers={"Request-Timeout": "300"})
+            elapsed = time.monotonic() - t0
+            expect(status == 504 and body["code"] == "upstream_timeout", (status, body))
+            expect(0.29 <= elapsed <= 0.4, "answered after %.3f s" % elapsed)
+            status, _, body = request(addr, "POST", "/v1/ops/transfer",
+                                      {"from": "1", "to": "2", "amount": "1.00"})
+            expect(status == 200, (status, body))
+
+        check("a signed-on peer that never answers the call: 504 within the deadline + 100 ms",
+              times_out)
+    finally:
+        if srv is not None:
+            srv.kill()
+        sim.kill()
+        os.unlink(rules.name)
+
+
 def nothing_listening_suite():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -318,7 +355,7 @@ def nothing_listening_suite():
 
 def main():
     for suite in (embedded_simulator_suite, separate_simulator_suite, silent_peer_suite,
-                  nothing_listening_suite):
+                  signed_on_silent_suite, nothing_listening_suite):
         try:
             suite()
         except Exception:  # noqa: BLE001 - a suite that cannot start counts as one failure
