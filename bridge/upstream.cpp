@@ -10,6 +10,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -45,6 +46,18 @@ void post_result(const asio::any_io_executor& caller, call_handler done, call_re
     return;
   }
   asio::post(caller, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+}
+
+// From a connection's own handler: when the caller lives on this thread's io_context the answer
+// is handed over at once (no queue round trip, no extra epoll_wait); otherwise it is posted.
+void dispatch_result(const asio::any_io_executor& caller, call_handler done, call_result r) {
+  if (!done) return;
+  if (!caller) {
+    done(std::move(r));
+    return;
+  }
+  asio::dispatch(caller,
+                 [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
 }
 
 void count_result(upstream_counters& c, const call_result& r) noexcept {
@@ -328,7 +341,9 @@ struct core : std::enable_shared_from_this<core> {
       : options(o), counters(std::move(c)), budget(o.retry_budget_ratio, o.retry_budget_floor) {}
 
   void dispatch(std::unique_ptr<pending_call> c);
-  void finish(std::unique_ptr<pending_call> c, call_result r);
+  // inline_ok: called from a connection's handler, so the caller's handler may run at once when
+  // it lives on this thread; false where the caller may be inside submit() (always posted).
+  void finish(std::unique_ptr<pending_call> c, call_result r, bool inline_ok = true);
   // An attempt failed; retries when allowed, else answers with r. ex: where backoff waits.
   void attempt_failed(std::unique_ptr<pending_call> c, call_result r, bool retryable,
                       const asio::any_io_executor& ex);
@@ -1699,10 +1714,13 @@ class connection : public std::enable_shared_from_this<connection> {
 
 // ---- the core: picking, retrying, answering ---------------------------------------------------
 
-void core::finish(std::unique_ptr<pending_call> c, call_result r) {
+void core::finish(std::unique_ptr<pending_call> c, call_result r, bool inline_ok) {
   r.attempts = c->attempts;
   count_result(*counters, r);
-  post_result(c->caller, std::move(c->done), std::move(r));
+  if (inline_ok)
+    dispatch_result(c->caller, std::move(c->done), std::move(r));
+  else
+    post_result(c->caller, std::move(c->done), std::move(r));
 }
 
 void core::kick(endpoint_state& e) {
@@ -1714,7 +1732,7 @@ void core::dispatch(std::unique_ptr<pending_call> c) {
   auto fail = [&](call_code code, std::string message, std::optional<int> retry_after = 1) {
     call_result r = make_error_result(code, std::move(message));
     r.retry_after_seconds = retry_after;
-    finish(std::move(c), std::move(r));
+    finish(std::move(c), std::move(r), false);
   };
   if (stopped.load()) return fail(call_code::upstream_unavailable, "dragoman is shutting down");
   if (draining.load()) return fail(call_code::upstream_unavailable, "dragoman is draining");
