@@ -510,87 +510,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
 }  // namespace
 
-// One acceptor on pool.at(0) hands each connection to the next context round robin. We chose this
-// over one SO_REUSEPORT acceptor per thread: a sidecar's app opens few, long-lived keep-alive
-// connections, which round robin spreads exactly evenly while the kernel's 4-tuple hash may put
-// two on one thread; binding stays exclusive, so a second instance on the same port fails with
-// "address in use" instead of silently sharing it; and accept rate is never the bottleneck here.
-class http_door::listener : public std::enable_shared_from_this<http_door::listener> {
- public:
-  listener(io_pool& pool, std::shared_ptr<shared> sh)
-      : pool_(pool), acceptor_(pool.at(0)), retry_(pool.at(0)), shared_(std::move(sh)) {}
-
-  tcp::endpoint open(const tcp::endpoint& ep) {
-    beast::error_code ec;
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      throw std::runtime_error("cannot listen for HTTP on " + ep.address().to_string() + ":" +
-                               std::to_string(ep.port()) + ": " + ec.message());
-    }
-    return acceptor_.local_endpoint();
-  }
-
-  void start() {
-    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
-  }
-
-  void stop() {
-    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
-      beast::error_code ec;
-      self->stopped_ = true;
-      self->acceptor_.close(ec);
-      self->retry_.cancel();
-    });
-  }
-
- private:
-  void do_accept() {
-    if (stopped_) return;
-    acceptor_.async_accept(pool_.next(),
-                           [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-                             self->on_accept(ec, std::move(socket));
-                           });
-  }
-
-  void on_accept(beast::error_code ec, tcp::socket socket) {
-    if (stopped_ || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of file descriptors and the like: back off briefly instead of spinning.
-      retry_.expires_after(std::chrono::milliseconds(100));
-      retry_.async_wait([self = shared_from_this()](beast::error_code wec) {
-        if (!wec) self->do_accept();
-      });
-      return;
-    }
-    shared_->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
-    if (shared_->active.load() >= shared_->options.max_connections) {
-      shared_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-      beast::error_code cec;
-      socket.close(cec);
-    } else {
-      shared_->active.fetch_add(1);
-      beast::error_code oec;
-      socket.set_option(tcp::no_delay(true), oec);
-      auto ex = socket.get_executor();
-      auto session = std::make_shared<http_session>(std::move(socket), shared_);
-      asio::dispatch(ex, [session] { session->start(); });
-    }
-    do_accept();
-  }
-
-  io_pool& pool_;
-  tcp::acceptor acceptor_;
-  asio::steady_timer retry_;
-  std::shared_ptr<shared> shared_;
-  bool stopped_ = false;
-};
-
 http_door::http_door(io_pool& pool, call_engine& engine, http_door_options options)
     : shared_(std::make_shared<shared>(engine, std::move(options))),
-      listener_(std::make_shared<listener>(pool, shared_)) {
+      listener_(std::make_shared<acceptor>(pool, "HTTP", [sh = shared_](tcp::socket socket) {
+        admit<http_session>(sh, std::move(socket));
+      })) {
   endpoint_ = listener_->open(shared_->options.listen);
   listener_->start();
 }

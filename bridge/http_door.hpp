@@ -2,6 +2,8 @@
 // GET /metrics and /admin/* when it carries the admin endpoints.
 #pragma once
 
+#include "bridge/acceptor.hpp"
+
 #include "bridge/call.hpp"
 #include "bridge/io_pool.hpp"
 
@@ -62,11 +64,10 @@ class http_door {
   const http_door_stats& stats() const noexcept;
 
   struct shared;
-  class listener;
 
  private:
   std::shared_ptr<shared> shared_;
-  std::shared_ptr<listener> listener_;
+  std::shared_ptr<acceptor> listener_;
   boost::asio::ip::tcp::endpoint endpoint_;
 };
 

@@ -399,84 +399,11 @@ class line_session : public std::enable_shared_from_this<line_session> {
 
 }  // namespace
 
-// One acceptor handing connections round robin to the pool's contexts; see http_door.cpp for why
-// this and not one SO_REUSEPORT acceptor per thread.
-class line_door::listener : public std::enable_shared_from_this<line_door::listener> {
- public:
-  listener(io_pool& pool, std::shared_ptr<shared> sh)
-      : pool_(pool), acceptor_(pool.at(0)), retry_(pool.at(0)), shared_(std::move(sh)) {}
-
-  tcp::endpoint open(const tcp::endpoint& ep) {
-    error_code ec;
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      throw std::runtime_error("cannot listen for lines on " + ep.address().to_string() + ":" +
-                               std::to_string(ep.port()) + ": " + ec.message());
-    }
-    return acceptor_.local_endpoint();
-  }
-
-  void start() {
-    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
-  }
-
-  void stop() {
-    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
-      error_code ec;
-      self->stopped_ = true;
-      self->acceptor_.close(ec);
-      self->retry_.cancel();
-    });
-  }
-
- private:
-  void do_accept() {
-    if (stopped_) return;
-    acceptor_.async_accept(pool_.next(),
-                           [self = shared_from_this()](error_code ec, tcp::socket socket) {
-                             self->on_accept(ec, std::move(socket));
-                           });
-  }
-
-  void on_accept(error_code ec, tcp::socket socket) {
-    if (stopped_ || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of file descriptors and the like: back off briefly instead of spinning.
-      retry_.expires_after(std::chrono::milliseconds(100));
-      retry_.async_wait([self = shared_from_this()](error_code wec) {
-        if (!wec) self->do_accept();
-      });
-      return;
-    }
-    shared_->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
-    if (shared_->active.load() >= shared_->options.max_connections) {
-      shared_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-      error_code cec;
-      socket.close(cec);
-    } else {
-      shared_->active.fetch_add(1);
-      error_code oec;
-      socket.set_option(tcp::no_delay(true), oec);
-      auto ex = socket.get_executor();
-      auto session = std::make_shared<line_session>(std::move(socket), shared_);
-      asio::dispatch(ex, [session] { session->start(); });
-    }
-    do_accept();
-  }
-
-  io_pool& pool_;
-  tcp::acceptor acceptor_;
-  asio::steady_timer retry_;
-  std::shared_ptr<shared> shared_;
-  bool stopped_ = false;
-};
-
 line_door::line_door(io_pool& pool, call_engine& engine, line_door_options options)
     : shared_(std::make_shared<shared>(engine, std::move(options))),
-      listener_(std::make_shared<listener>(pool, shared_)) {
+      listener_(std::make_shared<acceptor>(pool, "lines", [sh = shared_](tcp::socket socket) {
+        admit<line_session>(sh, std::move(socket));
+      })) {
   endpoint_ = listener_->open(shared_->options.listen);
   listener_->start();
 }

@@ -1,6 +1,8 @@
 // The line front door: newline-delimited JSON calls over TCP, answered in completion order.
 #pragma once
 
+#include "bridge/acceptor.hpp"
+
 #include "bridge/call.hpp"
 #include "bridge/io_pool.hpp"
 
@@ -58,11 +60,10 @@ class line_door {
   const line_door_stats& stats() const noexcept;
 
   struct shared;
-  class listener;
 
  private:
   std::shared_ptr<shared> shared_;
-  std::shared_ptr<listener> listener_;
+  std::shared_ptr<acceptor> listener_;
   boost::asio::ip::tcp::endpoint endpoint_;
 };
 

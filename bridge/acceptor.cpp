@@ -1,0 +1,72 @@
+// The front doors' accept loop: round robin over the pool, backing off when accept fails.
+#include "bridge/acceptor.hpp"
+
+#include <boost/asio/dispatch.hpp>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace dragoman::bridge {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+acceptor::acceptor(io_pool& pool, std::string what, on_connection handler)
+    : pool_(pool),
+      acceptor_(pool.at(0)),
+      retry_(pool.at(0)),
+      what_(std::move(what)),
+      handler_(std::move(handler)) {}
+
+tcp::endpoint acceptor::open(const tcp::endpoint& ep) {
+  error_code ec;
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen for " + what_ + " on " + ep.address().to_string() +
+                             ":" + std::to_string(ep.port()) + ": " + ec.message());
+  }
+  return acceptor_.local_endpoint();
+}
+
+void acceptor::start() {
+  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+}
+
+void acceptor::stop() {
+  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+    error_code ec;
+    self->stopped_ = true;
+    self->acceptor_.close(ec);
+    self->retry_.cancel();
+  });
+}
+
+void acceptor::do_accept() {
+  if (stopped_) return;
+  acceptor_.async_accept(pool_.next(),
+                         [self = shared_from_this()](error_code ec, tcp::socket socket) {
+                           self->on_accept(ec, std::move(socket));
+                         });
+}
+
+void acceptor::on_accept(const error_code& ec, tcp::socket socket) {
+  if (stopped_ || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // Out of file descriptors and the like: back off briefly instead of spinning.
+    retry_.expires_after(std::chrono::milliseconds(100));
+    retry_.async_wait([self = shared_from_this()](error_code wec) {
+      if (!wec) self->do_accept();
+    });
+    return;
+  }
+  error_code oec;
+  socket.set_option(tcp::no_delay(true), oec);
+  handler_(std::move(socket));
+  do_accept();
+}
+
+}  // namespace dragoman::bridge
