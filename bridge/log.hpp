@@ -18,9 +18,17 @@ bool enabled(level l) noexcept;
 // sensitive values before they get here.
 void write(level l, std::string_view event, const boost::json::object& fields = {});
 
-inline void debug(std::string_view e, const boost::json::object& f = {}) { write(level::debug, e, f); }
-inline void info(std::string_view e, const boost::json::object& f = {}) { write(level::info, e, f); }
-inline void warn(std::string_view e, const boost::json::object& f = {}) { write(level::warn, e, f); }
-inline void error(std::string_view e, const boost::json::object& f = {}) { write(level::error, e, f); }
+inline void debug(std::string_view e, const boost::json::object& f = {}) {
+  write(level::debug, e, f);
+}
+inline void info(std::string_view e, const boost::json::object& f = {}) {
+  write(level::info, e, f);
+}
+inline void warn(std::string_view e, const boost::json::object& f = {}) {
+  write(level::warn, e, f);
+}
+inline void error(std::string_view e, const boost::json::object& f = {}) {
+  write(level::error, e, f);
+}
 
 }  // namespace dragoman::bridge::log
