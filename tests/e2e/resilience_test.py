@@ -220,12 +220,18 @@ class Rig:
             raise
 
     def wait_ready(self, timeout=10):
+        """Ready, and every endpoint has a signed-on connection: at cold start the secondary may
+        connect first and rightly take calls, which a healthy-routing check must not see."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if request(self.http, "GET", "/readyz")[0] == 200:
-                return
+                eps = self.endpoints()
+                if eps is None or (len(eps) == len(self.px) and all(
+                        any(c.get("state") == "up" for c in e.get("connections", []))
+                        for e in eps.values())):
+                    return
             time.sleep(0.05)
-        raise TimeoutError("/readyz never became 200")
+        raise TimeoutError("/readyz never became 200 with every endpoint connected")
 
     def close(self):
         for p in reversed(self.procs):  # serve first, then proxies, then simulators
