@@ -18,8 +18,12 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 using namespace dragoman::codecs;
 namespace json = boost::json;
@@ -69,9 +73,10 @@ int main(int argc, char** argv) {
   auto elapsed = std::chrono::steady_clock::now() - start;
   std::uint64_t allocs = allocations.load() - alloc_before;
   double ns = std::chrono::duration<double, std::nano>(elapsed).count() / iterations;
-  std::printf("{\"profile\":\"%s\",\"op\":\"%s\",\"frame_bytes\":%zu,\"iterations\":%ld,"
-              "\"ns_per_round_trip\":%.1f,\"allocations_per_round_trip\":%.3f}\n",
-              p.name.c_str(), op->name.c_str(), frame_bytes, iterations, ns,
-              static_cast<double>(allocs) / iterations);
+  std::printf(
+      "{\"profile\":\"%s\",\"op\":\"%s\",\"frame_bytes\":%zu,\"iterations\":%ld,"
+      "\"ns_per_round_trip\":%.1f,\"allocations_per_round_trip\":%.3f}\n",
+      p.name.c_str(), op->name.c_str(), frame_bytes, iterations, ns,
+      static_cast<double>(allocs) / iterations);
   return 0;
 }

@@ -2,10 +2,12 @@
 // idle-connection and start-up probes; one thread, bounded by request count and by time.
 //
 //   dragoman_loadgen load  --proto memcached|line --port P [--connections N] [--pipeline D]
-//                          [--duration-s S] [--requests R] [--keys K] [--value-bytes B] [--set-percent P]
+//                          [--duration-s S] [--requests R] [--keys K] [--value-bytes B]
+//                          [--set-percent P]
 //   dragoman_loadgen preload --proto memcached|line --port P [--keys K] [--value-bytes B]
-//   dragoman_loadgen idle  --proto memcached|line|http --port P --connections N [--hold-s S] [--path P]
-//   dragoman_loadgen probe --proto memcached|line|http --port P --since EPOCH_S [--timeout-s S] [--path P]
+//   dragoman_loadgen idle  --proto memcached|line|http --port P --connections N [--hold-s S]
+//   [--path P] dragoman_loadgen probe --proto memcached|line|http --port P --since EPOCH_S
+//   [--timeout-s S] [--path P]
 //
 // Every mode prints one JSON object on stdout. Latency is measured per request from the moment its
 // bytes are handed to the kernel to the moment its complete reply is parsed; samples are kept and
@@ -56,7 +58,8 @@ struct options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "dragoman_loadgen: %s (see the comment at the top of bench/loadgen.cpp)\n", why);
+  std::fprintf(stderr, "dragoman_loadgen: %s (see the comment at the top of bench/loadgen.cpp)\n",
+               why);
   std::exit(2);
 }
 
@@ -70,23 +73,40 @@ options parse(int argc, char** argv) {
     const char* v = argv[++i];
     if (a == "--proto") {
       std::string_view p = v;
-      o.protocol = p == "memcached" ? proto::memcached : p == "line" ? proto::line : p == "http" ? proto::http
-                                                                                                  : (usage("bad --proto"), proto::http);
-    } else if (a == "--host") o.host = v;
-    else if (a == "--port") o.port = static_cast<unsigned short>(std::atoi(v));
-    else if (a == "--connections") o.connections = std::atoi(v);
-    else if (a == "--pipeline") o.pipeline = std::max(1, std::atoi(v));
-    else if (a == "--duration-s") o.duration_s = std::atof(v);
-    else if (a == "--requests") o.requests = std::strtoull(v, nullptr, 10);
-    else if (a == "--keys") o.keys = std::max(1, std::atoi(v));
-    else if (a == "--value-bytes") o.value_bytes = std::atoi(v);
-    else if (a == "--set-percent") o.set_percent = std::atoi(v);
-    else if (a == "--hold-s") o.hold_s = std::atof(v);
-    else if (a == "--since") o.since_epoch_s = std::atof(v);
-    else if (a == "--timeout-s") o.timeout_s = std::atof(v);
-    else if (a == "--path") o.path = v;
-    else if (a == "--body") o.body = v;
-    else usage("unknown flag");
+      o.protocol = p == "memcached" ? proto::memcached
+                   : p == "line"    ? proto::line
+                   : p == "http"    ? proto::http
+                                    : (usage("bad --proto"), proto::http);
+    } else if (a == "--host")
+      o.host = v;
+    else if (a == "--port")
+      o.port = static_cast<unsigned short>(std::atoi(v));
+    else if (a == "--connections")
+      o.connections = std::atoi(v);
+    else if (a == "--pipeline")
+      o.pipeline = std::max(1, std::atoi(v));
+    else if (a == "--duration-s")
+      o.duration_s = std::atof(v);
+    else if (a == "--requests")
+      o.requests = std::strtoull(v, nullptr, 10);
+    else if (a == "--keys")
+      o.keys = std::max(1, std::atoi(v));
+    else if (a == "--value-bytes")
+      o.value_bytes = std::atoi(v);
+    else if (a == "--set-percent")
+      o.set_percent = std::atoi(v);
+    else if (a == "--hold-s")
+      o.hold_s = std::atof(v);
+    else if (a == "--since")
+      o.since_epoch_s = std::atof(v);
+    else if (a == "--timeout-s")
+      o.timeout_s = std::atof(v);
+    else if (a == "--path")
+      o.path = v;
+    else if (a == "--body")
+      o.body = v;
+    else
+      usage("unknown flag");
   }
   if (o.port == 0) usage("--port is required");
   return o;
@@ -110,7 +130,8 @@ std::string value_of(int bytes) {
 }
 
 // Appends one request for key k (a get, or a set when is_set) and returns its id.
-void append_request(std::string& out, proto p, bool is_set, int k, const std::string& value, std::uint64_t id) {
+void append_request(std::string& out, proto p, bool is_set, int k, const std::string& value,
+                    std::uint64_t id) {
   char buf[96];
   if (p == proto::memcached) {
     if (is_set) {
@@ -166,7 +187,8 @@ std::size_t line_reply(std::string_view in, bool& ok, std::uint64_t& id) {
   if (p != std::string_view::npos) {
     p += 5;
     if (p < line.size() && line[p] == '"') ++p;
-    while (p < line.size() && line[p] >= '0' && line[p] <= '9') id = id * 10 + static_cast<unsigned>(line[p++] - '0');
+    while (p < line.size() && line[p] >= '0' && line[p] <= '9')
+      id = id * 10 + static_cast<unsigned>(line[p++] - '0');
   }
   return eol + 1;
 }
@@ -191,7 +213,8 @@ std::size_t http_reply(std::string_view in, bool& ok) {
 std::string one_request(const options& o) {
   std::string out;
   if (o.protocol == proto::http) {
-    out = "POST " + o.path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+    out = "POST " + o.path +
+          " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
           std::to_string(o.body.size()) + "\r\n\r\n" + o.body;
   } else {
     append_request(out, o.protocol, false, 1, "", 1);
@@ -202,9 +225,12 @@ std::string one_request(const options& o) {
 bool reply_complete(proto p, std::string_view in, bool& ok) {
   std::uint64_t id = 0;
   switch (p) {
-    case proto::memcached: return memcached_reply(in, ok) != 0;
-    case proto::line: return line_reply(in, ok, id) != 0;
-    case proto::http: return http_reply(in, ok) != 0;
+    case proto::memcached:
+      return memcached_reply(in, ok) != 0;
+    case proto::line:
+      return line_reply(in, ok, id) != 0;
+    case proto::http:
+      return http_reply(in, ok) != 0;
   }
   return false;
 }
@@ -257,13 +283,15 @@ asio::awaitable<void> connection(shared_state& st, int index) {
     }
     if (outstanding.empty()) break;
     if (!out.empty()) {
-      auto [wec, n] = co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+      auto [wec, n] =
+          co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
       if (wec) {
         ++st.io_errors;
         break;
       }
     }
-    auto [rec, n] = co_await sock.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    auto [rec, n] =
+        co_await sock.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
     if (rec) {
       ++st.io_errors;
       break;
@@ -275,13 +303,15 @@ asio::awaitable<void> connection(shared_state& st, int index) {
       bool ok = false;
       std::uint64_t id = 0;
       std::string_view rest(in.data() + used, in.size() - used);
-      std::size_t len = st.o.protocol == proto::memcached ? memcached_reply(rest, ok) : line_reply(rest, ok, id);
+      std::size_t len =
+          st.o.protocol == proto::memcached ? memcached_reply(rest, ok) : line_reply(rest, ok, id);
       if (len == 0) break;
       used += len;
       // Ordered replies match the oldest request; NDJSON ids may complete out of order.
       auto it = outstanding.begin();
       if (st.o.protocol == proto::line && id != 0)
-        it = std::find_if(outstanding.begin(), outstanding.end(), [id](auto& e) { return e.first == id; });
+        it = std::find_if(outstanding.begin(), outstanding.end(),
+                          [id](auto& e) { return e.first == id; });
       if (it == outstanding.end()) {
         ++st.errors;
         continue;
@@ -312,14 +342,16 @@ int run_load(const options& o) {
   st.latency_ns.reserve(1 << 20);
   st.start = clock_type::now();
   st.last_done = st.start;
-  st.stop_at = st.start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.duration_s));
+  st.stop_at = st.start + std::chrono::duration_cast<clock_type::duration>(
+                              std::chrono::duration<double>(o.duration_s));
   for (int i = 0; i < o.connections; ++i) asio::co_spawn(io, connection(st, i), asio::detached);
   // A hard stop well past the bound, in case a peer stops answering.
   asio::steady_timer guard(io, st.stop_at + std::chrono::seconds(5));
   guard.async_wait([&](boost::system::error_code ec) {
     if (!ec) io.stop();
   });
-  // The guard keeps run() alive past the last connection; a 20 ms tick cancels it once all are done.
+  // The guard keeps run() alive past the last connection; a 20 ms tick cancels it once all are
+  // done.
   struct done_watch {
     asio::io_context& io;
     asio::steady_timer& guard;
@@ -351,8 +383,8 @@ int run_load(const options& o) {
       "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
       "\"connections\":%d,\"pipeline\":%d}\n",
       static_cast<unsigned long long>(st.done), static_cast<unsigned long long>(st.errors),
-      static_cast<unsigned long long>(st.io_errors), secs, secs > 0 ? st.done / secs : 0.0, p50, p90, p99,
-      p999, mx, o.connections, o.pipeline);
+      static_cast<unsigned long long>(st.io_errors), secs, secs > 0 ? st.done / secs : 0.0, p50,
+      p90, p99, p999, mx, o.connections, o.pipeline);
   return st.done > 0 && st.io_errors == 0 ? 0 : 1;
 }
 
@@ -417,9 +449,11 @@ int run_probe(const options& o) {
   asio::io_context io;
   auto req = one_request(o);
   auto epoch_now = [] {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
   };
-  auto give_up = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.timeout_s));
+  auto give_up = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                         std::chrono::duration<double>(o.timeout_s));
   int attempts = 0;
   while (clock_type::now() < give_up) {
     ++attempts;

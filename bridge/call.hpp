@@ -36,10 +36,10 @@ int http_status(call_code c) noexcept;
 
 struct call_request {
   std::string op;
-  boost::json::object data;  // the app's fields
-  std::string request_id;    // X-Request-Id or the line's id (for logs)
+  boost::json::object data;                          // the app's fields
+  std::string request_id;                            // X-Request-Id or the line's id (for logs)
   std::optional<std::chrono::milliseconds> timeout;  // the app's wish; capped by the engine
-  bool trace = false;        // keep the records of this call for a wire trace
+  bool trace = false;  // keep the records of this call for a wire trace
 };
 
 // What a wire trace of one call needs: the profile the call used and its records (the trace
@@ -59,8 +59,8 @@ struct call_result {
   std::string legacy_code;   // the host's result code (rejected, and ok when known)
   int status = 200;          // HTTP status to answer with
   int attempts = 0;          // upstream attempts made
-  std::optional<int> retry_after_seconds;  // for upstream_unavailable / overloaded
-  std::string endpoint;                    // the endpoint of the last attempt ("" if none)
+  std::optional<int> retry_after_seconds;      // for upstream_unavailable / overloaded
+  std::string endpoint;                        // the endpoint of the last attempt ("" if none)
   std::chrono::microseconds upstream_time{0};  // request written → reply read, last attempt
   std::shared_ptr<const call_trace> trace;     // when the request asked for it
 };

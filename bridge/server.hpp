@@ -19,10 +19,10 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds drain_timeout{10000};  // SIGTERM: calls in flight may finish this long
   // Observability.
-  std::string admin;            // admin + metrics listener; empty: served on the HTTP door
-  std::string admin_token;      // required (Bearer) when set; needed for a non-loopback admin
-  std::string log_level = "info";  // debug, info, warn, error
-  bool trace = false;           // wire trace of every call
+  std::string admin;                // admin + metrics listener; empty: served on the HTTP door
+  std::string admin_token;          // required (Bearer) when set; needed for a non-loopback admin
+  std::string log_level = "info";   // debug, info, warn, error
+  bool trace = false;               // wire trace of every call
   bool allow_trace_header = false;  // X-Dragoman-Trace: 1 turns the trace on for one call
   engine_options engine;
 };

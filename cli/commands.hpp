@@ -20,8 +20,8 @@ command_fn find_command(std::string_view name);
 // Parses argv (argv[0] is the command name) and DRAGOMAN_* environment variables into vm.
 // Returns false when --help or --version was answered (the caller returns 0).
 bool parse_options(std::string_view command, std::string_view summary,
-                   const boost::program_options::options_description& desc, int argc,
-                   char** argv, boost::program_options::variables_map& vm);
+                   const boost::program_options::options_description& desc, int argc, char** argv,
+                   boost::program_options::variables_map& vm);
 
 int run_serve(int argc, char** argv);
 int run_simulate(int argc, char** argv);

@@ -48,12 +48,10 @@ int main(int argc, char** argv) {
   try {
     return fn(argc - 1, argv + 1);
   } catch (const usage_error& e) {
-    std::fprintf(stderr, "dragoman %.*s: %s\n", static_cast<int>(cmd.size()), cmd.data(),
-                 e.what());
+    std::fprintf(stderr, "dragoman %.*s: %s\n", static_cast<int>(cmd.size()), cmd.data(), e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dragoman %.*s: %s\n", static_cast<int>(cmd.size()), cmd.data(),
-                 e.what());
+    std::fprintf(stderr, "dragoman %.*s: %s\n", static_cast<int>(cmd.size()), cmd.data(), e.what());
     return 1;
   }
 }

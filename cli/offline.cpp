@@ -91,8 +91,10 @@ int run_encode(int argc, char** argv) {
       }
       const json::value* fv = fields.if_contains(f.reply_name());
       if (!fv) continue;
-      if (fv->is_string()) r.set(i, fv->get_string());
-      else r.set(i, json::serialize(*fv));
+      if (fv->is_string())
+        r.set(i, fv->get_string());
+      else
+        r.set(i, json::serialize(*fv));
     }
     for (const auto& [idx, value] : msg.match) r.set(idx, value);
   } else if (auto res = map_request(msg, fields, gen, r); !res) {
@@ -151,7 +153,8 @@ int run_decode(int argc, char** argv) {
       case frame_status::skip:
       case frame_status::fatal:
         throw std::runtime_error("framing: " + fr.message);
-      case frame_status::frame: break;
+      case frame_status::frame:
+        break;
     }
     auto d = decode_payload(*p, fr.payload, r, decode_preference::requests_first, only);
     if (!d) throw std::runtime_error(d.error().to_string());

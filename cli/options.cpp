@@ -32,14 +32,16 @@ bool parse_options(std::string_view command, std::string_view summary,
                                       if (env.rfind(prefix, 0) != 0) return {};
                                       std::string name;
                                       for (char c : env.substr(prefix.size()))
-                                        name.push_back(c == '_' ? '-' : static_cast<char>(
-                                                                            std::tolower(c)));
+                                        name.push_back(
+                                            c == '_' ? '-' : static_cast<char>(std::tolower(c)));
                                       return desc.find_nothrow(name, false) ? name : "";
                                     }),
               vm);
     if (vm.count("help")) {
-      std::cout << "usage: dragoman " << command << " [options]\n\n" << summary << "\n\n"
-                << all << "\nEvery option can also be set as DRAGOMAN_<OPTION> in the "
+      std::cout << "usage: dragoman " << command << " [options]\n\n"
+                << summary << "\n\n"
+                << all
+                << "\nEvery option can also be set as DRAGOMAN_<OPTION> in the "
                    "environment (e.g. DRAGOMAN_UPSTREAM).\n";
       return false;
     }

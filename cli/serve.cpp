@@ -26,8 +26,8 @@ std::vector<std::string> split_list(const std::vector<std::string>& values) {
     std::size_t start = 0;
     while (start <= v.size()) {
       std::size_t comma = v.find(',', start);
-      std::string item = v.substr(start, comma == std::string::npos ? std::string::npos
-                                                                    : comma - start);
+      std::string item =
+          v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!item.empty()) out.push_back(item);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -53,59 +53,59 @@ int run_serve(int argc, char** argv) {
   std::size_t connect_timeout_ms = 0, max_timeout_ms = 0, idle_timeout_ms = 0;
   std::size_t drain_timeout_ms = 0, queue_timeout_ms = 0, breaker_cooldown_ms = 0;
   po::options_description desc("serve options");
-  desc.add_options()
-      ("profile,p", po::value(&o.profile_path)->required(), "profile file")
-      ("upstream,u", po::value<std::vector<std::string>>()->composing(),
-       "legacy endpoint host:port (repeat or comma list); none: the embedded simulator")
-      ("http", po::value(&o.http)->default_value(o.http),
-       "HTTP front door address (empty: off; port 0: any)")
-      ("line", po::value(&o.line)->default_value(o.line),
-       "line (NDJSON) front door address (empty: off; port 0: any)")
-      ("threads", po::value(&o.threads)->default_value(0), "I/O threads (0: the cores available)")
-      ("upstream-connections", po::value<std::size_t>(),
-       "connections per upstream endpoint (default: the profile's, else 2)")
-      ("connect-timeout-ms", po::value(&connect_timeout_ms)->default_value(0),
-       "upstream connect timeout (0: the profile's, else 2000)")
-      ("max-timeout-ms", po::value(&max_timeout_ms)->default_value(0),
-       "cap on a caller's Request-Timeout / timeout_ms (0: the profile's, else 30000)")
-      ("max-queued", po::value(&o.engine.max_queued)->default_value(o.engine.max_queued),
-       "calls that may wait for an upstream connection before `overloaded`")
-      ("max-in-flight", po::value(&o.engine.max_in_flight_per_connection)
-                            ->default_value(o.engine.max_in_flight_per_connection),
-       "calls in flight per upstream connection (field correlation)")
-      ("max-body-bytes", po::value(&o.max_body_bytes)->default_value(o.max_body_bytes),
-       "largest HTTP request body")
-      ("max-line-bytes", po::value(&o.max_line_bytes)->default_value(o.max_line_bytes),
-       "longest request line")
-      ("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000),
-       "close app connections idle this long")
-      ("drain-timeout-ms", po::value(&drain_timeout_ms)->default_value(10000),
-       "on SIGTERM/SIGINT, how long calls in flight may finish")
-      ("max-in-flight-per-endpoint", po::value(&o.engine.max_in_flight_per_endpoint)
-                                         ->default_value(o.engine.max_in_flight_per_endpoint),
-       "calls in flight on one endpoint before `overloaded`")
-      ("queue-timeout-ms", po::value(&queue_timeout_ms)->default_value(1000),
-       "longest wait for an upstream connection (within the caller's deadline)")
-      ("breaker-failures", po::value(&o.engine.breaker_failures)
-                               ->default_value(o.engine.breaker_failures),
-       "consecutive failures that eject an endpoint")
-      ("breaker-cooldown-ms", po::value(&breaker_cooldown_ms)->default_value(5000),
-       "how long an ejected endpoint rests before one probe decides")
-      ("retry-budget", po::value(&o.engine.retry_budget_ratio)
-                           ->default_value(o.engine.retry_budget_ratio),
-       "retries allowed as a fraction of calls (10 s window)")
-      ("retry-budget-floor", po::value(&o.engine.retry_budget_floor)
-                                 ->default_value(o.engine.retry_budget_floor),
-       "retries always allowed per window")
-      ("admin", po::value(&o.admin)->default_value(""),
-       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")
-      ("admin-token", po::value(&o.admin_token)->default_value(""),
-       "token required on admin endpoints (Authorization: Bearer TOKEN)")
-      ("log-level", po::value(&o.log_level)->default_value(o.log_level),
-       "debug, info, warn or error")
-      ("trace", po::bool_switch(&o.trace), "wire trace of every call (sensitive fields masked)")
-      ("allow-trace-header", po::bool_switch(&o.allow_trace_header),
-       "let X-Dragoman-Trace: 1 trace one call");
+  desc.add_options()("profile,p", po::value(&o.profile_path)->required(), "profile file")(
+      "upstream,u", po::value<std::vector<std::string>>()->composing(),
+      "legacy endpoint host:port (repeat or comma list); none: the embedded simulator")(
+      "http", po::value(&o.http)->default_value(o.http),
+      "HTTP front door address (empty: off; port 0: any)")(
+      "line", po::value(&o.line)->default_value(o.line),
+      "line (NDJSON) front door address (empty: off; port 0: any)")(
+      "threads", po::value(&o.threads)->default_value(0), "I/O threads (0: the cores available)")(
+      "upstream-connections", po::value<std::size_t>(),
+      "connections per upstream endpoint (default: the profile's, else 2)")(
+      "connect-timeout-ms", po::value(&connect_timeout_ms)->default_value(0),
+      "upstream connect timeout (0: the profile's, else 2000)")(
+      "max-timeout-ms", po::value(&max_timeout_ms)->default_value(0),
+      "cap on a caller's Request-Timeout / timeout_ms (0: the profile's, else 30000)")(
+      "max-queued", po::value(&o.engine.max_queued)->default_value(o.engine.max_queued),
+      "calls that may wait for an upstream connection before `overloaded`")(
+      "max-in-flight",
+      po::value(&o.engine.max_in_flight_per_connection)
+          ->default_value(o.engine.max_in_flight_per_connection),
+      "calls in flight per upstream connection (field correlation)")(
+      "max-body-bytes", po::value(&o.max_body_bytes)->default_value(o.max_body_bytes),
+      "largest HTTP request body")(
+      "max-line-bytes", po::value(&o.max_line_bytes)->default_value(o.max_line_bytes),
+      "longest request line")("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000),
+                              "close app connections idle this long")(
+      "drain-timeout-ms", po::value(&drain_timeout_ms)->default_value(10000),
+      "on SIGTERM/SIGINT, how long calls in flight may finish")(
+      "max-in-flight-per-endpoint",
+      po::value(&o.engine.max_in_flight_per_endpoint)
+          ->default_value(o.engine.max_in_flight_per_endpoint),
+      "calls in flight on one endpoint before `overloaded`")(
+      "queue-timeout-ms", po::value(&queue_timeout_ms)->default_value(1000),
+      "longest wait for an upstream connection (within the caller's deadline)")(
+      "breaker-failures",
+      po::value(&o.engine.breaker_failures)->default_value(o.engine.breaker_failures),
+      "consecutive failures that eject an endpoint")(
+      "breaker-cooldown-ms", po::value(&breaker_cooldown_ms)->default_value(5000),
+      "how long an ejected endpoint rests before one probe decides")(
+      "retry-budget",
+      po::value(&o.engine.retry_budget_ratio)->default_value(o.engine.retry_budget_ratio),
+      "retries allowed as a fraction of calls (10 s window)")(
+      "retry-budget-floor",
+      po::value(&o.engine.retry_budget_floor)->default_value(o.engine.retry_budget_floor),
+      "retries always allowed per window")(
+      "admin", po::value(&o.admin)->default_value(""),
+      "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")(
+      "admin-token", po::value(&o.admin_token)->default_value(""),
+      "token required on admin endpoints (Authorization: Bearer TOKEN)")(
+      "log-level", po::value(&o.log_level)->default_value(o.log_level),
+      "debug, info, warn or error")("trace", po::bool_switch(&o.trace),
+                                    "wire trace of every call (sensitive fields masked)")(
+      "allow-trace-header", po::bool_switch(&o.allow_trace_header),
+      "let X-Dragoman-Trace: 1 trace one call");
   po::variables_map vm;
   if (!parse_options("serve",
                      "Serves the app's calls (HTTP/JSON and NDJSON lines) and translates them to "
@@ -115,9 +115,9 @@ int run_serve(int argc, char** argv) {
   if (vm.count("upstream"))
     o.engine.upstreams = split_list(vm["upstream"].as<std::vector<std::string>>());
   auto p = load_or_throw(o.profile_path);
-  o.engine.connections_per_endpoint =
-      vm.count("upstream-connections") ? vm["upstream-connections"].as<std::size_t>()
-                                       : p->upstream.connections;
+  o.engine.connections_per_endpoint = vm.count("upstream-connections")
+                                          ? vm["upstream-connections"].as<std::size_t>()
+                                          : p->upstream.connections;
   if (o.engine.connections_per_endpoint == 0)
     throw usage_error("--upstream-connections must be > 0");
   o.engine.connect_timeout = connect_timeout_ms ? std::chrono::milliseconds(connect_timeout_ms)
@@ -140,10 +140,9 @@ int run_simulate(int argc, char** argv) {
   std::string profile_path, responses;
   bridge::simulator_options so;
   po::options_description desc("simulate options");
-  desc.add_options()
-      ("profile,p", po::value(&profile_path)->required(), "profile file")
-      ("listen,l", po::value(&so.listen)->default_value(so.listen), "address to listen on")
-      ("responses,r", po::value(&responses), "rules file: canned replies and faults");
+  desc.add_options()("profile,p", po::value(&profile_path)->required(), "profile file")(
+      "listen,l", po::value(&so.listen)->default_value(so.listen), "address to listen on")(
+      "responses,r", po::value(&responses), "rules file: canned replies and faults");
   po::variables_map vm;
   if (!parse_options("simulate",
                      "Plays the legacy system described by the profile: decodes requests and "
@@ -168,8 +167,9 @@ int run_simulate(int argc, char** argv) {
   boost::asio::io_context ctx(1);
   auto sim = bridge::start_simulator(ctx, p, so);
   auto ep = sim->local_endpoint();
-  std::printf("{\"level\":\"info\",\"event\":\"listening\",\"simulate\":\"%s:%u\",\"profile\":\"%s\"}\n",
-              ep.address().to_string().c_str(), ep.port(), p->name.c_str());
+  std::printf(
+      "{\"level\":\"info\",\"event\":\"listening\",\"simulate\":\"%s:%u\",\"profile\":\"%s\"}\n",
+      ep.address().to_string().c_str(), ep.port(), p->name.c_str());
   std::fflush(stdout);
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {

@@ -10,13 +10,20 @@ namespace json = boost::json;
 
 const char* to_string(errc e) noexcept {
   switch (e) {
-    case errc::invalid_field: return "invalid_field";
-    case errc::missing_field: return "missing_field";
-    case errc::unmappable_char: return "unmappable_char";
-    case errc::malformed: return "malformed";
-    case errc::checksum_mismatch: return "checksum_mismatch";
-    case errc::frame_too_long: return "frame_too_long";
-    case errc::unknown_message: return "unknown_message";
+    case errc::invalid_field:
+      return "invalid_field";
+    case errc::missing_field:
+      return "missing_field";
+    case errc::unmappable_char:
+      return "unmappable_char";
+    case errc::malformed:
+      return "malformed";
+    case errc::checksum_mismatch:
+      return "checksum_mismatch";
+    case errc::frame_too_long:
+      return "frame_too_long";
+    case errc::unknown_message:
+      return "unknown_message";
   }
   return "malformed";
 }
@@ -44,7 +51,9 @@ void config_object::report(std::string_view key, std::string_view reason) {
   diag_->error(child_path(key), reason);
 }
 
-bool config_object::has(std::string_view key) const { return obj_->contains(key); }
+bool config_object::has(std::string_view key) const {
+  return obj_->contains(key);
+}
 
 void config_object::accept(std::string_view key) {
   if (std::find(used_.begin(), used_.end(), key) == used_.end()) used_.emplace_back(key);
@@ -79,8 +88,8 @@ std::string config_object::require_string(std::string_view key) {
   return get_string(key);
 }
 
-std::optional<std::int64_t> config_object::get_optional_int(std::string_view key,
-                                                             std::int64_t min, std::int64_t max) {
+std::optional<std::int64_t> config_object::get_optional_int(std::string_view key, std::int64_t min,
+                                                            std::int64_t max) {
   const json::value* v = find(key);
   if (!v) return std::nullopt;
   std::int64_t n = 0;

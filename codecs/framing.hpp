@@ -17,8 +17,8 @@ namespace dragoman::codecs {
 enum class frame_status {
   frame,      // payload holds one whole message; drop `consumed` bytes from the input
   need_more,  // too few bytes; nothing consumed, call again with more input
-  skip,       // bytes were discarded to resynchronise (oversized or corrupt frame); message says why
-  fatal,      // the stream cannot be resynchronised; close the connection
+  skip,   // bytes were discarded to resynchronise (oversized or corrupt frame); message says why
+  fatal,  // the stream cannot be resynchronised; close the connection
 };
 
 struct frame_result {

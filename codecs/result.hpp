@@ -42,15 +42,30 @@ class [[nodiscard]] result {
 
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
-  T& value() & { assert(has_value()); return std::get<0>(v_); }
-  const T& value() const& { assert(has_value()); return std::get<0>(v_); }
-  T&& value() && { assert(has_value()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(has_value());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
-  const codec_error& error() const& { assert(!has_value()); return std::get<1>(v_); }
-  codec_error&& error() && { assert(!has_value()); return std::get<1>(std::move(v_)); }
+  const codec_error& error() const& {
+    assert(!has_value());
+    return std::get<1>(v_);
+  }
+  codec_error&& error() && {
+    assert(!has_value());
+    return std::get<1>(std::move(v_));
+  }
 
  private:
   std::variant<T, codec_error> v_;
@@ -64,8 +79,14 @@ class [[nodiscard]] result<void> {
 
   bool has_value() const noexcept { return !failed_; }
   explicit operator bool() const noexcept { return !failed_; }
-  const codec_error& error() const& { assert(failed_); return error_; }
-  codec_error&& error() && { assert(failed_); return std::move(error_); }
+  const codec_error& error() const& {
+    assert(failed_);
+    return error_;
+  }
+  codec_error&& error() && {
+    assert(failed_);
+    return std::move(error_);
+  }
 
  private:
   codec_error error_;

@@ -259,8 +259,9 @@ BOOST_AUTO_TEST_CASE(correlation_keys_of_request_and_reply_agree) {
   byte_buffer payload, frame;
   BOOST_TEST_REQUIRE(encode_message(*p, op.request, req, payload, frame).has_value());
   record back;
-  BOOST_TEST_REQUIRE(decode_payload(*p, payload_of(*p, frame), back,
-                                    decode_preference::requests_first).has_value());
+  BOOST_TEST_REQUIRE(
+      decode_payload(*p, payload_of(*p, frame), back, decode_preference::requests_first)
+          .has_value());
   std::string k1, k2;
   correlation_key(op.request, req, k1);
   correlation_key(op.request, back, k2);
