@@ -221,6 +221,29 @@ struct engine_fixture {
     return future.get();
   }
 
+  // n concurrent balance calls for accounts first, first+1, ...; waits up to limit for every
+  // answer. Returns {answered ok, answered with their own account echoed}.
+  std::pair<int, int> balance_burst(int n, int first, std::chrono::seconds limit) {
+    std::mutex m;
+    std::condition_variable cv;
+    int done = 0, ok = 0, matched = 0;
+    for (int i = 0; i < n; ++i) {
+      std::string account = std::to_string(first + i);
+      submit("balance", {{"account", account}}, [&, account](call_result r) {
+        std::lock_guard lock(m);
+        ++done;
+        if (r.code == call_code::ok) ++ok;
+        if (auto* a = r.data.if_contains("account");
+            a && a->is_string() && a->get_string() == account)
+          ++matched;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock lock(m);
+    BOOST_REQUIRE(cv.wait_for(lock, limit, [&] { return done == n; }));
+    return {ok, matched};
+  }
+
   bool wait_ready(std::chrono::milliseconds limit = 5000ms) {
     auto until = std::chrono::steady_clock::now() + limit;
     while (!engine->ready() && std::chrono::steady_clock::now() < until)
@@ -325,23 +348,7 @@ BOOST_AUTO_TEST_CASE(thousand_concurrent_calls_on_one_connection) {
   engine_fixture f(p, options_for(host.endpoint(), 1));
   BOOST_REQUIRE(f.wait_ready());
   constexpr int n = 1000;
-  std::mutex m;
-  std::condition_variable cv;
-  int done = 0, ok = 0, matched = 0;
-  for (int i = 0; i < n; ++i) {
-    std::string account = std::to_string(100000 + i);
-    f.submit("balance", {{"account", account}}, [&, account](call_result r) {
-      std::lock_guard lock(m);
-      ++done;
-      if (r.code == call_code::ok) ++ok;
-      if (auto* a = r.data.if_contains("account");
-          a && a->is_string() && a->get_string() == account)
-        ++matched;
-      cv.notify_all();
-    });
-  }
-  std::unique_lock lock(m);
-  BOOST_REQUIRE(cv.wait_for(lock, 20s, [&] { return done == n; }));
+  auto [ok, matched] = f.balance_burst(n, 100000, 20s);
   BOOST_TEST(ok == n);
   BOOST_TEST(matched == n);
   BOOST_TEST(host.connections.load() == 1);
@@ -453,23 +460,7 @@ BOOST_AUTO_TEST_CASE(sequential_correlation) {
   fake_upstream host(p);
   engine_fixture f(p, options_for(host.endpoint(), 1));
   constexpr int n = 50;
-  std::mutex m;
-  std::condition_variable cv;
-  int done = 0, matched = 0;
-  for (int i = 0; i < n; ++i) {
-    std::string account = std::to_string(i);
-    f.submit("balance", {{"account", account}}, [&, account](call_result r) {
-      std::lock_guard lock(m);
-      ++done;
-      if (auto* a = r.data.if_contains("account");
-          a && a->is_string() && a->get_string() == account)
-        ++matched;
-      cv.notify_all();
-    });
-  }
-  std::unique_lock lock(m);
-  BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return done == n; }));
-  BOOST_TEST(matched == n);
+  BOOST_TEST(f.balance_burst(n, 0, 10s).second == n);  // each got its own reply
 }
 
 BOOST_AUTO_TEST_CASE(ordered_correlation_pipelines_on_one_connection) {
@@ -479,23 +470,7 @@ BOOST_AUTO_TEST_CASE(ordered_correlation_pipelines_on_one_connection) {
   engine_fixture f(p, options_for(host.endpoint(), 1));
   BOOST_REQUIRE(f.wait_ready());
   constexpr int n = 300;
-  std::mutex m;
-  std::condition_variable cv;
-  int done = 0, matched = 0;
-  for (int i = 0; i < n; ++i) {
-    std::string account = std::to_string(i);
-    f.submit("balance", {{"account", account}}, [&, account](call_result r) {
-      std::lock_guard lock(m);
-      ++done;
-      if (auto* a = r.data.if_contains("account");
-          a && a->is_string() && a->get_string() == account)
-        ++matched;
-      cv.notify_all();
-    });
-  }
-  std::unique_lock lock(m);
-  BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return done == n; }));
-  BOOST_TEST(matched == n);
+  BOOST_TEST(f.balance_burst(n, 0, 10s).second == n);  // each got its own reply
   BOOST_TEST(host.connections.load() == 1);
 }
 
