@@ -84,14 +84,13 @@ class engine_impl final : public call_engine {
       fail(caller, std::move(done), call_code::invalid_field, mapped.error().to_string());
       return;
     }
-    // Encoded here once, so that a value that does not fit its layout is invalid_field (422)
-    // whatever the state of the upstreams. The connection encodes again with its correlation
-    // key; the scratch buffers are per thread, so this costs no allocation once warm.
+    // Encoded here, so that a value that does not fit its layout is invalid_field (422) whatever
+    // the state of the upstreams; the connection sends this frame as is, or encodes again when it
+    // assigns the correlation key itself.
     {
-      thread_local codecs::byte_buffer payload, frame;
-      frame.clear();
+      thread_local codecs::byte_buffer payload;
       if (auto encoded =
-              codecs::encode_message(profile, op->request, call->request, payload, frame);
+              codecs::encode_message(profile, op->request, call->request, payload, call->frame);
           !encoded) {
         fail(caller, std::move(done), call_code::invalid_field, encoded.error().to_string());
         return;

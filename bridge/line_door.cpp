@@ -294,12 +294,8 @@ class line_session : public std::enable_shared_from_this<line_session> {
     }
     if (r.code != call_code::ok)
       shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
-    enqueue(line_answer(info.id, r));
-  }
-
-  // Answers wait in out_ while a write is in flight and leave together in the next one.
-  void enqueue(std::string text) {
-    out_.append(text);
+    // Answers wait in out_ while a write is in flight and leave together in the next one.
+    append_line_answer(out_, info.id, r);
     ++out_count_;
     do_write();
   }

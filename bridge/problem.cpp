@@ -1,6 +1,8 @@
 // Error bodies shared by the front doors: RFC 9457 problem+json for HTTP, error objects for lines.
 #include "bridge/problem.hpp"
 
+#include <charconv>
+
 namespace dragoman::bridge {
 
 namespace {
@@ -71,25 +73,65 @@ boost::json::object make_problem(const call_result& r, std::string_view request_
   return p;
 }
 
-std::string line_answer(const boost::json::value& id, const call_result& r) {
-  boost::json::object a;
-  a["id"] = id;
+namespace {
+
+template <class T>
+void append_serialized(std::string& out, const T& v) {
+  // One serializer per thread, reset per value: it keeps its small stack between answers.
+  thread_local boost::json::serializer sr;
+  sr.reset(&v);
+  while (!sr.done()) {
+    const std::size_t at = out.size();
+    out.resize(at + 512);  // zero-filled: keep the step small
+    auto written = sr.read(out.data() + at, out.size() - at);
+    out.resize(at + written.size());
+  }
+}
+
+void append_number(std::string& out, long long n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  (void)ec;
+  out.append(buf, end);
+}
+
+}  // namespace
+
+void append_json(std::string& out, const boost::json::value& v) {
+  append_serialized(out, v);
+}
+
+void append_json(std::string& out, const boost::json::object& o) {
+  append_serialized(out, o);
+}
+
+void append_line_answer(std::string& out, const boost::json::value& id, const call_result& r) {
+  out.append(R"({"id":)");
+  append_json(out, id);
   if (r.code == call_code::ok) {
-    a["ok"] = true;
-    a["data"] = r.data;
+    out.append(R"(,"ok":true,"data":)");
+    append_json(out, r.data);
   } else {
-    a["ok"] = false;
     boost::json::object e;
     e["code"] = to_string(r.code);
     e["message"] = r.message;
     if (!r.legacy_code.empty()) e["legacy_code"] = r.legacy_code;
     if (r.retry_after_seconds) e["retry_after_seconds"] = *r.retry_after_seconds;
-    a["error"] = std::move(e);
-    if (r.code == call_code::rejected && !r.data.empty()) a["data"] = r.data;
+    out.append(R"(,"ok":false,"error":)");
+    append_json(out, e);
+    if (r.code == call_code::rejected && !r.data.empty()) {
+      out.append(R"(,"data":)");
+      append_json(out, r.data);
+    }
   }
-  a["attempts"] = r.attempts;
-  std::string s = boost::json::serialize(a);
-  s.push_back('\n');
+  out.append(R"(,"attempts":)");
+  append_number(out, r.attempts);
+  out.append("}\n");
+}
+
+std::string line_answer(const boost::json::value& id, const call_result& r) {
+  std::string s;
+  append_line_answer(s, id, r);
   return s;
 }
 

@@ -27,9 +27,15 @@ boost::json::object make_problem(const call_result& r, std::string_view request_
 // The HTTP status to answer a result with: r.status when it is a valid status, else the code's.
 int answer_status(const call_result& r) noexcept;
 
-// The line protocol's answer, serialised with its trailing newline:
+// Appends v serialised as JSON to out: no tree copied, no temporary string (the answer paths).
+void append_json(std::string& out, const boost::json::value& v);
+void append_json(std::string& out, const boost::json::object& o);
+
+// Appends the line protocol's answer with its trailing newline to out:
 // {"id":…,"ok":true,"data":{…},"attempts":N} or
 // {"id":…,"ok":false,"error":{"code","message","legacy_code"?,"retry_after_seconds"?},"attempts":N}
+void append_line_answer(std::string& out, const boost::json::value& id, const call_result& r);
+// The same answer as a string of its own.
 std::string line_answer(const boost::json::value& id, const call_result& r);
 
 }  // namespace dragoman::bridge

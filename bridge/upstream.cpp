@@ -48,6 +48,25 @@ void post_result(const asio::any_io_executor& caller, call_handler done, call_re
   asio::post(caller, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
 }
 
+namespace {
+
+// Inline hand-offs on this thread, both ways, never nest: while a call is being handed to a
+// connection (connection::submit) its results are posted, so that a caller never sees its answer
+// inside its own submit(); while an answer is being handed to its caller, new calls are posted,
+// so that a connection is never re-entered from inside its own read handler.
+thread_local int submitting = 0;
+thread_local int delivering = 0;
+
+struct depth_scope {
+  explicit depth_scope(int& d) noexcept : depth(d) { ++depth; }
+  ~depth_scope() { --depth; }
+  depth_scope(const depth_scope&) = delete;
+  depth_scope& operator=(const depth_scope&) = delete;
+  int& depth;
+};
+
+}  // namespace
+
 // From a connection's own handler: when the caller lives on this thread's io_context the answer
 // is handed over at once (no queue round trip, no extra epoll_wait); otherwise it is posted.
 void dispatch_result(const asio::any_io_executor& caller, call_handler done, call_result r) {
@@ -56,8 +75,18 @@ void dispatch_result(const asio::any_io_executor& caller, call_handler done, cal
     done(std::move(r));
     return;
   }
-  asio::dispatch(caller,
-                 [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+  if (submitting > 0) return post_result(caller, std::move(done), std::move(r));
+  // The common case, the caller's door on this very thread: a plain call.
+  if (auto* ex = caller.target<asio::io_context::executor_type>();
+      ex && ex->running_in_this_thread()) {
+    depth_scope scope(delivering);
+    done(std::move(r));
+    return;
+  }
+  asio::dispatch(caller, [done = std::move(done), r = std::move(r)]() mutable {
+    depth_scope scope(delivering);
+    done(std::move(r));
+  });
 }
 
 void count_result(upstream_counters& c, const call_result& r) noexcept {
@@ -479,6 +508,12 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void submit(std::unique_ptr<tracked_call> c) {
+    // On the connection's own thread the call goes straight in (no queue round trip).
+    if (delivering == 0 && ctx_.get_executor().running_in_this_thread()) {
+      depth_scope scope(submitting);
+      on_submit(std::move(c));
+      return;
+    }
     asio::post(ctx_, [self = shared_from_this(), c = std::move(c)]() mutable {
       self->on_submit(std::move(c));
     });
@@ -786,7 +821,12 @@ class connection : public std::enable_shared_from_this<connection> {
       }
     }
     std::size_t before = out_pending_.size();
-    auto encoded = codecs::encode_message(prof, op.request, rec, payload_, out_pending_);
+    // The engine's frame is the one to send unless this connection assigned the key.
+    codecs::result<void> encoded;
+    if (c->call && !c->key_generated && !c->call->frame.empty())
+      codecs::append(out_pending_, c->call->frame);
+    else
+      encoded = codecs::encode_message(prof, op.request, rec, payload_, out_pending_);
     if (!encoded) {
       out_pending_.resize(before);
       fail_one(c, call_code::invalid_field, encoded.error().to_string());

@@ -11,6 +11,7 @@
 #include "codecs/record.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -74,15 +75,16 @@ struct pending_call {
   std::shared_ptr<profile_bundle> bundle;  // the profile the call started with
   const codecs::operation* op = nullptr;
   codecs::record request;
-  bool key_generated = false;  // the correlation field is a counter the connection must assign
+  codecs::byte_buffer frame;   // the request as the engine encoded it (sent as is unless...)
+  bool key_generated = false;  // ...the correlation field is a counter the connection assigns
   std::chrono::steady_clock::time_point deadline;
   boost::asio::any_io_executor caller;
   call_handler done;
   std::string request_id;
   bool trace = false;
-  int attempts = 0;                // attempts: times the call was handed to an endpoint
-  bool written = false;            // some attempt handed bytes of it to the socket: no blind resend
-  std::vector<const void*> tried;  // endpoints tried, to prefer others on a retry
+  int attempts = 0;      // attempts: times the call was handed to an endpoint
+  bool written = false;  // some attempt handed bytes of it to the socket: no blind resend
+  boost::container::small_vector<const void*, 2> tried;  // endpoints tried: others first on a retry
 };
 
 // Posts the result to the caller's executor (runs it inline when the executor is empty).

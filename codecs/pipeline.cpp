@@ -175,6 +175,7 @@ std::string mask_value(std::string_view value) {
 json::object map_reply(const message_def& msg, const record& r, bool all_fields,
                        bool mask_sensitive) {
   json::object out;
+  out.reserve(msg.fields.size());  // one table, not one per growth step
   for (std::size_t i = 0; i < msg.fields.size(); ++i) {
     if (!r.has(i)) continue;
     const field_spec& f = msg.fields[i];
