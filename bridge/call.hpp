@@ -36,7 +36,9 @@ int http_status(call_code c) noexcept;
 
 struct call_request {
   std::string op;
-  boost::json::object data;                          // the app's fields
+  // The app's fields. The doors parse into per-thread scratch memory, so data is valid only until
+  // submit() returns: an engine that keeps it copies it (boost::json::object(data, {})).
+  boost::json::object data;
   std::string request_id;                            // X-Request-Id or the line's id (for logs)
   std::optional<std::chrono::milliseconds> timeout;  // the app's wish; capped by the engine
   bool trace = false;  // keep the records of this call for a wire trace
@@ -66,7 +68,7 @@ struct call_result {
 };
 
 // Called exactly once per submitted call, on the executor given to submit().
-using call_handler = std::function<void(call_result)>;
+using call_handler = std::function<void(call_result&&)>;
 
 // The translator plus upstream pool: takes a call, answers it exactly once.
 class call_engine {

@@ -206,7 +206,7 @@ class line_session : public std::enable_shared_from_this<line_session> {
     if (shared_->options.call_metrics) shared_->options.call_metrics->call_begun();
     const auto started = clock_type::now();
     error_code ec;
-    boost::json::value v = boost::json::parse(line, ec);
+    boost::json::value v = parse_scratch(line, ec);
     call_info info;
     info.started = started;
     if (ec)
@@ -228,14 +228,12 @@ class line_session : public std::enable_shared_from_this<line_session> {
     else if (!id.is_null())
       info.request_id = boost::json::serialize(id);
     info.id = std::move(id);
-    call_request req;
     auto* op = o.if_contains("op");
     if (op && op->is_string()) info.op = std::string(op->get_string());
     if (!op || !op->is_string() || op->get_string().empty()) {
       return call_answer(std::move(info),
                          door_error(call_code::bad_request, "op must be a non-empty string"));
     }
-    req.op = info.op;
     const auto& opts = shared_->options;
     if (opts.trace_all) {
       info.trace = true;
@@ -243,13 +241,20 @@ class line_session : public std::enable_shared_from_this<line_session> {
       auto* t = o.if_contains("trace");
       info.trace = t && t->is_bool() && t->get_bool();
     }
-    req.trace = info.trace;
+    boost::json::object* data = nullptr;
     if (auto* d = o.if_contains("data"); d && !d->is_null()) {
       if (!d->is_object())
         return call_answer(std::move(info),
                            door_error(call_code::bad_request, "data must be a JSON object"));
-      req.data = std::move(d->get_object());
+      data = &d->get_object();
     }
+    // Constructed (not assigned) from the parsed object, so that it keeps the scratch memory
+    // instead of being copied out of it.
+    call_request req{.op = info.op,
+                     .data = data ? boost::json::object(std::move(*data)) : boost::json::object(),
+                     .request_id = info.request_id,
+                     .timeout = std::nullopt,
+                     .trace = info.trace};
     if (auto* t = o.if_contains("timeout_ms"); t && !t->is_null()) {
       std::int64_t ms = 0;
       if (t->is_int64())
@@ -264,10 +269,9 @@ class line_session : public std::enable_shared_from_this<line_session> {
       }
       req.timeout = std::chrono::milliseconds(ms);
     }
-    req.request_id = info.request_id;
     ++outstanding_;
     shared_->engine.submit(std::move(req), socket_.get_executor(),
-                           [self = shared_from_this(), info = std::move(info)](call_result r) {
+                           [self = shared_from_this(), info = std::move(info)](call_result&& r) {
                              self->on_result(info, std::move(r));
                            });
   }
@@ -278,7 +282,7 @@ class line_session : public std::enable_shared_from_this<line_session> {
     on_result(info, std::move(r));
   }
 
-  void on_result(const call_info& info, call_result r) {
+  void on_result(const call_info& info, call_result&& r) {
     call_observation ob;
     ob.door = shared_->options.name;
     ob.request_id = info.request_id;

@@ -1,6 +1,7 @@
 // Error bodies shared by the front doors: RFC 9457 problem+json for HTTP, error objects for lines.
 #include "bridge/problem.hpp"
 
+#include <array>
 #include <charconv>
 
 namespace dragoman::bridge {
@@ -96,6 +97,14 @@ void append_number(std::string& out, long long n) {
 }
 
 }  // namespace
+
+boost::json::value parse_scratch(std::string_view text, boost::system::error_code& ec) {
+  // Released (back to the inline block, bigger blocks freed) before each parse.
+  thread_local std::array<unsigned char, 4096> first_block;
+  thread_local boost::json::monotonic_resource scratch(first_block.data(), first_block.size());
+  scratch.release();
+  return boost::json::parse(text, ec, boost::json::storage_ptr(&scratch));
+}
 
 void append_json(std::string& out, const boost::json::value& v) {
   append_serialized(out, v);

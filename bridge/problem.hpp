@@ -27,6 +27,11 @@ boost::json::object make_problem(const call_result& r, std::string_view request_
 // The HTTP status to answer a result with: r.status when it is a valid status, else the code's.
 int answer_status(const call_result& r) noexcept;
 
+// Parses text into this thread's scratch memory (no allocation once warm): the value, and any
+// object moved out of it, is valid until the next parse_scratch() on this thread. For a
+// call_request's data, which lives until submit() returns (see call.hpp).
+boost::json::value parse_scratch(std::string_view text, boost::system::error_code& ec);
+
 // Appends v serialised as JSON to out: no tree copied, no temporary string (the answer paths).
 void append_json(std::string& out, const boost::json::value& v);
 void append_json(std::string& out, const boost::json::object& o);

@@ -74,7 +74,13 @@ class fake_engine : public call_engine {
     }
     {
       std::lock_guard lock(mutex_);
-      seen_.push_back(std::move(req));
+      // The doors' data lives in scratch memory until submit() returns (call.hpp): not kept.
+      call_request kept;
+      kept.op = req.op;
+      kept.request_id = req.request_id;
+      kept.timeout = req.timeout;
+      kept.trace = req.trace;
+      seen_.push_back(std::move(kept));
     }
     auto timer = std::make_shared<asio::steady_timer>(caller, std::chrono::milliseconds(delay_ms));
     timer->async_wait([this, timer, done = std::move(done), r = std::move(r)](auto) mutable {
