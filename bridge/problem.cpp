@@ -102,8 +102,12 @@ boost::json::value parse_scratch(std::string_view text, boost::system::error_cod
   // Released (back to the inline block, bigger blocks freed) before each parse.
   thread_local std::array<unsigned char, 4096> first_block;
   thread_local boost::json::monotonic_resource scratch(first_block.data(), first_block.size());
+  thread_local boost::json::parser parser;  // reused: its stacks stay allocated between parses
   scratch.release();
-  return boost::json::parse(text, ec, boost::json::storage_ptr(&scratch));
+  parser.reset(boost::json::storage_ptr(&scratch));
+  parser.write(text.data(), text.size(), ec);
+  if (ec) return nullptr;
+  return parser.release();
 }
 
 void append_json(std::string& out, const boost::json::value& v) {
