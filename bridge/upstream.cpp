@@ -216,42 +216,56 @@ constexpr int budget_buckets = 10;
 
 // ---- retry budget -----------------------------------------------------------------------------
 
-// Retries allowed: ratio × calls in the last 10 s, plus a floor.
+// Retries allowed: ratio × calls in the last 10 s, plus a floor. Counting a call takes no lock
+// (one relaxed increment; the lock is taken once per bucket per second, to start the bucket
+// over); deciding a retry, which is rare, takes the lock.
 class retry_budget {
  public:
   retry_budget(double ratio, std::size_t floor) : ratio_(ratio), floor_(floor) {}
   void on_call(steady::time_point now) {
-    std::lock_guard lock(m_);
-    bucket(now).calls++;
+    const std::int64_t sec = second_of(now);
+    slot& s = b_[index_of(sec)];
+    if (s.second.load(std::memory_order_acquire) != sec) {
+      std::lock_guard lock(m_);
+      start(s, sec);
+    }
+    s.calls.fetch_add(1, std::memory_order_relaxed);
   }
   bool try_retry(steady::time_point now) {
+    const std::int64_t sec = second_of(now);
     std::lock_guard lock(m_);
-    bucket(now);
+    slot& current = b_[index_of(sec)];
+    start(current, sec);
     std::uint64_t calls = 0, retries = 0;
     for (const auto& b : b_) {
-      calls += b.calls;
+      if (b.second.load(std::memory_order_relaxed) <= sec - budget_buckets) continue;
+      calls += b.calls.load(std::memory_order_relaxed);
       retries += b.retries;
     }
     double allowed = ratio_ * static_cast<double>(calls) + static_cast<double>(floor_);
     if (static_cast<double>(retries) + 1 > allowed) return false;
-    bucket(now).retries++;
+    current.retries++;
     return true;
   }
 
  private:
   struct slot {
-    std::int64_t second = -1;
-    std::uint64_t calls = 0;
-    std::uint64_t retries = 0;
+    std::atomic<std::int64_t> second{-1};
+    std::atomic<std::uint64_t> calls{0};
+    std::uint64_t retries = 0;  // under m_
   };
-  slot& bucket(steady::time_point now) {
-    std::int64_t sec =
-        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-    for (auto& b : b_)
-      if (b.second <= sec - budget_buckets) b = slot{};
-    slot& s = b_[static_cast<std::size_t>(sec % budget_buckets)];
-    if (s.second != sec) s = slot{sec, 0, 0};
-    return s;
+  static std::int64_t second_of(steady::time_point now) {
+    return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  }
+  static std::size_t index_of(std::int64_t sec) {
+    return static_cast<std::size_t>(sec % budget_buckets);
+  }
+  // Under m_: a bucket last used for an older second starts over.
+  static void start(slot& s, std::int64_t sec) {
+    if (s.second.load(std::memory_order_relaxed) == sec) return;
+    s.calls.store(0, std::memory_order_relaxed);
+    s.retries = 0;
+    s.second.store(sec, std::memory_order_release);
   }
   std::mutex m_;
   double ratio_;
