@@ -1,6 +1,8 @@
 // The threading model's unit: N io_contexts, each run by one thread (share-nothing front doors).
 #pragma once
 
+#include "bridge/log.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -36,12 +38,12 @@ class io_pool {
   // Runs contexts 1..N-1 on new threads and context 0 on the calling thread until stopped.
   void run() {
     for (std::size_t i = 1; i < contexts_.size(); ++i)
-      threads_.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
-    contexts_[0]->run();
+      threads_.emplace_back([ctx = contexts_[i].get()] { run_one(*ctx); });
+    run_one(*contexts_[0]);
   }
   // Runs every context on its own new thread (for tests and embedded use).
   void start() {
-    for (auto& c : contexts_) threads_.emplace_back([ctx = c.get()] { ctx->run(); });
+    for (auto& c : contexts_) threads_.emplace_back([ctx = c.get()] { run_one(*ctx); });
   }
   // Lets the contexts return once their work is done.
   void release() { guards_.clear(); }
@@ -55,6 +57,13 @@ class io_pool {
   }
 
  private:
+  // The thread's per-call log lines leave once per turn of its loop (log::write_line).
+  static void run_one(boost::asio::io_context& ctx) {
+    log::bind_thread(&ctx);
+    ctx.run();
+    log::bind_thread(nullptr);
+  }
+
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;

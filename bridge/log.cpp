@@ -1,6 +1,9 @@
 // Structured JSON-line logs on stdout.
 #include "bridge/log.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +16,30 @@ namespace dragoman::bridge::log {
 
 namespace {
 std::atomic<int> min_level{static_cast<int>(level::info)};
+
+// One write per call of write_all: lines from several threads do not interleave.
+void write_all(std::string_view text) {
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDOUT_FILENO, p, left);
+    if (n <= 0) return;
+    p += static_cast<std::size_t>(n);
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+// The lines a thread gathers between two flushes; written when the thread ends, too.
+constexpr std::size_t batch_limit = 65536;
+struct batch {
+  boost::asio::io_context* ctx = nullptr;
+  std::string lines;
+  bool flush_posted = false;
+  ~batch() {
+    if (!lines.empty()) write_all(lines);
+  }
+};
+thread_local batch this_batch;
 
 const char* name_of(level l) noexcept {
   switch (l) {
@@ -62,15 +89,39 @@ void write(level l, std::string_view event, const boost::json::object& fields) {
   for (const auto& kv : fields) o[kv.key()] = kv.value();
   std::string line = boost::json::serialize(o);
   line.push_back('\n');
-  // One write per line: lines from several threads do not interleave.
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDOUT_FILENO, p, left);
-    if (n <= 0) return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
+  // Events are rare and may precede a crash: written at once, after what this thread gathered.
+  flush_thread();
+  write_all(line);
+}
+
+void write_line(std::string_view line) {
+  batch& b = this_batch;
+  if (!b.ctx || b.ctx->stopped()) {
+    flush_thread();
+    write_all(line);
+    return;
   }
+  b.lines.append(line);
+  if (b.lines.size() >= batch_limit) return flush_thread();
+  if (b.flush_posted) return;
+  b.flush_posted = true;
+  boost::asio::post(*b.ctx, [] {
+    this_batch.flush_posted = false;
+    flush_thread();
+  });
+}
+
+void bind_thread(boost::asio::io_context* ctx) {
+  flush_thread();
+  this_batch.ctx = ctx;
+}
+
+void flush_thread() {
+  batch& b = this_batch;
+  if (b.lines.empty()) return;
+  write_all(b.lines);
+  b.lines.clear();
+  if (b.lines.capacity() > batch_limit) std::string().swap(b.lines);
 }
 
 }  // namespace dragoman::bridge::log

@@ -3,7 +3,13 @@
 
 #include <boost/json.hpp>
 
+#include <string>
+
 #include <string_view>
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace dragoman::bridge::log {
 
@@ -17,6 +23,16 @@ bool enabled(level l) noexcept;
 // newline in one write, so lines from several threads never interleave. Callers mask
 // sensitive values before they get here.
 void write(level l, std::string_view event, const boost::json::object& fields = {});
+
+// Writes a finished line (with its newline). On a thread bound to an io_context (bind_thread),
+// lines are gathered and written together once the handlers ready now have run, or at 64 KiB:
+// a busy thread makes one write() for many calls. Elsewhere the line is written at once.
+void write_line(std::string_view line);
+// Binds this thread's batched lines to ctx (nullptr unbinds, writing what is gathered). The
+// io_pool binds each thread that runs one of its contexts.
+void bind_thread(boost::asio::io_context* ctx);
+// Writes what this thread has gathered.
+void flush_thread();
 
 inline void debug(std::string_view e, const boost::json::object& f = {}) {
   write(level::debug, e, f);

@@ -3,8 +3,6 @@
 
 #include "bridge/log.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -584,14 +582,7 @@ void observe_call(metrics* m, const call_observation& c) {
       r ? (r->status >= 200 && r->status <= 599 ? r->status : http_status(code)) : c.status;
   append_field(line, "status", static_cast<std::uint64_t>(status > 0 ? status : 0));
   line += "}\n";
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDOUT_FILENO, p, left);
-    if (n <= 0) return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  log::write_line(line);
 }
 
 }  // namespace dragoman::bridge
