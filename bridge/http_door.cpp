@@ -1,4 +1,6 @@
-// The HTTP/1.1 front door over Boost.Beast; the only translation unit that includes Beast.
+// The HTTP/1.1 front door; the only translation unit that includes Beast. Beast's parser is driven
+// synchronously from reactor-style reads and answers are formatted straight into the output buffer,
+// so a call costs no composed read or write ops, no header containers and no generic serializer.
 #include "bridge/http_door.hpp"
 
 #include "bridge/admin.hpp"
@@ -6,25 +8,28 @@
 #include "bridge/problem.hpp"
 #include "bridge/wire_trace.hpp"
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/verb.hpp>
 
 #include <array>
 #include <charconv>
-#include <functional>
 #include <cstdio>
-#include <deque>
+#include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace dragoman::bridge {
 
@@ -34,14 +39,22 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
 using clock_type = std::chrono::steady_clock;
-using response = http::response<http::string_body>;
+using namespace std::string_view_literals;
 
 constexpr std::string_view ops_prefix = "/v1/ops/";
 constexpr std::size_t max_request_id_length = 200;
 // A closing connection reads and discards what the client still sends for this long, so that the
 // kernel does not reset the connection (and destroy our last answer, e.g. a 413) over unread bytes.
 constexpr std::chrono::milliseconds linger_time{1000};
+// Consumed bytes at the front of the input are dropped once they exceed this (or all is consumed),
+// so a burst of small pipelined requests costs one memmove, not one per request.
+constexpr std::size_t compact_threshold = 65536;
+// Output buffers come from a per-thread pool; one that grew past this is freed, not kept.
+constexpr std::size_t pooled_buffer_max = 16384;
+constexpr std::size_t pooled_buffers_max = 32;
+constexpr std::size_t pooled_buffer_reserve = 1024;
 
 // Unique within the process and unlikely to collide across processes: a random prefix per process
 // plus a counter, so generating one costs an atomic increment and no syscall.
@@ -49,12 +62,19 @@ std::string make_request_id() {
   static const std::string prefix = [] {
     std::random_device rd;
     char buf[20];
-    std::snprintf(buf, sizeof buf, "%08x%04x", static_cast<unsigned>(rd()),
+    std::snprintf(buf, sizeof buf, "%08x%04x-", static_cast<unsigned>(rd()),
                   static_cast<unsigned>(rd() & 0xffffu));
     return std::string(buf);
   }();
   static std::atomic<std::uint64_t> counter{0};
-  return prefix + "-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits,
+                                 counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  (void)ec;
+  std::string id;
+  id.reserve(prefix.size() + static_cast<std::size_t>(end - digits));
+  id.append(prefix).append(digits, end);
+  return id;
 }
 
 bool valid_request_id(std::string_view id) {
@@ -73,6 +93,142 @@ std::optional<std::chrono::milliseconds> parse_timeout_ms(std::string_view v) {
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
   if (ec != std::errc{} || end != v.data() + v.size() || ms == 0) return std::nullopt;
   return std::chrono::milliseconds(ms);
+}
+
+bool name_is(beast::string_view name, std::string_view wanted) {
+  return name.size() == wanted.size() && beast::iequals(name, wanted);
+}
+
+// Beast's parser recording only what the door uses: no container, no allocation per field (the
+// first occurrence of a header wins, as fields::find did). A fresh one costs no allocation, so
+// each request gets a new one.
+class request_parser final : public http::basic_parser<true> {
+ public:
+  request_parser(std::uint64_t body_limit, std::uint32_t header_limit) {
+    this->body_limit(body_limit);
+    this->header_limit(header_limit);
+    eager(true);  // header and body in one put() when both are there
+  }
+  request_parser(request_parser&&) = default;
+
+  std::string_view method_string() const {
+    if (method == http::verb::unknown) return unknown_method;
+    auto s = http::to_string(method);
+    return std::string_view(s.data(), s.size());
+  }
+  // The whole body: in place in the input when it came in one piece, else gathered.
+  std::string_view body() const {
+    return body_in_place_ ? body_view_ : std::string_view(body_buf_);
+  }
+
+  http::verb method = http::verb::unknown;
+  std::string unknown_method;  // only for methods Beast does not know
+  std::string target;
+  unsigned version = 11;
+  bool request_id_given = false;
+  bool request_id_valid = false;
+  std::string request_id;  // when given and valid
+  bool timeout_given = false;
+  std::optional<std::chrono::milliseconds> timeout;  // empty when given but malformed
+  bool trace = false;
+  bool expect_continue = false;
+  bool continue_sent = false;
+  bool authorization_given = false;
+  std::string authorization;
+
+ private:
+  void on_request_impl(http::verb m, beast::string_view method_str, beast::string_view t, int v,
+                       error_code&) override {
+    method = m;
+    if (m == http::verb::unknown) unknown_method.assign(method_str.data(), method_str.size());
+    target.assign(t.data(), t.size());
+    version = static_cast<unsigned>(v);
+  }
+
+  void on_response_impl(int, beast::string_view, int, error_code&) override {}
+
+  void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
+                     error_code&) override {
+    if (f == http::field::expect) {
+      if (!expect_seen_) expect_continue = beast::iequals(value, "100-continue");
+      expect_seen_ = true;
+    } else if (f == http::field::authorization) {
+      if (!authorization_given) authorization.assign(value.data(), value.size());
+      authorization_given = true;
+    } else if (name_is(name, "X-Request-Id")) {
+      if (request_id_given) return;
+      request_id_given = true;
+      std::string_view v(value.data(), value.size());
+      request_id_valid = valid_request_id(v);
+      if (request_id_valid) request_id.assign(v);
+    } else if (name_is(name, "Request-Timeout")) {
+      if (timeout_given) return;
+      timeout_given = true;
+      timeout = parse_timeout_ms(std::string_view(value.data(), value.size()));
+    } else if (name_is(name, "X-Dragoman-Trace")) {
+      if (!trace_seen_) trace = value == "1";
+      trace_seen_ = true;
+    }
+  }
+
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+
+  std::size_t on_body_impl(beast::string_view b, error_code&) override {
+    // The common case, a body that arrived whole with its header, is not copied.
+    auto remaining = content_length_remaining();
+    if (!body_in_place_ && body_buf_.empty() && remaining && *remaining == b.size()) {
+      body_in_place_ = true;
+      body_view_ = std::string_view(b.data(), b.size());
+    } else {
+      body_buf_.append(b.data(), b.size());
+    }
+    return b.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view b, error_code&) override {
+    body_buf_.append(b.data(), b.size());  // bounded: Beast checks every chunk against body_limit
+    return b.size();
+  }
+
+  void on_finish_impl(error_code&) override {}
+
+  bool expect_seen_ = false;
+  bool trace_seen_ = false;
+  bool body_in_place_ = false;
+  std::string_view body_view_;  // valid until the input it points into changes
+  std::string body_buf_;
+};
+
+// Output buffers are lent from the thread's pool for each write, so that an idle connection holds
+// none and a busy one does not allocate. Sessions only use the pool of their own thread.
+class buffer_pool {
+ public:
+  std::string take() {
+    if (free_.empty()) {
+      std::string s;
+      s.reserve(pooled_buffer_reserve);
+      return s;
+    }
+    std::string s = std::move(free_.back());
+    free_.pop_back();
+    return s;
+  }
+  void give(std::string s) {
+    if (s.capacity() > pooled_buffer_max || free_.size() >= pooled_buffers_max) return;
+    s.clear();
+    free_.push_back(std::move(s));
+  }
+
+ private:
+  std::vector<std::string> free_;
+};
+
+buffer_pool& thread_buffers() {
+  thread_local buffer_pool pool;
+  return pool;
 }
 
 }  // namespace
@@ -99,322 +255,493 @@ class http_session : public std::enable_shared_from_this<http_session> {
   http_session(tcp::socket socket, std::shared_ptr<http_door::shared> shared)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), shared_(std::move(shared)) {}
 
+  ~http_session() {
+    if (registered_) unregister();  // destroyed without close(), e.g. at io_context teardown
+  }
+
   void start() {
     {
       std::lock_guard lock(shared_->mutex);
       id_ = ++shared_->next_id;
-      std::weak_ptr<http_session> weak = shared_from_this();
-      auto ex = socket_.get_executor();
-      shared_->drainers.emplace(id_, [weak, ex] {
-        asio::post(ex, [weak] {
-          if (auto s = weak.lock()) s->drain();
-        });
+      // Called under the mutex, which unregister() takes too: `this` is alive, if maybe expiring.
+      shared_->drainers.emplace(id_, [this] {
+        if (auto self = weak_from_this().lock()) {
+          auto ex = self->socket_.get_executor();
+          asio::post(ex, [self = std::move(self)] { self->drain(); });
+        }
       });
     }
     registered_ = true;
     last_activity_ = clock_type::now();
     arm_timer(shared_->options.idle_timeout);
-    if (shared_->draining) drain();
+    if (shared_->draining) return drain();
     do_read();
   }
 
   void drain() {
     draining_ = true;
-    if (queue_.empty() && !writing_) close();
+    if (owed() == 0 && !writing_) close();
   }
 
  private:
-  // One request's place in the answer order; filled when its answer is known.
-  struct slot {
+  // What an answer needs of its request.
+  struct request_meta {
     std::uint64_t seq = 0;
+    std::string request_id;
     unsigned version = 11;
     bool keep_alive = true;
-    std::string request_id;
-    std::optional<response> answer;
   };
 
+  // An answer to format; the body is referenced, not owned.
+  struct answer {
+    int status = 200;
+    std::string_view content_type;
+    std::string_view body;
+    std::string_view allow;
+    int attempts = -1;  // X-Dragoman-Attempts when >= 0
+    std::optional<int> retry_after;
+    const std::vector<std::pair<std::string, std::string>>* headers = nullptr;
+  };
+
+  // An answer that is ready before the answers of earlier requests: its head (without the
+  // Connection field and the empty line, decided when it leaves) and body.
+  struct parked {
+    std::uint64_t seq = 0;
+    std::string bytes;
+    std::size_t head_size = 0;
+    unsigned version = 11;
+    bool keep_alive = true;
+  };
+
+  // Requests accepted whose answers are not written yet (in flight, parked, queued or writing).
+  std::uint64_t owed() const { return next_seq_ - written_; }
+
+  bool may_parse() const {
+    return !closed_ && !stop_reading_ && !draining_ &&
+           owed() < shared_->options.max_pipelined;  // resumes after a write
+  }
+
   void do_read() {
-    if (closed_ || reading_ || stop_reading_ || draining_) return;
-    if (queue_.size() >= shared_->options.max_pipelined) return;  // resumes after a write
-    parser_.emplace();
-    parser_->body_limit(shared_->options.max_body_bytes);
-    parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
+    if (closed_ || reading_) return;
+    if (!lingering_ && !may_parse()) return;
     reading_ = true;
-    http::async_read_header(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    // Reactor-style: wait until readable, then read into this thread's scratch buffer. An idle
+    // connection holds no read buffer, and no read is tried before data is there.
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+  }
+
+  void on_readable(error_code ec) {
+    // One buffer per thread is safe: it is read and parsed here, synchronously, on this thread.
+    thread_local std::array<char, 16384> chunk;
+    reading_ = false;
+    if (closed_) return;
+    if (draining_ && !lingering_) return finish_if_done();  // new requests are not read
+    std::size_t n = 0;
+    if (!ec) {
+      if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+      if (!ec) n = socket_.read_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return do_read();
+    }
+    if (lingering_) return ec ? close() : do_read();  // discard until the client closes too
+    if (ec) {
+      if (ec != asio::error::eof) return close();  // reset or another error: nothing to answer
+      // The client half-closed: a partial request is dropped, what is owed is answered.
+      stop_reading_ = true;
+      drop_input();
+      return finish_if_done();
+    }
+    consume(chunk.data(), n);
+  }
+
+  // Parses newly read bytes: straight from the read buffer when nothing was left over, so a
+  // request that came whole is never copied; what remains waits in in_.
+  void consume(const char* data, std::size_t n) {
+    if (in_.empty()) {
+      std::size_t used = parse(data, n);
+      if (used < n && keeps_input()) in_.assign(data + used, n - used);
+    } else {
+      in_.append(data, n);
+      consume_buffered();
+      return;
+    }
+    do_read();
+  }
+
+  // Parses what waits in in_ (after a read, or when a write made room for more requests).
+  void consume_buffered() {
+    if (!in_.empty()) {
+      in_start_ += parse(in_.data() + in_start_, in_.size() - in_start_);
+      if (!keeps_input() || in_start_ == in_.size()) {
+        std::string().swap(in_);  // an idle connection holds no input buffer
+        in_start_ = 0;
+      } else if (in_start_ >= compact_threshold) {
+        in_.erase(0, in_start_);
+        in_start_ = 0;
+      }
+    }
+    do_read();
+  }
+
+  bool keeps_input() const { return !closed_ && !stop_reading_ && !draining_; }
+
+  void drop_input() {
+    parser_.reset();
+    std::string().swap(in_);
+    in_start_ = 0;
+  }
+
+  // Feeds the parser until it needs more bytes, a request must wait for room, or the stream
+  // cannot go on; handles every complete request. Returns the bytes consumed.
+  std::size_t parse(const char* data, std::size_t size) {
+    std::size_t used = 0;
+    while (used < size && may_parse()) {
+      request_parser& p = parser_ ? *parser_ : fresh_parser();
+      error_code ec;
+      used += p.put(asio::const_buffer(data + used, size - used), ec);
+      if (ec && ec != http::error::need_more) {
+        bad_message(p, ec);
+        parser_.reset();
+        break;
+      }
+      if (!p.is_done()) {  // the rest of this request is still to come
+        if (!parser_) parser_ = std::make_unique<request_parser>(std::move(p));
+        offer_continue(*parser_);
+        break;
+      }
+      handle(p);
+      parser_.reset();
+    }
+    return used;
+  }
+
+  request_parser& fresh_parser() {
+    // Parsed and handled synchronously on this thread; a request still incomplete when the input
+    // runs out moves to the session's own parser_.
+    thread_local std::optional<request_parser> p;
+    p.emplace(shared_->options.max_body_bytes,
+              static_cast<std::uint32_t>(shared_->options.max_header_bytes));
+    return *p;
   }
 
   // curl and others send "Expect: 100-continue" with larger bodies and wait a second for the
   // interim answer; give it when nothing else is owed (otherwise they wait, then send anyway).
-  void on_header(beast::error_code ec) {
-    if (ec || closed_) return on_read(ec);
-    const auto& h = parser_->get();
-    auto expect = h.find(http::field::expect);
-    if (expect != h.end() && beast::iequals(expect->value(), "100-continue") && h.version() >= 11 &&
-        !parser_->is_done() && queue_.empty() && !writing_) {
-      writing_ = true;
-      static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(socket_, asio::buffer(interim.data(), interim.size()),
-                        [self = shared_from_this()](beast::error_code wec, std::size_t) {
-                          self->writing_ = false;
-                          if (self->closed_) return;
-                          if (wec) return self->close();
-                          self->read_body();
-                        });
-      return;
-    }
-    read_body();
+  void offer_continue(request_parser& p) {
+    if (!p.expect_continue || p.continue_sent || p.version < 11 || !p.is_header_done()) return;
+    if (owed() != 0 || writing_) return;
+    p.continue_sent = true;
+    out().append("HTTP/1.1 100 Continue\r\n\r\n"sv);
+    do_write();
   }
 
-  void read_body() {
-    http::async_read(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
-  }
-
-  void on_read(beast::error_code ec) {
-    reading_ = false;
-    if (closed_) return;
+  // The stream cannot be resynchronised after a bad message: answer, then close.
+  void bad_message(request_parser& p, error_code ec) {
     last_activity_ = clock_type::now();
-    if (ec) {
-      stop_reading_ = true;
-      if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
-          ec == asio::error::eof) {
-        finish_if_done();  // the client half-closed: answer what is owed, then close
-        return;
-      }
-      if (ec.category() == http::make_error_code(http::error::body_limit).category()) {
-        // The stream cannot be resynchronised after a bad message: answer, then close.
-        slot& s = add_slot(11, false, request_id_from(parser_->get()));
-        if (ec == http::error::body_limit)
-          answer_problem(s.seq, "payload_too_large", 413,
-                         "the request body is larger than " +
-                             std::to_string(shared_->options.max_body_bytes) + " bytes");
-        else
-          answer_problem(s.seq, "bad_request", 400, "malformed HTTP request: " + ec.message());
-        return;
-      }
-      close();  // reset, aborted, or another socket error: nothing can be answered
-      return;
+    request_meta m;
+    m.request_id =
+        p.request_id_given && p.request_id_valid ? std::move(p.request_id) : make_request_id();
+    m.keep_alive = false;
+    m.seq = add_request(false);
+    if (ec == http::error::body_limit) {
+      answer_problem(m, "payload_too_large", 413,
+                     "the request body is larger than " +
+                         std::to_string(shared_->options.max_body_bytes) + " bytes");
+    } else {
+      answer_problem(m, "bad_request", 400, "malformed HTTP request: " + ec.message());
     }
-    handle(parser_->release());
-    do_read();
   }
 
-  static std::string request_id_from(const http::request_header<>& h) {
-    auto it = h.find("X-Request-Id");
-    if (it != h.end() && valid_request_id(it->value())) return std::string(it->value());
-    return make_request_id();
-  }
-
-  slot& add_slot(unsigned version, bool keep_alive, std::string request_id) {
-    slot& s = queue_.emplace_back();
-    s.seq = next_seq_++;
-    s.version = version;
-    s.keep_alive = keep_alive;
-    s.request_id = std::move(request_id);
+  std::uint64_t add_request(bool keep_alive) {
     if (!keep_alive) stop_reading_ = true;
     shared_->stats.requests_total.fetch_add(1, std::memory_order_relaxed);
-    return s;
+    return next_seq_++;
   }
 
-  // What the answer of a call needs to be counted, logged and traced.
+  // What the answer of a call needs to be counted, logged, traced and placed.
   struct call_info {
+    request_meta meta;
     std::string op;
     clock_type::time_point started;
     bool trace = false;
   };
 
-  void handle(http::request<http::string_body> req) {
+  void handle(request_parser& req) {
     const auto started = clock_type::now();
-    auto rid_it = req.find("X-Request-Id");
-    bool rid_given = rid_it != req.end();
-    std::string rid = rid_given ? std::string(rid_it->value()) : make_request_id();
-    bool rid_ok = !rid_given || valid_request_id(rid);
-    if (!rid_ok) rid = make_request_id();
-    slot& s = add_slot(req.version(), req.keep_alive() && !draining_, rid);
-    const std::uint64_t seq = s.seq;
+    last_activity_ = started;  // a whole request, not a trickle of bytes, is activity
+    request_meta m;
+    const bool rid_ok = !req.request_id_given || req.request_id_valid;
+    m.request_id = req.request_id_given && rid_ok ? std::move(req.request_id) : make_request_id();
+    m.version = req.version;
+    m.keep_alive = req.keep_alive();
+    m.seq = add_request(m.keep_alive);
 
     if (!rid_ok) {
-      return answer_problem(seq, "bad_request", 400,
+      return answer_problem(m, "bad_request", 400,
                             "X-Request-Id must be 1 to 200 visible ASCII characters");
     }
-    std::string_view target = req.target();
+    std::string_view target = req.target;
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
 
     if (admin::is_admin_path(target)) {
       const admin* a = shared_->options.admin_endpoints;
-      if (!a) return answer_problem(seq, "not_found", 404, "no such path: " + std::string(target));
-      auto auth = req.find(http::field::authorization);
-      admin_answer answer =
-          a->handle(req.method_string(), target,
-                    auth == req.end() ? std::string_view() : std::string_view(auth->value()));
-      response res;
-      res.result(static_cast<unsigned>(answer.status));
-      res.set(http::field::content_type, answer.content_type);
-      for (const auto& [name, value] : answer.headers) res.set(name, value);
-      res.body() = std::move(answer.body);
-      return complete(*find_slot(seq), std::move(res));
+      if (!a) return answer_problem(m, "not_found", 404, "no such path: " + std::string(target));
+      admin_answer aa = a->handle(req.method_string(), target, req.authorization);
+      answer res;
+      res.status = aa.status;
+      res.content_type = aa.content_type;
+      res.body = aa.body;
+      res.headers = &aa.headers;
+      return send(m, res);
     }
     if (target == "/healthz" || target == "/readyz") {
-      if (req.method() != http::verb::get) {
-        return answer_problem(seq, "method_not_allowed", 405, "use GET", "GET");
+      if (req.method != http::verb::get) {
+        return answer_problem(m, "method_not_allowed", 405, "use GET", "GET");
       }
-      if (target == "/healthz") return answer_json(seq, 200, R"({"status":"ok"})");
-      if (shared_->engine.ready()) return answer_json(seq, 200, R"({"status":"ready"})");
-      return answer_json(seq, 503, R"({"status":"not_ready"})");
+      if (target == "/healthz") return answer_json(m, 200, R"({"status":"ok"})");
+      if (shared_->engine.ready()) return answer_json(m, 200, R"({"status":"ready"})");
+      return answer_json(m, 503, R"({"status":"not_ready"})");
     }
     if (!target.starts_with(ops_prefix) || !shared_->options.serve_calls) {
-      return answer_problem(seq, "not_found", 404, "no such path: " + std::string(target));
+      return answer_problem(m, "not_found", 404, "no such path: " + std::string(target));
     }
     std::string_view op = target.substr(ops_prefix.size());
     if (op.empty() || op.find('/') != std::string_view::npos) {
-      return answer_problem(seq, "not_found", 404, "no such path: " + std::string(target));
+      return answer_problem(m, "not_found", 404, "no such path: " + std::string(target));
     }
-    if (req.method() != http::verb::post) {
-      return answer_problem(seq, "method_not_allowed", 405, "use POST", "POST");
+    if (req.method != http::verb::post) {
+      return answer_problem(m, "method_not_allowed", 405, "use POST", "POST");
     }
 
     // From here on this is a call: it is counted, timed and logged whatever its outcome.
     call_info info;
+    info.meta = std::move(m);
     info.op = std::string(op);
     info.started = started;
     const auto& o = shared_->options;
     if (o.call_metrics) o.call_metrics->call_begun();
-    if (o.trace_all) {
-      info.trace = true;
-    } else if (o.allow_trace_header) {
-      auto t = req.find("X-Dragoman-Trace");
-      info.trace = t != req.end() && t->value() == "1";
+    info.trace = o.trace_all || (o.allow_trace_header && req.trace);
+    if (req.timeout_given && !req.timeout) {
+      return on_result(info, door_error(call_code::bad_request,
+                                        "Request-Timeout must be a positive whole number of "
+                                        "milliseconds"));
     }
-    call_request call;
-    call.op = info.op;
-    call.request_id = std::move(rid);
-    call.trace = info.trace;
-    if (auto it = req.find("Request-Timeout"); it != req.end()) {
-      auto t = parse_timeout_ms(it->value());
-      if (!t) {
-        return on_result(seq, info,
-                         door_error(call_code::bad_request,
-                                    "Request-Timeout must be a positive whole number of "
-                                    "milliseconds"));
-      }
-      call.timeout = *t;
+    // An empty body is an empty object, so that operations without fields need no "{}". The body
+    // is parsed into the thread's scratch memory (valid until submit() returns, see call.hpp); the
+    // value, then the call's data, are initialised from it: assigning would copy it out.
+    const std::string_view text = req.body();
+    error_code jec;
+    boost::json::value body = text.empty() ? boost::json::value() : parse_scratch(text, jec);
+    if (jec) {
+      return on_result(
+          info, door_error(call_code::bad_request, "the body is not valid JSON: " + jec.message()));
     }
-    // An empty body is an empty object, so that operations without fields need no "{}".
-    if (!req.body().empty()) {
-      boost::system::error_code jec;
-      boost::json::value body = boost::json::parse(req.body(), jec);
-      if (jec) {
-        return on_result(
-            seq, info,
-            door_error(call_code::bad_request, "the body is not valid JSON: " + jec.message()));
-      }
-      if (!body.is_object()) {
-        return on_result(seq, info,
-                         door_error(call_code::bad_request, "the body must be a JSON object"));
-      }
-      call.data = std::move(body.get_object());
+    if (!text.empty() && !body.is_object()) {
+      return on_result(info, door_error(call_code::bad_request, "the body must be a JSON object"));
     }
+    call_request call{.op = info.op,
+                      .data = body.is_object() ? boost::json::object(std::move(body.get_object()))
+                                               : boost::json::object(),
+                      .request_id = info.meta.request_id,
+                      .timeout = req.timeout,
+                      .trace = info.trace};
     shared_->engine.submit(std::move(call), socket_.get_executor(),
-                           [self = shared_from_this(), seq, info = std::move(info)](call_result r) {
-                             self->on_result(seq, info, std::move(r));
+                           [self = shared_from_this(), info = std::move(info)](call_result&& r) {
+                             self->on_result(info, std::move(r));
                            });
   }
 
-  slot* find_slot(std::uint64_t seq) {
-    if (queue_.empty() || seq < queue_.front().seq) return nullptr;
-    std::size_t i = static_cast<std::size_t>(seq - queue_.front().seq);
-    return i < queue_.size() ? &queue_[i] : nullptr;
-  }
-
-  void on_result(std::uint64_t seq, const call_info& info, call_result r) {
-    slot* s = closed_ ? nullptr : find_slot(seq);
-    std::string_view rid = s ? std::string_view(s->request_id) : std::string_view();
+  void on_result(const call_info& info, call_result&& r) {
     call_observation ob;
     ob.door = shared_->options.name;
-    ob.request_id = rid;
+    ob.request_id = info.meta.request_id;
     ob.op = info.op;
     ob.result = &r;
     ob.total =
         std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - info.started);
     observe_call(shared_->options.call_metrics, ob);
-    if (info.trace) write_wire_trace(shared_->options.name, rid, info.op, r);
-    if (!s) {
+    if (info.trace) write_wire_trace(shared_->options.name, info.meta.request_id, info.op, r);
+    if (closed_) {
       shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    response res;
+    std::string& body = body_scratch();
+    answer res;
     if (r.code == call_code::ok) {
-      res.result(200);
-      res.set(http::field::content_type, "application/json");
-      res.body() = boost::json::serialize(r.data);
+      res.content_type = "application/json";
+      append_json(body, r.data);
     } else {
-      res.result(static_cast<unsigned>(answer_status(r)));
-      res.set(http::field::content_type, "application/problem+json");
-      res.body() = boost::json::serialize(make_problem(r, s->request_id));
+      res.status = answer_status(r);
+      res.content_type = "application/problem+json";
+      append_json(body, make_problem(r, info.meta.request_id));
     }
-    res.set("X-Dragoman-Attempts", std::to_string(r.attempts));
-    if (r.retry_after_seconds)
-      res.set(http::field::retry_after, std::to_string(*r.retry_after_seconds));
-    complete(*s, std::move(res));
+    res.body = body;
+    res.attempts = r.attempts;
+    res.retry_after = r.retry_after_seconds;
+    send(info.meta, res);
   }
 
-  void answer_json(std::uint64_t seq, int status, std::string body) {
-    response res;
-    res.result(static_cast<unsigned>(status));
-    res.set(http::field::content_type, "application/json");
-    res.body() = std::move(body);
-    complete(*find_slot(seq), std::move(res));
+  void answer_json(const request_meta& m, int status, std::string_view body) {
+    answer res;
+    res.status = status;
+    res.content_type = "application/json";
+    res.body = body;
+    send(m, res);
   }
 
-  void answer_problem(std::uint64_t seq, std::string_view code, int status, std::string detail,
-                      std::string_view allow = {}) {
-    slot& s = *find_slot(seq);
-    response res;
-    res.result(static_cast<unsigned>(status));
-    res.set(http::field::content_type, "application/problem+json");
-    if (!allow.empty()) res.set(http::field::allow, allow);
-    res.body() = boost::json::serialize(make_problem(code, status, detail, s.request_id));
-    complete(s, std::move(res));
+  void answer_problem(const request_meta& m, std::string_view code, int status,
+                      std::string_view detail, std::string_view allow = {}) {
+    std::string& body = body_scratch();
+    append_json(body, make_problem(code, status, detail, m.request_id));
+    answer res;
+    res.status = status;
+    res.content_type = "application/problem+json";
+    res.allow = allow;
+    res.body = body;
+    send(m, res);
   }
 
-  void complete(slot& s, response res) {
-    if (res.result_int() >= 300)
-      shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
-    res.version(s.version);
-    res.set(http::field::server, "dragoman");
-    res.set("X-Request-Id", s.request_id);
-    res.keep_alive(s.keep_alive && !draining_);
-    res.prepare_payload();
-    s.answer = std::move(res);
+  // Per-thread scratch for formatting: used and finished synchronously, never across a wait.
+  static std::string& body_scratch() {
+    thread_local std::string s;
+    s.clear();
+    return s;
+  }
+
+  // Answers leave in request order: the next one is formatted straight into the output (then the
+  // parked answers that follow it); an early one is parked until those before it are answered.
+  void send(const request_meta& m, const answer& a) {
+    if (a.status >= 300) shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
+    if (m.seq != next_out_) {
+      parked& p = parked_.emplace_back();
+      p.seq = m.seq;
+      p.version = m.version;
+      p.keep_alive = m.keep_alive;
+      append_head(p.bytes, m, a);
+      p.head_size = p.bytes.size();
+      p.bytes.append(a.body);
+      return;
+    }
+    std::string& o = out();
+    append_head(o, m, a);
+    end_head(o, m.version, m.keep_alive);
+    o.append(a.body);
+    while (!parked_.empty()) {
+      auto it = parked_.begin();
+      while (it != parked_.end() && it->seq != next_out_) ++it;
+      if (it == parked_.end()) break;
+      std::string_view bytes = it->bytes;
+      o.append(bytes.substr(0, it->head_size));
+      end_head(o, it->version, it->keep_alive);
+      o.append(bytes.substr(it->head_size));
+      parked_.erase(it);
+    }
+    if (parked_.empty()) std::vector<parked>().swap(parked_);
     do_write();
   }
 
-  void do_write() {
-    if (closed_ || writing_ || queue_.empty() || !queue_.front().answer) return;
-    writing_ = true;
-    http::async_write(
-        socket_, *queue_.front().answer,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  // All of the head but the Connection field and the empty line.
+  static void append_head(std::string& h, const request_meta& m, const answer& a) {
+    // A dozen small pieces: sized once and copied in, cheaper than appending them one by one.
+    auto reason = http::obsolete_reason(static_cast<http::status>(a.status));
+    std::size_t bound =
+        256 + reason.size() + m.request_id.size() + a.content_type.size() + a.allow.size();
+    if (a.headers)
+      for (const auto& [name, value] : *a.headers) bound += name.size() + value.size() + 4;
+    const std::size_t at = h.size();
+    h.resize(at + bound);
+    char* p = h.data() + at;
+    auto put = [&p](std::string_view s) {
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    auto put_number = [&p](long long n) { p = std::to_chars(p, p + 24, n).ptr; };
+    put(m.version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
+    put_number(a.status);
+    put(" "sv);
+    put(std::string_view(reason.data(), reason.size()));
+    put("\r\nServer: dragoman\r\nX-Request-Id: "sv);
+    put(m.request_id);
+    put("\r\nContent-Type: "sv);
+    put(a.content_type);
+    put("\r\n"sv);
+    if (!a.allow.empty()) {
+      put("Allow: "sv);
+      put(a.allow);
+      put("\r\n"sv);
+    }
+    if (a.attempts >= 0) {
+      put("X-Dragoman-Attempts: "sv);
+      put_number(a.attempts);
+      put("\r\n"sv);
+    }
+    if (a.retry_after) {
+      put("Retry-After: "sv);
+      put_number(*a.retry_after);
+      put("\r\n"sv);
+    }
+    if (a.headers) {
+      for (const auto& [name, value] : *a.headers) {
+        put(name);
+        put(": "sv);
+        put(value);
+        put("\r\n"sv);
+      }
+    }
+    put("Content-Length: "sv);
+    put_number(static_cast<long long>(a.body.size()));
+    put("\r\n"sv);
+    h.resize(static_cast<std::size_t>(p - h.data()));
   }
 
-  void on_write(beast::error_code ec) {
+  // Ends the head of the answer going out now. Whether it closes the connection is decided here,
+  // where its place is known: after a request that did not keep it, or as a drain's last answer.
+  void end_head(std::string& o, unsigned version, bool keep_alive) {
+    const bool last = !keep_alive || (draining_ && next_out_ + 1 == next_seq_);
+    if (last)
+      o.append("Connection: close\r\n\r\n"sv);
+    else if (version == 10)
+      o.append("Connection: keep-alive\r\n\r\n"sv);
+    else
+      o.append("\r\n"sv);
+    ++out_count_;
+    ++next_out_;
+    if (last) out_close_ = true;
+  }
+
+  std::string& out() {
+    if (out_.capacity() < pooled_buffer_reserve) out_ = thread_buffers().take();
+    return out_;
+  }
+
+  void do_write() {
+    if (closed_ || writing_ || out_.empty()) return;
+    writing_ = true;
+    std::swap(out_, writing_buf_);
+    writing_count_ = out_count_;
+    out_count_ = 0;
+    writing_close_ = out_close_;
+    out_close_ = false;
+    asio::async_write(
+        socket_, asio::buffer(writing_buf_),
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(error_code ec) {
     writing_ = false;
     if (closed_) return;
     if (ec) return close();
     last_activity_ = clock_type::now();
-    bool keep = queue_.front().answer->keep_alive();
-    queue_.pop_front();
-    if (!keep) return reading_ ? close() : linger_close();
+    written_ += writing_count_;
+    writing_count_ = 0;
+    thread_buffers().give(std::exchange(writing_buf_, std::string()));
+    if (writing_close_) return draining_ ? close() : linger_close();
     do_write();
-    do_read();
+    consume_buffered();  // room again: buffered requests first, then the socket
     finish_if_done();
   }
 
   void finish_if_done() {
-    if (!queue_.empty() || writing_) return;
+    if (closed_ || owed() != 0 || writing_) return;
     if (draining_) return close();
     if (stop_reading_ && !reading_) linger_close();
   }
@@ -423,27 +750,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void linger_close() {
     if (closed_ || lingering_) return;
     lingering_ = true;
-    beast::error_code ec;
+    error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
+    drop_input();
     arm_timer(linger_time);
-    do_discard();
-  }
-
-  void do_discard() {
-    // Only a closing connection needs somewhere to throw bytes: allocated here, not per session.
-    if (!discard_) discard_ = std::make_unique<std::array<char, 4096>>();
-    socket_.async_read_some(asio::buffer(*discard_),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              if (self->closed_) return;
-                              if (ec) return self->close();
-                              self->do_discard();
-                            });
+    do_read();
   }
 
   void arm_timer(clock_type::duration after) {
     timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
       if (!ec) self->on_timer();
     });
   }
@@ -454,7 +771,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto now = clock_type::now();
     auto idle = shared_->options.idle_timeout;
     // Waiting on the engine is not idleness (the engine's deadline bounds it); a stalled write is.
-    bool owing = !queue_.empty() && !writing_;
+    bool owing = owed() != 0 && !writing_;
     if (!owing && now - last_activity_ >= idle) return close();
     arm_timer(owing ? idle : last_activity_ + idle - now);
   }
@@ -462,50 +779,49 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void close() {
     if (closed_) return;
     closed_ = true;
-    beast::error_code ec;
+    error_code ec;
     socket_.close(ec);
     timer_.cancel();
-    if (!queue_.empty()) {
-      std::size_t owed = 0;
-      for (auto& s : queue_) owed += s.answer ? 0 : 1;
-      shared_->stats.answers_dropped.fetch_add(owed, std::memory_order_relaxed);
-      queue_.clear();
-    }
-    if (registered_) {
-      registered_ = false;
-      std::lock_guard lock(shared_->mutex);
-      shared_->drainers.erase(id_);
-      shared_->active.fetch_sub(1);
-    }
+    // Answers made but not delivered; calls still in flight are counted when they complete.
+    if (auto lost = out_count_ + writing_count_ + parked_.size())
+      shared_->stats.answers_dropped.fetch_add(lost, std::memory_order_relaxed);
+    std::vector<parked>().swap(parked_);
+    drop_input();
+    if (registered_) unregister();
   }
 
- public:
-  ~http_session() {
-    if (registered_) {  // destroyed without close(), e.g. when the io_context is torn down
-      std::lock_guard lock(shared_->mutex);
-      shared_->drainers.erase(id_);
-      shared_->active.fetch_sub(1);
-    }
+  void unregister() {
+    registered_ = false;
+    std::lock_guard lock(shared_->mutex);
+    shared_->drainers.erase(id_);
+    shared_->active.fetch_sub(1);
   }
 
- private:
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::shared_ptr<http_door::shared> shared_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  std::deque<slot> queue_;  // requests in arrival order; answers leave from the front
-  std::uint64_t next_seq_ = 0;
+  std::string in_;  // received bytes not yet parsed, from in_start_
+  std::size_t in_start_ = 0;
+  std::unique_ptr<request_parser> parser_;  // a request partly received
+  std::vector<parked> parked_;              // answers ready before earlier ones
+  std::string out_;                         // answers for the next write
+  std::string writing_buf_;                 // the write in flight
+  std::uint64_t next_seq_ = 0;              // requests accepted
+  std::uint64_t next_out_ = 0;              // answers placed in the output (in order)
+  std::uint64_t written_ = 0;               // answers written
+  std::size_t out_count_ = 0;
+  std::size_t writing_count_ = 0;
   std::uint64_t id_ = 0;
   clock_type::time_point last_activity_{};
   bool registered_ = false;
   bool reading_ = false;
   bool writing_ = false;
-  bool stop_reading_ = false;  // end of stream, a non-keep-alive request, or a bad message
+  bool out_close_ = false;      // out_ ends with an answer that closes the connection
+  bool writing_close_ = false;  // so does the write in flight
+  bool stop_reading_ = false;   // end of stream, a non-keep-alive request, or a bad message
   bool draining_ = false;
   bool lingering_ = false;
   bool closed_ = false;
-  std::unique_ptr<std::array<char, 4096>> discard_;
 };
 
 }  // namespace

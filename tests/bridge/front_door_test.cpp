@@ -121,6 +121,8 @@ class client {
   explicit client(const tcp::endpoint& ep) { socket_.connect(ep); }
 
   void send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
+  // Small writes leave at once instead of waiting for Nagle (requests split across segments).
+  void no_delay() { socket_.set_option(tcp::no_delay(true)); }
   void shutdown_send() { socket_.shutdown(tcp::socket::shutdown_send); }
   void close() { socket_.close(); }
 
@@ -483,6 +485,113 @@ BOOST_AUTO_TEST_CASE(drain_answers_calls_in_flight_then_closes) {
   while (http->connections() != 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(10ms);
   BOOST_TEST(http->connections() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(drain_answers_every_pipelined_call_then_closes) {
+  client c(http->local_endpoint());
+  c.send(post("echo", R"({"delay_ms":300,"k":"a"})") + post("echo", R"({"delay_ms":100,"k":"b"})") +
+         post("echo", R"({"delay_ms":200,"k":"c"})"));
+  std::this_thread::sleep_for(50ms);
+  http->stop_accepting();
+  http->drain();
+  // Every call answered in order; only the last answer announces the close.
+  for (std::string k : {"a", "b", "c"}) {
+    auto r = c.read_reply();
+    BOOST_TEST(r.object().at("k").as_string() == k);
+    BOOST_TEST(r.header("connection") == (k == "c" ? "close" : ""));
+  }
+  BOOST_TEST(c.closed_by_peer());
+}
+
+BOOST_AUTO_TEST_CASE(chunked_request_body) {
+  client c(http->local_endpoint());
+  c.send(
+      "POST /v1/ops/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "6\r\n{\"k\":\"\r\n7;ext=1\r\nchunked\r\n2\r\n\"}\r\n0\r\n\r\n");
+  auto r = c.read_reply();
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.object().at("k").as_string() == "chunked");
+  c.send(get("/healthz"));
+  BOOST_TEST(c.read_reply().status == 200);
+
+  // Over the body limit (1024 bytes) across chunks: 413, then close.
+  client big(http->local_endpoint());
+  std::string req =
+      "POST /v1/ops/echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: chunks\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 3; ++i) req += "200\r\n" + std::string(512, ' ') + "\r\n";
+  big.send(req);
+  r = big.read_reply();
+  check_problem(r, 413, "payload_too_large");
+  BOOST_TEST(r.header("x-request-id") == "chunks");
+  BOOST_TEST(big.closed_by_peer());
+  BOOST_TEST(engine.seen().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(request_split_at_every_offset) {
+  client c(http->local_endpoint());
+  c.no_delay();
+  const std::string req = post("echo", R"({"k":"split"})", "X-Request-Id: s\r\n");
+  for (std::size_t at = 1; at < req.size(); ++at) {
+    c.send(std::string_view(req).substr(0, at));
+    std::this_thread::sleep_for(1ms);
+    c.send(std::string_view(req).substr(at));
+    auto r = c.read_reply();
+    BOOST_TEST_REQUIRE(r.status == 200);
+    BOOST_TEST(r.header("x-request-id") == "s");
+    BOOST_TEST(r.object().at("k").as_string() == "split");
+  }
+  BOOST_TEST(http->connections() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(requests_sent_byte_by_byte) {
+  client c(http->local_endpoint());
+  c.no_delay();
+  const std::string reqs = post("echo", R"({"k":"slow"})", "X-Request-Id: bytes\r\n") +
+                           get("/healthz") +
+                           "POST /v1/ops/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "a\r\n{\"k\":\"ch\"}\r\n0\r\n\r\n";
+  for (char ch : reqs) {
+    c.send(std::string_view(&ch, 1));
+    std::this_thread::sleep_for(200us);
+  }
+  auto r = c.read_reply();
+  BOOST_TEST(r.header("x-request-id") == "bytes");
+  BOOST_TEST(r.object().at("k").as_string() == "slow");
+  BOOST_TEST(c.read_reply().object().at("status").as_string() == "ok");
+  BOOST_TEST(c.read_reply().object().at("k").as_string() == "ch");
+}
+
+BOOST_AUTO_TEST_CASE(header_over_the_limit_is_400_then_close) {
+  client c(http->local_endpoint());
+  c.send("GET /healthz HTTP/1.1\r\nX-Request-Id: huge\r\nX-Padding: " + std::string(20000, 'p') +
+         "\r\n\r\n");
+  auto r = c.read_reply();
+  check_problem(r, 400, "bad_request");
+  BOOST_TEST(r.header("x-request-id") == "huge");
+  BOOST_TEST(r.header("connection") == "close");
+  BOOST_TEST(c.closed_by_peer());
+}
+
+BOOST_AUTO_TEST_CASE(http_1_0_keep_alive_is_kept) {
+  client c(http->local_endpoint());
+  for (int i = 0; i < 2; ++i) {
+    c.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto r = c.read_reply();
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.header("connection") == "keep-alive");
+  }
+  BOOST_TEST(http->connections() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(expect_100_continue_with_the_body_already_sent) {
+  client c(http->local_endpoint());
+  std::string body = R"({"k":"eager"})";
+  c.send("POST /v1/ops/echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto r = c.read_reply();  // no interim answer: nothing is waited for
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.object().at("k").as_string() == "eager");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
