@@ -4,6 +4,7 @@
 #include "bridge/http_door.hpp"
 
 #include "bridge/admin.hpp"
+#include "bridge/buffer_pool.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
 #include "bridge/wire_trace.hpp"
@@ -51,10 +52,6 @@ constexpr std::chrono::milliseconds linger_time{1000};
 // Consumed bytes at the front of the input are dropped once they exceed this (or all is consumed),
 // so a burst of small pipelined requests costs one memmove, not one per request.
 constexpr std::size_t compact_threshold = 65536;
-// Output buffers come from a per-thread pool; one that grew past this is freed, not kept.
-constexpr std::size_t pooled_buffer_max = 16384;
-constexpr std::size_t pooled_buffers_max = 32;
-constexpr std::size_t pooled_buffer_reserve = 1024;
 
 // Unique within the process and unlikely to collide across processes: a random prefix per process
 // plus a counter, so generating one costs an atomic increment and no syscall.
@@ -201,35 +198,6 @@ class request_parser final : public http::basic_parser<true> {
   std::string_view body_view_;  // valid until the input it points into changes
   std::string body_buf_;
 };
-
-// Output buffers are lent from the thread's pool for each write, so that an idle connection holds
-// none and a busy one does not allocate. Sessions only use the pool of their own thread.
-class buffer_pool {
- public:
-  std::string take() {
-    if (free_.empty()) {
-      std::string s;
-      s.reserve(pooled_buffer_reserve);
-      return s;
-    }
-    std::string s = std::move(free_.back());
-    free_.pop_back();
-    return s;
-  }
-  void give(std::string s) {
-    if (s.capacity() > pooled_buffer_max || free_.size() >= pooled_buffers_max) return;
-    s.clear();
-    free_.push_back(std::move(s));
-  }
-
- private:
-  std::vector<std::string> free_;
-};
-
-buffer_pool& thread_buffers() {
-  thread_local buffer_pool pool;
-  return pool;
-}
 
 }  // namespace
 
@@ -709,7 +677,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   std::string& out() {
-    if (out_.capacity() < pooled_buffer_reserve) out_ = thread_buffers().take();
+    if (out_.empty() && out_.capacity() < pooled_buffer_reserve) out_ = thread_buffers().take();
     return out_;
   }
 

@@ -1,6 +1,7 @@
 // The line front door: newline-delimited JSON calls over TCP, answered in completion order.
 #include "bridge/line_door.hpp"
 
+#include "bridge/buffer_pool.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
 #include "bridge/wire_trace.hpp"
@@ -71,12 +72,13 @@ class line_session : public std::enable_shared_from_this<line_session> {
     {
       std::lock_guard lock(shared_->mutex);
       id_ = ++shared_->next_id;
-      std::weak_ptr<line_session> weak = shared_from_this();
-      auto ex = socket_.get_executor();
-      shared_->drainers.emplace(id_, [weak, ex] {
-        asio::post(ex, [weak] {
-          if (auto s = weak.lock()) s->drain();
-        });
+      // Called under the mutex, which unregister() takes too: `this` is alive, if maybe expiring.
+      // Capturing only `this` keeps the callback inside std::function (no allocation).
+      shared_->drainers.emplace(id_, [this] {
+        if (auto self = weak_from_this().lock()) {
+          auto ex = self->socket_.get_executor();
+          asio::post(ex, [self = std::move(self)] { self->drain(); });
+        }
       });
     }
     registered_ = true;
@@ -299,6 +301,7 @@ class line_session : public std::enable_shared_from_this<line_session> {
     if (r.code != call_code::ok)
       shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
     // Answers wait in out_ while a write is in flight and leave together in the next one.
+    if (out_.empty() && out_.capacity() < pooled_buffer_reserve) out_ = thread_buffers().take();
     append_line_answer(out_, info.id, r);
     ++out_count_;
     do_write();
@@ -307,8 +310,7 @@ class line_session : public std::enable_shared_from_this<line_session> {
   void do_write() {
     if (closed_ || writing_ || out_.empty()) return;
     writing_ = true;
-    std::swap(out_, writing_buf_);
-    out_.clear();
+    std::swap(out_, writing_buf_);  // out_ is now empty (its buffer went back after a write)
     writing_count_ = out_count_;
     out_count_ = 0;
     asio::async_write(
@@ -323,7 +325,7 @@ class line_session : public std::enable_shared_from_this<line_session> {
     last_activity_ = clock_type::now();
     outstanding_ -= writing_count_;
     writing_count_ = 0;
-    writing_buf_.clear();
+    thread_buffers().give(std::exchange(writing_buf_, std::string()));
     do_write();
     process();  // room again: buffered lines first, then the socket
     finish_if_done();

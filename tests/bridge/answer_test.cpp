@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE answer_test
 #include <boost/test/unit_test.hpp>
 
+#include "bridge/buffer_pool.hpp"
 #include "bridge/problem.hpp"
 
 #include <boost/json.hpp>
@@ -115,4 +116,25 @@ BOOST_AUTO_TEST_CASE(scratch_parse_accepts_and_rejects_like_json_parse) {
   BOOST_TEST(v.as_array().size() == 5000u);
   auto small = parse_scratch(R"({"k":"v"})", ec);
   BOOST_TEST(small.at("k") == json::value("v"));
+}
+
+BOOST_AUTO_TEST_CASE(the_buffer_pool_lends_only_full_size_buffers) {
+  buffer_pool pool;
+  pool.give(std::string());  // a default string (inline capacity) is not kept
+  std::string small;
+  small.reserve(200);
+  pool.give(std::move(small));
+  std::string huge;
+  huge.reserve(pooled_buffer_max + 1);
+  pool.give(std::move(huge));  // nor is one that grew past the limit
+  std::string a = pool.take();
+  BOOST_TEST(a.capacity() >= pooled_buffer_reserve);
+  BOOST_TEST(a.capacity() <= pooled_buffer_max);
+  a = "answer";
+  const char* kept = a.data();
+  pool.give(std::move(a));
+  std::string b = pool.take();  // the same buffer comes back, empty
+  BOOST_TEST(b.empty());
+  BOOST_TEST(static_cast<const void*>(b.data()) == static_cast<const void*>(kept));
+  for (std::size_t i = 0; i < pooled_buffers_max + 5; ++i) pool.give(pool.take() + "x");
 }

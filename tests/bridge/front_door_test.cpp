@@ -702,6 +702,30 @@ BOOST_AUTO_TEST_CASE(reading_pauses_at_the_in_flight_limit) {
   BOOST_TEST(line->stats().reads_paused.load() > 0u);
 }
 
+// Answers finished while a write is in flight wait in the output buffer; none may be lost when
+// the door's buffers come and go (idle connections hold none; buffers are lent per thread).
+BOOST_AUTO_TEST_CASE(no_answer_is_lost_while_writes_are_in_flight) {
+  for (int round = 0; round < 5; ++round) {
+    client c(line->local_endpoint());
+    // Answers written one at a time first, so that buffers have come and gone a few times.
+    c.send(R"({"id":"w0","op":"echo","data":{}})"
+           "\n"
+           R"({"id":"w1","op":"echo","data":{"delay_ms":30}})"
+           "\n"
+           R"({"id":"w2","op":"echo","data":{"delay_ms":60}})"
+           "\n");
+    for (std::string w : {"w0", "w1", "w2"}) BOOST_TEST(c.read_answer().at("id").as_string() == w);
+    std::string batch;
+    for (int i = 0; i < 50; ++i)
+      batch += R"({"id":)" + std::to_string(i) + R"(,"op":"echo","data":{"k":")" +
+               std::string(static_cast<std::size_t>(i * 7), 'v') + "\"}}\n";
+    c.send(batch);
+    std::set<std::int64_t> ids;
+    for (int i = 0; i < 50; ++i) ids.insert(c.read_answer().at("id").as_int64());
+    BOOST_TEST(ids.size() == 50u);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(half_close_still_gets_answers) {
   client c(line->local_endpoint());
   c.send(R"({"id":1,"op":"echo","data":{"delay_ms":50}})"
