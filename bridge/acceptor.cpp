@@ -69,4 +69,21 @@ void acceptor::on_accept(const error_code& ec, tcp::socket socket) {
   do_accept();
 }
 
+std::uint64_t session_registry::add_callback(std::function<void()> post_drain) {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t id = ++next_id_;
+  drainers_.emplace(id, std::move(post_drain));
+  return id;
+}
+
+void session_registry::remove(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  drainers_.erase(id);
+}
+
+void session_registry::drain_all() {
+  std::lock_guard lock(mutex_);
+  for (auto& [id, post_drain] : drainers_) post_drain();
+}
+
 }  // namespace dragoman::bridge

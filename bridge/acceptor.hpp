@@ -4,12 +4,16 @@
 #include "bridge/io_pool.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 namespace dragoman::bridge {
 
@@ -40,6 +44,33 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   std::string what_;
   on_connection handler_;
   bool stopped_ = false;
+};
+
+// A door's sessions, for draining: each registers a callback that posts its own drain. Thread-safe.
+class session_registry {
+ public:
+  // Registers a session (`this` of a Session with drain(), executor() and weak_from_this()) and
+  // returns the id to remove it with. Its callback runs under the registry's lock, which remove()
+  // takes too, so the session is alive (if maybe expiring) while it runs.
+  template <class Session>
+  std::uint64_t add(Session* session) {
+    return add_callback([session] {
+      if (auto self = session->weak_from_this().lock()) {
+        auto ex = self->executor();
+        boost::asio::post(ex, [self = std::move(self)] { self->drain(); });
+      }
+    });
+  }
+  void remove(std::uint64_t id);
+  // Posts a drain to every session registered now.
+  void drain_all();
+
+ private:
+  std::uint64_t add_callback(std::function<void()> post_drain);
+
+  std::mutex mutex_;
+  std::uint64_t next_id_ = 0;
+  std::unordered_map<std::uint64_t, std::function<void()>> drainers_;  // id → posts a drain
 };
 
 // Counts an accepted connection and starts a Session on the socket's own context, unless the door

@@ -22,13 +22,10 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <functional>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -211,9 +208,7 @@ struct http_door::shared {
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> active{0};
 
-  std::mutex mutex;
-  std::uint64_t next_id = 0;
-  std::unordered_map<std::uint64_t, std::function<void()>> drainers;  // id → posts a drain
+  session_registry sessions;
 };
 
 namespace {
@@ -228,23 +223,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void start() {
-    {
-      std::lock_guard lock(shared_->mutex);
-      id_ = ++shared_->next_id;
-      // Called under the mutex, which unregister() takes too: `this` is alive, if maybe expiring.
-      shared_->drainers.emplace(id_, [this] {
-        if (auto self = weak_from_this().lock()) {
-          auto ex = self->socket_.get_executor();
-          asio::post(ex, [self = std::move(self)] { self->drain(); });
-        }
-      });
-    }
+    id_ = shared_->sessions.add(this);
     registered_ = true;
     last_activity_ = clock_type::now();
     arm_timer(shared_->options.idle_timeout);
     if (shared_->draining) return drain();
     do_read();
   }
+
+  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void drain() {
     draining_ = true;
@@ -760,8 +747,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void unregister() {
     registered_ = false;
-    std::lock_guard lock(shared_->mutex);
-    shared_->drainers.erase(id_);
+    shared_->sessions.remove(id_);
     shared_->active.fetch_sub(1);
   }
 
@@ -814,8 +800,7 @@ void http_door::stop_accepting() {
 
 void http_door::drain() {
   shared_->draining = true;
-  std::lock_guard lock(shared_->mutex);
-  for (auto& [id, post_drain] : shared_->drainers) post_drain();
+  shared_->sessions.drain_all();
 }
 
 std::size_t http_door::connections() const noexcept {

@@ -12,12 +12,9 @@
 #include <boost/asio/write.hpp>
 
 #include <array>
-#include <functional>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
 namespace dragoman::bridge {
@@ -52,9 +49,7 @@ struct line_door::shared {
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> active{0};
 
-  std::mutex mutex;
-  std::uint64_t next_id = 0;
-  std::unordered_map<std::uint64_t, std::function<void()>> drainers;  // id → posts a drain
+  session_registry sessions;
 };
 
 namespace {
@@ -69,24 +64,15 @@ class line_session : public std::enable_shared_from_this<line_session> {
   }
 
   void start() {
-    {
-      std::lock_guard lock(shared_->mutex);
-      id_ = ++shared_->next_id;
-      // Called under the mutex, which unregister() takes too: `this` is alive, if maybe expiring.
-      // Capturing only `this` keeps the callback inside std::function (no allocation).
-      shared_->drainers.emplace(id_, [this] {
-        if (auto self = weak_from_this().lock()) {
-          auto ex = self->socket_.get_executor();
-          asio::post(ex, [self = std::move(self)] { self->drain(); });
-        }
-      });
-    }
+    id_ = shared_->sessions.add(this);
     registered_ = true;
     last_activity_ = clock_type::now();
     arm_timer(shared_->options.idle_timeout);
     if (shared_->draining) return drain();
     do_read();
   }
+
+  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void drain() {
     draining_ = true;
@@ -372,8 +358,7 @@ class line_session : public std::enable_shared_from_this<line_session> {
 
   void unregister() {
     registered_ = false;
-    std::lock_guard lock(shared_->mutex);
-    shared_->drainers.erase(id_);
+    shared_->sessions.remove(id_);
     shared_->active.fetch_sub(1);
   }
 
@@ -421,8 +406,7 @@ void line_door::stop_accepting() {
 
 void line_door::drain() {
   shared_->draining = true;
-  std::lock_guard lock(shared_->mutex);
-  for (auto& [id, post_drain] : shared_->drainers) post_drain();
+  shared_->sessions.drain_all();
 }
 
 std::size_t line_door::connections() const noexcept {
