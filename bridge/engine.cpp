@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <utility>
 
 namespace dragoman::bridge {
@@ -34,6 +35,8 @@ call_result reply_result(const codecs::operation& op, const codecs::record& repl
 
 namespace {
 
+std::atomic<std::uint64_t> next_engine_id{0};
+
 call_result error_result(call_code code, std::string message) {
   call_result r;
   r.code = code;
@@ -54,7 +57,7 @@ class engine_impl final : public call_engine {
 
   void submit(call_request req, boost::asio::any_io_executor caller, call_handler done) override {
     ++counters_->calls;
-    std::shared_ptr<profile_bundle> bundle = bundle_.load();
+    std::shared_ptr<profile_bundle> bundle = current_bundle();
     const codecs::profile& profile = *bundle->profile;
     const codecs::operation* op = profile.find_operation(req.op);
     if (!op || op->internal) {
@@ -147,6 +150,7 @@ class engine_impl final : public call_engine {
       next->bank.copy_from(prev->bank);
     log::info("reload", {{"profile", next->profile->name}});
     bundle_.store(next);
+    generation_.fetch_add(1, std::memory_order_release);
     pool_.reload(std::move(next));
   }
 
@@ -158,6 +162,24 @@ class engine_impl final : public call_engine {
   boost::json::array describe() const { return pool_.describe(); }
 
  private:
+  // The profile in service, from a per-thread copy that is refreshed after a reload: loading the
+  // std::atomic<std::shared_ptr> itself takes a spin lock that every thread would contend for.
+  std::shared_ptr<profile_bundle> current_bundle() {
+    struct cached {
+      std::uint64_t engine = 0;
+      std::uint64_t generation = 0;
+      std::shared_ptr<profile_bundle> bundle;
+    };
+    thread_local cached c;
+    const std::uint64_t g = generation_.load(std::memory_order_acquire);
+    if (c.engine != id_ || c.generation != g || !c.bundle) {
+      c.bundle = bundle_.load();
+      c.engine = id_;
+      c.generation = g;
+    }
+    return c.bundle;
+  }
+
   void fail(const boost::asio::any_io_executor& caller, call_handler done, call_code code,
             std::string message) {
     call_result r = error_result(code, std::move(message));
@@ -168,7 +190,9 @@ class engine_impl final : public call_engine {
   engine_options options_;
   std::shared_ptr<upstream_counters> counters_;
   std::atomic<std::shared_ptr<profile_bundle>> bundle_;
-  upstream_pool pool_;  // last: stopped and destroyed first
+  std::atomic<std::uint64_t> generation_{0};                  // bumped by reload()
+  const std::uint64_t id_ = next_engine_id.fetch_add(1) + 1;  // tells engines apart in caches
+  upstream_pool pool_;                                        // last: stopped and destroyed first
 };
 
 }  // namespace
