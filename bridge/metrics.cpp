@@ -2,6 +2,7 @@
 #include "bridge/metrics.hpp"
 
 #include "bridge/log.hpp"
+#include "bridge/sharded_counter.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -14,13 +15,6 @@ namespace dragoman::bridge {
 namespace {
 
 constexpr std::string_view other_op_name = "_other";
-
-// A small id per thread, handed out once; shards are picked by it.
-std::size_t thread_index() noexcept {
-  static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t index = next.fetch_add(1, std::memory_order_relaxed);
-  return index;
-}
 
 std::size_t code_index(call_code c) noexcept {
   auto i = static_cast<std::size_t>(c);

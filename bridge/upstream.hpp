@@ -7,6 +7,7 @@
 #include "bridge/correlation.hpp"
 #include "bridge/engine.hpp"
 #include "bridge/io_pool.hpp"
+#include "bridge/sharded_counter.hpp"
 #include "codecs/profile.hpp"
 #include "codecs/record.hpp"
 
@@ -25,17 +26,18 @@
 
 namespace dragoman::bridge {
 
-// The engine's counters, one list (stats() renders them). Monotonic unless noted.
+// The engine's counters, one list (stats() renders them). Monotonic unless noted; those bumped on
+// every call are sharded per thread.
 struct upstream_counters {
-  std::atomic<std::uint64_t> calls{0};     // submitted to the engine
-  std::atomic<std::uint64_t> ok{0};        // answered ok
-  std::atomic<std::uint64_t> rejected{0};  // legacy-level rejections
-  std::atomic<std::uint64_t> unknown_operation{0};
-  std::atomic<std::uint64_t> invalid_field{0};
-  std::atomic<std::uint64_t> overloaded{0};
-  std::atomic<std::uint64_t> unavailable{0};             // upstream_unavailable answers
-  std::atomic<std::uint64_t> timeouts{0};                // upstream_timeout answers
-  std::atomic<std::uint64_t> protocol_errors{0};         // upstream_protocol_error answers
+  sharded_counter calls;     // submitted to the engine
+  sharded_counter ok;        // answered ok
+  sharded_counter rejected;  // legacy-level rejections
+  sharded_counter unknown_operation;
+  sharded_counter invalid_field;
+  sharded_counter overloaded;
+  sharded_counter unavailable;                           // upstream_unavailable answers
+  sharded_counter timeouts;                              // upstream_timeout answers
+  sharded_counter protocol_errors;                       // upstream_protocol_error answers
   std::atomic<std::uint64_t> retries{0};                 // attempts after the first
   std::atomic<std::uint64_t> retry_budget_exhausted{0};  // retries refused by the budget
   std::atomic<std::uint64_t> unmatched{0};               // replies that matched no call in flight
@@ -46,8 +48,8 @@ struct upstream_counters {
   std::atomic<std::uint64_t> frames_too_long{0};         // frames refused, by reason
   std::atomic<std::uint64_t> frames_malformed{0};
   std::atomic<std::uint64_t> frames_checksum{0};
-  std::atomic<std::uint64_t> bytes_in{0};
-  std::atomic<std::uint64_t> bytes_out{0};
+  sharded_counter bytes_in;
+  sharded_counter bytes_out;
   std::atomic<std::uint64_t> connects{0};    // successful connects (first and re-)
   std::atomic<std::uint64_t> reconnects{0};  // successful connects after a loss
   std::atomic<std::uint64_t> connect_failures{0};

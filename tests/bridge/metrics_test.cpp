@@ -5,6 +5,7 @@
 
 #include "bridge/admin.hpp"
 #include "bridge/metrics.hpp"
+#include "bridge/sharded_counter.hpp"
 #include "bridge/wire_trace.hpp"
 #include "codecs/pipeline.hpp"
 
@@ -283,4 +284,16 @@ BOOST_AUTO_TEST_CASE(wire_trace_masks_sensitive_fields_in_records_and_bytes) {
   std::string hex(stages.front().at("hex").as_string());
   BOOST_TEST(hex.find("|") != std::string::npos);
   BOOST_TEST(!tr.contains("reply"));
+}
+
+BOOST_AUTO_TEST_CASE(sharded_counters_sum_every_thread) {
+  sharded_counter c;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t)  // more threads than slots: some share one
+    threads.emplace_back([&c, t] {
+      for (int i = 0; i < 10000; ++i) ++c;
+      c.fetch_add(static_cast<std::uint64_t>(t));
+    });
+  for (auto& t : threads) t.join();
+  BOOST_TEST(c.load() == 12u * 10000u + 66u);
 }
