@@ -8,6 +8,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -71,6 +74,80 @@ class session_registry {
   std::mutex mutex_;
   std::uint64_t next_id_ = 0;
   std::unordered_map<std::uint64_t, std::function<void()>> drainers_;  // id → posts a drain
+};
+
+class call_engine;
+
+// What a door's connections share: the engine, the options, the counters, and the registry of
+// sessions used to drain.
+template <class Options, class Stats>
+struct door_shared {
+  door_shared(call_engine& e, Options o) : engine(e), options(std::move(o)) {}
+
+  call_engine& engine;
+  const Options options;
+  Stats stats;
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> active{0};
+  session_registry sessions;
+};
+
+// What every door's session does alike: its socket and idle timer, registering for a drain and
+// leaving the registry exactly once. Session (CRTP) provides drain(), close() and on_timer().
+template <class Session, class Shared>
+class door_session : public std::enable_shared_from_this<Session> {
+ public:
+  door_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<Shared> shared)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), shared_(std::move(shared)) {}
+  ~door_session() { leave(); }  // destroyed without close(), e.g. at io_context teardown
+  door_session(const door_session&) = delete;
+  door_session& operator=(const door_session&) = delete;
+
+  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
+
+ protected:
+  using clock_type = std::chrono::steady_clock;
+
+  // Registers for a drain and arms the idle timer; the session then starts reading (or drains).
+  void enter() {
+    id_ = shared_->sessions.add(static_cast<Session*>(this));
+    registered_ = true;
+    last_activity_ = clock_type::now();
+    arm_timer(shared_->options.idle_timeout);
+  }
+
+  void arm_timer(clock_type::duration after) {
+    timer_.expires_after(after);
+    timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->on_timer();
+    });
+  }
+
+  // The idle rule: waiting on the engine is not idleness (its deadlines bound the wait), a stalled
+  // write is; with nothing owed, a connection quiet for the idle timeout is closed.
+  void check_idle(bool owing) {
+    const auto now = clock_type::now();
+    const auto idle = shared_->options.idle_timeout;
+    if (!owing && now - last_activity_ >= idle) return static_cast<Session*>(this)->close();
+    arm_timer(owing ? idle : last_activity_ + idle - now);
+  }
+
+  // Leaves the registry and the door's count of connections, once.
+  void leave() {
+    if (!registered_) return;
+    registered_ = false;
+    shared_->sessions.remove(id_);
+    shared_->active.fetch_sub(1);
+  }
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::shared_ptr<Shared> shared_;
+  clock_type::time_point last_activity_{};
+
+ private:
+  std::uint64_t id_ = 0;
+  bool registered_ = false;
 };
 
 // Counts an accepted connection and starts a Session on the socket's own context, unless the door

@@ -198,40 +198,22 @@ class request_parser final : public http::basic_parser<true> {
 
 }  // namespace
 
-// What a door's connections share: the engine, the options, and the registry used to drain.
-struct http_door::shared {
-  shared(call_engine& e, http_door_options o) : engine(e), options(std::move(o)) {}
-
-  call_engine& engine;
-  const http_door_options options;
-  http_door_stats stats;
-  std::atomic<bool> draining{false};
-  std::atomic<std::size_t> active{0};
-
-  session_registry sessions;
+struct http_door::shared : door_shared<http_door_options, http_door_stats> {
+  using door_shared::door_shared;
 };
 
 namespace {
 
-class http_session : public std::enable_shared_from_this<http_session> {
+class http_session : public door_session<http_session, http_door::shared> {
  public:
-  http_session(tcp::socket socket, std::shared_ptr<http_door::shared> shared)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), shared_(std::move(shared)) {}
-
-  ~http_session() {
-    if (registered_) unregister();  // destroyed without close(), e.g. at io_context teardown
-  }
+  using door_session::door_session;
+  friend door_session;  // calls close() and on_timer()
 
   void start() {
-    id_ = shared_->sessions.add(this);
-    registered_ = true;
-    last_activity_ = clock_type::now();
-    arm_timer(shared_->options.idle_timeout);
+    enter();
     if (shared_->draining) return drain();
     do_read();
   }
-
-  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void drain() {
     draining_ = true;
@@ -713,22 +695,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
     do_read();
   }
 
-  void arm_timer(clock_type::duration after) {
-    timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec) self->on_timer();
-    });
-  }
-
   void on_timer() {
     if (closed_) return;
     if (lingering_) return close();
-    auto now = clock_type::now();
-    auto idle = shared_->options.idle_timeout;
-    // Waiting on the engine is not idleness (the engine's deadline bounds it); a stalled write is.
-    bool owing = owed() != 0 && !writing_;
-    if (!owing && now - last_activity_ >= idle) return close();
-    arm_timer(owing ? idle : last_activity_ + idle - now);
+    check_idle(owed() != 0 && !writing_);
   }
 
   void close() {
@@ -742,18 +712,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
       shared_->stats.answers_dropped.fetch_add(lost, std::memory_order_relaxed);
     std::vector<parked>().swap(parked_);
     drop_input();
-    if (registered_) unregister();
+    leave();
   }
 
-  void unregister() {
-    registered_ = false;
-    shared_->sessions.remove(id_);
-    shared_->active.fetch_sub(1);
-  }
-
-  tcp::socket socket_;
-  asio::steady_timer timer_;
-  std::shared_ptr<http_door::shared> shared_;
   std::string in_;  // received bytes not yet parsed, from in_start_
   std::size_t in_start_ = 0;
   std::unique_ptr<request_parser> parser_;  // a request partly received
@@ -765,9 +726,6 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::uint64_t written_ = 0;               // answers written
   std::size_t out_count_ = 0;
   std::size_t writing_count_ = 0;
-  std::uint64_t id_ = 0;
-  clock_type::time_point last_activity_{};
-  bool registered_ = false;
   bool reading_ = false;
   bool writing_ = false;
   bool out_close_ = false;      // out_ ends with an answer that closes the connection

@@ -40,39 +40,22 @@ bool blank(std::string_view s) {
 
 }  // namespace
 
-struct line_door::shared {
-  shared(call_engine& e, line_door_options o) : engine(e), options(std::move(o)) {}
-
-  call_engine& engine;
-  const line_door_options options;
-  line_door_stats stats;
-  std::atomic<bool> draining{false};
-  std::atomic<std::size_t> active{0};
-
-  session_registry sessions;
+struct line_door::shared : door_shared<line_door_options, line_door_stats> {
+  using door_shared::door_shared;
 };
 
 namespace {
 
-class line_session : public std::enable_shared_from_this<line_session> {
+class line_session : public door_session<line_session, line_door::shared> {
  public:
-  line_session(tcp::socket socket, std::shared_ptr<line_door::shared> shared)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), shared_(std::move(shared)) {}
-
-  ~line_session() {
-    if (registered_) unregister();  // destroyed without close(), e.g. at io_context teardown
-  }
+  using door_session::door_session;
+  friend door_session;  // calls close() and on_timer()
 
   void start() {
-    id_ = shared_->sessions.add(this);
-    registered_ = true;
-    last_activity_ = clock_type::now();
-    arm_timer(shared_->options.idle_timeout);
+    enter();
     if (shared_->draining) return drain();
     do_read();
   }
-
-  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void drain() {
     draining_ = true;
@@ -326,21 +309,9 @@ class line_session : public std::enable_shared_from_this<line_session> {
     }
   }
 
-  void arm_timer(clock_type::duration after) {
-    timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec) self->on_timer();
-    });
-  }
-
   void on_timer() {
     if (closed_) return;
-    auto now = clock_type::now();
-    auto idle = shared_->options.idle_timeout;
-    // Waiting on the engine is not idleness (its deadlines bound the wait); a stalled write is.
-    bool owing = outstanding_ > 0 && !writing_;
-    if (!owing && now - last_activity_ >= idle) return close();
-    arm_timer(owing ? idle : last_activity_ + idle - now);
+    check_idle(outstanding_ > 0 && !writing_);
   }
 
   void close() {
@@ -353,18 +324,9 @@ class line_session : public std::enable_shared_from_this<line_session> {
       shared_->stats.answers_dropped.fetch_add(out_count_ + writing_count_,
                                                std::memory_order_relaxed);
     }
-    if (registered_) unregister();
+    leave();
   }
 
-  void unregister() {
-    registered_ = false;
-    shared_->sessions.remove(id_);
-    shared_->active.fetch_sub(1);
-  }
-
-  tcp::socket socket_;
-  asio::steady_timer timer_;
-  std::shared_ptr<line_door::shared> shared_;
   std::string in_;           // received bytes; lines are consumed from start_
   std::size_t start_ = 0;    // first byte not yet consumed
   std::size_t scan_ = 0;     // bytes before this were searched for '\n' already
@@ -374,9 +336,6 @@ class line_session : public std::enable_shared_from_this<line_session> {
   std::size_t out_count_ = 0;
   std::size_t writing_count_ = 0;
   std::size_t outstanding_ = 0;  // calls in flight plus answers not yet written
-  std::uint64_t id_ = 0;
-  clock_type::time_point last_activity_{};
-  bool registered_ = false;
   bool reading_ = false;
   bool writing_ = false;
   bool eof_ = false;
