@@ -77,6 +77,26 @@ class session_registry {
 };
 
 class call_engine;
+class metrics;
+
+// What every front door is configured with; each door's options add their own.
+struct door_options {
+  boost::asio::ip::tcp::endpoint listen;
+  std::size_t max_connections = 10000;            // more are accepted and closed at once
+  std::chrono::milliseconds idle_timeout{60000};  // nothing received and nothing owed: close
+  metrics* call_metrics = nullptr;  // per-call metrics; the per-call log line is written anyway
+  bool trace_all = false;           // --trace: a wire trace of every call
+  bool allow_trace_header = false;  // a call may ask for its own wire trace
+  std::string name;                 // "door" in log lines
+};
+
+// What every front door counts; each door's stats add their own.
+struct door_stats {
+  std::atomic<std::uint64_t> connections_total{0};
+  std::atomic<std::uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<std::uint64_t> errors_total{0};          // answers that report an error
+  std::atomic<std::uint64_t> answers_dropped{0};       // the client left before its answer
+};
 
 // What a door's connections share: the engine, the options, the counters, and the registry of
 // sessions used to drain.

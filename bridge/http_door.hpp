@@ -19,29 +19,20 @@
 namespace dragoman::bridge {
 
 class admin;
-class metrics;
 
-struct http_door_options {
-  boost::asio::ip::tcp::endpoint listen;
-  std::size_t max_body_bytes = 1 << 20;           // larger bodies: 413 payload_too_large
-  std::size_t max_header_bytes = 16384;           // larger headers: 400 bad_request
-  std::size_t max_connections = 10000;            // more are accepted and closed at once
-  std::chrono::milliseconds idle_timeout{60000};  // no request and nothing owed: close
+struct http_door_options : door_options {
+  http_door_options() { name = "http"; }
+  std::size_t max_body_bytes = 1 << 20;  // larger bodies: 413 payload_too_large
+  std::size_t max_header_bytes = 16384;  // larger headers: 400 bad_request
   std::size_t max_pipelined = 64;  // requests read ahead of their answers before reading pauses
   bool serve_calls = true;         // POST /v1/ops/{op}; false on the admin listener
   const admin* admin_endpoints = nullptr;  // serves /metrics and /admin/* when set (else 404)
-  metrics* call_metrics = nullptr;  // per-call metrics; the per-call log line is written anyway
-  bool trace_all = false;           // --trace: a wire trace of every call
-  bool allow_trace_header = false;  // X-Dragoman-Trace: 1 traces one call
-  std::string name = "http";        // "door" in log lines
+  // allow_trace_header: X-Dragoman-Trace: 1 traces one call.
 };
 
-struct http_door_stats {
-  std::atomic<std::uint64_t> connections_total{0};
-  std::atomic<std::uint64_t> connections_rejected{0};  // over max_connections
+// errors_total counts answers that were not 2xx.
+struct http_door_stats : door_stats {
   std::atomic<std::uint64_t> requests_total{0};
-  std::atomic<std::uint64_t> errors_total{0};     // answers that were not 2xx
-  std::atomic<std::uint64_t> answers_dropped{0};  // the client left before its answer
 };
 
 // Binds in the constructor (throws std::runtime_error naming the address on failure) and accepts

@@ -17,28 +17,18 @@
 
 namespace dragoman::bridge {
 
-class metrics;
-
-struct line_door_options {
-  boost::asio::ip::tcp::endpoint listen;
+struct line_door_options : door_options {
+  line_door_options() { name = "line"; }
   std::size_t max_line_bytes = 1 << 20;  // longer lines: payload_too_large, rest of line skipped
-  std::size_t max_connections = 10000;   // more are accepted and closed at once
-  std::chrono::milliseconds idle_timeout{60000};  // no line and nothing owed: close
   // Calls submitted or answers not yet written, per connection; reading pauses at the limit.
   std::size_t max_in_flight = 1024;
-  metrics* call_metrics = nullptr;  // per-call metrics; the per-call log line is written anyway
-  bool trace_all = false;           // --trace: a wire trace of every call
-  bool allow_trace_header = false;  // a line's "trace":true traces that call
-  std::string name = "line";        // "door" in log lines
+  // allow_trace_header: a line's "trace":true traces that call.
 };
 
-struct line_door_stats {
-  std::atomic<std::uint64_t> connections_total{0};
-  std::atomic<std::uint64_t> connections_rejected{0};  // over max_connections
+// errors_total counts answers with ok:false.
+struct line_door_stats : door_stats {
   std::atomic<std::uint64_t> lines_total{0};
-  std::atomic<std::uint64_t> errors_total{0};     // answers with ok:false
-  std::atomic<std::uint64_t> answers_dropped{0};  // the client left before its answer
-  std::atomic<std::uint64_t> reads_paused{0};     // times max_in_flight stopped reading
+  std::atomic<std::uint64_t> reads_paused{0};  // times max_in_flight stopped reading
 };
 
 // Binds in the constructor (throws std::runtime_error naming the address on failure) and accepts

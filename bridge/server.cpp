@@ -131,27 +131,26 @@ int run_server(const server_options& options) {
   std::unique_ptr<http_door> http;
   std::unique_ptr<line_door> line;
   std::unique_ptr<http_door> admin_door;
-  if (!options.http.empty()) {
-    http_door_options o;
-    o.listen = http_endpoint;
-    o.max_body_bytes = options.max_body_bytes;
+  // What the two call doors take alike from the command line.
+  auto call_door = [&](door_options& o, const boost::asio::ip::tcp::endpoint& listen) {
+    o.listen = listen;
     o.max_connections = options.max_connections;
     o.idle_timeout = options.idle_timeout;
-    o.admin_endpoints = options.admin.empty() ? admin_endpoints.get() : nullptr;
     o.call_metrics = &call_metrics;
     o.trace_all = options.trace;
     o.allow_trace_header = options.allow_trace_header;
+  };
+  if (!options.http.empty()) {
+    http_door_options o;
+    call_door(o, http_endpoint);
+    o.max_body_bytes = options.max_body_bytes;
+    o.admin_endpoints = options.admin.empty() ? admin_endpoints.get() : nullptr;
     http = std::make_unique<http_door>(pool, *engine, o);
   }
   if (!options.line.empty()) {
     line_door_options o;
-    o.listen = line_endpoint;
+    call_door(o, line_endpoint);
     o.max_line_bytes = options.max_line_bytes;
-    o.max_connections = options.max_connections;
-    o.idle_timeout = options.idle_timeout;
-    o.call_metrics = &call_metrics;
-    o.trace_all = options.trace;
-    o.allow_trace_header = options.allow_trace_header;
     line = std::make_unique<line_door>(pool, *engine, o);
   }
   if (!options.admin.empty()) {
@@ -185,16 +184,12 @@ int run_server(const server_options& options) {
       std::size_t active;
     };
     std::vector<door_view> doors;
-    if (http) {
-      const auto& st = http->stats();
-      doors.push_back({"http", st.connections_total.load(), st.connections_rejected.load(),
-                       st.answers_dropped.load(), http->connections()});
-    }
-    if (line) {
-      const auto& st = line->stats();
-      doors.push_back({"line", st.connections_total.load(), st.connections_rejected.load(),
-                       st.answers_dropped.load(), line->connections()});
-    }
+    auto view = [&](std::string_view name, const door_stats& st, std::size_t active) {
+      doors.push_back({name, st.connections_total.load(), st.connections_rejected.load(),
+                       st.answers_dropped.load(), active});
+    };
+    if (http) view("http", http->stats(), http->connections());
+    if (line) view("line", line->stats(), line->connections());
     w.family("dragoman_door_connections_total", "counter",
              "App connections accepted by a front door.");
     for (const auto& d : doors)
