@@ -95,48 +95,42 @@ void prom_writer::family(std::string_view name, std::string_view type, std::stri
   out_.push_back('\n');
 }
 
+namespace {
+
+// One sample line: name{k="v",...} value — for any range of label pairs.
+template <class Labels>
+void write_sample(std::string& out, std::string_view name, const Labels& labels, double value) {
+  out += name;
+  if (std::begin(labels) != std::end(labels)) {
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [k, v] : labels) {
+      if (!first) out.push_back(',');
+      first = false;
+      out += k;
+      out += "=\"";
+      prom_writer::escape_label_value(out, v);
+      out.push_back('"');
+    }
+    out.push_back('}');
+  }
+  out.push_back(' ');
+  prom_writer::append_number(out, value);
+  out.push_back('\n');
+}
+
+}  // namespace
+
 void prom_writer::sample(
     std::string_view name,
     std::initializer_list<std::pair<std::string_view, std::string_view>> labels, double value) {
-  out_ += name;
-  if (labels.size() > 0) {
-    out_.push_back('{');
-    bool first = true;
-    for (const auto& [k, v] : labels) {
-      if (!first) out_.push_back(',');
-      first = false;
-      out_ += k;
-      out_ += "=\"";
-      escape_label_value(out_, v);
-      out_.push_back('"');
-    }
-    out_.push_back('}');
-  }
-  out_.push_back(' ');
-  append_number(out_, value);
-  out_.push_back('\n');
+  write_sample(out_, name, labels, value);
 }
 
 void prom_writer::sample(std::string_view name,
                          const std::vector<std::pair<std::string, std::string>>& labels,
                          double value) {
-  out_ += name;
-  if (!labels.empty()) {
-    out_.push_back('{');
-    bool first = true;
-    for (const auto& [k, v] : labels) {
-      if (!first) out_.push_back(',');
-      first = false;
-      out_ += k;
-      out_ += "=\"";
-      escape_label_value(out_, v);
-      out_.push_back('"');
-    }
-    out_.push_back('}');
-  }
-  out_.push_back(' ');
-  append_number(out_, value);
-  out_.push_back('\n');
+  write_sample(out_, name, labels, value);
 }
 
 // ---- histogram ---------------------------------------------------------------------------------
