@@ -189,4 +189,49 @@ void admit(const std::shared_ptr<Shared>& sh, boost::asio::ip::tcp::socket socke
   boost::asio::dispatch(ex, [session] { session->start(); });
 }
 
+// A front door: binds in the constructor (throws std::runtime_error naming the address on
+// failure) and accepts on pool.at(0); each connection lives on the next context of the pool
+// (round robin), served by that context's single thread, so it needs no strand and no lock.
+template <class Options, class Stats>
+class door {
+ public:
+  using shared = door_shared<Options, Stats>;
+  using admit_fn =
+      std::function<void(const std::shared_ptr<shared>&, boost::asio::ip::tcp::socket)>;
+
+  door(io_pool& pool, call_engine& engine, Options options, std::string what, admit_fn admit_one)
+      : shared_(std::make_shared<shared>(engine, std::move(options))),
+        listener_(std::make_shared<acceptor>(
+            pool, std::move(what),
+            [sh = shared_, admit_one = std::move(admit_one)](boost::asio::ip::tcp::socket s) {
+              admit_one(sh, std::move(s));
+            })) {
+    endpoint_ = listener_->open(shared_->options.listen);
+    listener_->start();
+  }
+  ~door() {
+    stop_accepting();
+    drain();
+  }
+  door(const door&) = delete;
+  door& operator=(const door&) = delete;
+
+  // The bound address, with the real port when listen asked for port 0.
+  boost::asio::ip::tcp::endpoint local_endpoint() const noexcept { return endpoint_; }
+  // Thread-safe. Closes the acceptor; connections already open continue.
+  void stop_accepting() { listener_->stop(); }
+  // Thread-safe. Every connection stops reading, answers what it owes, and closes.
+  void drain() {
+    shared_->draining = true;
+    shared_->sessions.drain_all();
+  }
+  std::size_t connections() const noexcept { return shared_->active.load(); }
+  const Stats& stats() const noexcept { return shared_->stats; }
+
+ private:
+  std::shared_ptr<shared> shared_;
+  std::shared_ptr<acceptor> listener_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+};
+
 }  // namespace dragoman::bridge

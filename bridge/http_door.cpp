@@ -198,10 +198,6 @@ class request_parser final : public http::basic_parser<true> {
 
 }  // namespace
 
-struct http_door::shared : door_shared<http_door_options, http_door_stats> {
-  using door_shared::door_shared;
-};
-
 namespace {
 
 class http_session : public door_session<http_session, http_door::shared> {
@@ -739,34 +735,9 @@ class http_session : public door_session<http_session, http_door::shared> {
 }  // namespace
 
 http_door::http_door(io_pool& pool, call_engine& engine, http_door_options options)
-    : shared_(std::make_shared<shared>(engine, std::move(options))),
-      listener_(std::make_shared<acceptor>(pool, "HTTP", [sh = shared_](tcp::socket socket) {
-        admit<http_session>(sh, std::move(socket));
-      })) {
-  endpoint_ = listener_->open(shared_->options.listen);
-  listener_->start();
-}
-
-http_door::~http_door() {
-  stop_accepting();
-  drain();
-}
-
-void http_door::stop_accepting() {
-  listener_->stop();
-}
-
-void http_door::drain() {
-  shared_->draining = true;
-  shared_->sessions.drain_all();
-}
-
-std::size_t http_door::connections() const noexcept {
-  return shared_->active.load();
-}
-
-const http_door_stats& http_door::stats() const noexcept {
-  return shared_->stats;
-}
+    : door(pool, engine, std::move(options), "HTTP",
+           [](const std::shared_ptr<shared>& sh, tcp::socket socket) {
+             admit<http_session>(sh, std::move(socket));
+           }) {}
 
 }  // namespace dragoman::bridge

@@ -35,31 +35,9 @@ struct http_door_stats : door_stats {
   std::atomic<std::uint64_t> requests_total{0};
 };
 
-// Binds in the constructor (throws std::runtime_error naming the address on failure) and accepts
-// on pool.at(0); each accepted connection lives on the next context of the pool (round robin) and
-// is served by that context's single thread, so a connection needs no strand and no locks.
-class http_door {
+class http_door : public door<http_door_options, http_door_stats> {
  public:
   http_door(io_pool& pool, call_engine& engine, http_door_options options);
-  ~http_door();
-  http_door(const http_door&) = delete;
-  http_door& operator=(const http_door&) = delete;
-
-  // The bound address, with the real port when listen asked for port 0.
-  boost::asio::ip::tcp::endpoint local_endpoint() const noexcept { return endpoint_; }
-  // Thread-safe. Closes the acceptor; connections already open continue.
-  void stop_accepting();
-  // Thread-safe. Every connection stops reading new requests, answers what it owes, and closes.
-  void drain();
-  std::size_t connections() const noexcept;
-  const http_door_stats& stats() const noexcept;
-
-  struct shared;
-
- private:
-  std::shared_ptr<shared> shared_;
-  std::shared_ptr<acceptor> listener_;
-  boost::asio::ip::tcp::endpoint endpoint_;
 };
 
 }  // namespace dragoman::bridge

@@ -40,10 +40,6 @@ bool blank(std::string_view s) {
 
 }  // namespace
 
-struct line_door::shared : door_shared<line_door_options, line_door_stats> {
-  using door_shared::door_shared;
-};
-
 namespace {
 
 class line_session : public door_session<line_session, line_door::shared> {
@@ -346,34 +342,9 @@ class line_session : public door_session<line_session, line_door::shared> {
 }  // namespace
 
 line_door::line_door(io_pool& pool, call_engine& engine, line_door_options options)
-    : shared_(std::make_shared<shared>(engine, std::move(options))),
-      listener_(std::make_shared<acceptor>(pool, "lines", [sh = shared_](tcp::socket socket) {
-        admit<line_session>(sh, std::move(socket));
-      })) {
-  endpoint_ = listener_->open(shared_->options.listen);
-  listener_->start();
-}
-
-line_door::~line_door() {
-  stop_accepting();
-  drain();
-}
-
-void line_door::stop_accepting() {
-  listener_->stop();
-}
-
-void line_door::drain() {
-  shared_->draining = true;
-  shared_->sessions.drain_all();
-}
-
-std::size_t line_door::connections() const noexcept {
-  return shared_->active.load();
-}
-
-const line_door_stats& line_door::stats() const noexcept {
-  return shared_->stats;
-}
+    : door(pool, engine, std::move(options), "lines",
+           [](const std::shared_ptr<shared>& sh, tcp::socket socket) {
+             admit<line_session>(sh, std::move(socket));
+           }) {}
 
 }  // namespace dragoman::bridge
