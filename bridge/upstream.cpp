@@ -120,65 +120,6 @@ void count_result(upstream_counters& c, const call_result& r) noexcept {
   }
 }
 
-endpoint_address parse_endpoint(std::string_view text) {
-  endpoint_address a;
-  a.text = std::string(text);
-  std::string_view host, port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      throw std::invalid_argument("bad upstream endpoint \"" + a.text + "\": want [v6]:port");
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      throw std::invalid_argument("bad upstream endpoint \"" + a.text + "\": want host:port");
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  bool digits = !port.empty() && port.size() <= 5;
-  for (char c : port)
-    if (c < '0' || c > '9') digits = false;
-  if (host.empty() || !digits || std::stoul(std::string(port)) > 65535)
-    throw std::invalid_argument("bad upstream endpoint \"" + a.text + "\": want host:port");
-  a.host = std::string(host);
-  a.port = std::string(port);
-  return a;
-}
-
-upstream_spec parse_upstream(std::string_view text) {
-  upstream_spec s;
-  std::string_view addr = text;
-  auto semi = text.find(';');
-  if (semi != std::string_view::npos) {
-    addr = text.substr(0, semi);
-    std::string_view params = text.substr(semi + 1);
-    while (!params.empty()) {
-      auto next = params.find(';');
-      std::string_view p = params.substr(0, next);
-      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
-      if (p.empty()) continue;
-      auto eq = p.find('=');
-      std::string_view key = p.substr(0, eq);
-      std::string_view value = eq == std::string_view::npos ? std::string_view() : p.substr(eq + 1);
-      if (key != "priority")
-        throw std::invalid_argument("bad upstream \"" + std::string(text) +
-                                    "\": unknown option \"" + std::string(key) +
-                                    "\" (want host:port;priority=N)");
-      int v = 0;
-      auto r = std::from_chars(value.data(), value.data() + value.size(), v);
-      if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() || v < 0 ||
-          v > 1000)
-        throw std::invalid_argument("bad upstream \"" + std::string(text) +
-                                    "\": priority must be a number 0..1000");
-      s.priority = v;
-    }
-  }
-  s.address = parse_endpoint(addr);
-  return s;
-}
-
 namespace {
 
 std::string iso_time(system_clock::time_point t) {

@@ -6,6 +6,7 @@
 #include "bridge/call.hpp"
 #include "bridge/correlation.hpp"
 #include "bridge/engine.hpp"
+#include "bridge/host_port.hpp"
 #include "bridge/io_pool.hpp"
 #include "bridge/sharded_counter.hpp"
 #include "codecs/profile.hpp"
@@ -95,21 +96,6 @@ void post_result(const boost::asio::any_io_executor& caller, call_handler done, 
 void count_result(upstream_counters& counters, const call_result& r) noexcept;
 // The translator's half of a reply: classification and reply mapping (engine.cpp).
 call_result reply_result(const codecs::operation& op, const codecs::record& reply);
-
-// "host:port" or "[v6]:port"; throws std::invalid_argument naming the text.
-struct endpoint_address {
-  std::string host;
-  std::string port;
-  std::string text;  // host:port as written
-};
-endpoint_address parse_endpoint(std::string_view text);
-
-// "host:port;priority=N" (lower first; default 0); throws std::invalid_argument.
-struct upstream_spec {
-  endpoint_address address;
-  int priority = 0;
-};
-upstream_spec parse_upstream(std::string_view text);
 
 class upstream_pool {
  public:
