@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "codecs/frame_reader.hpp"
 #include "codecs/framing.hpp"
 #include "codecs/layout.hpp"
 
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -115,52 +117,74 @@ struct decoded {
   std::size_t leftover = 0;
 };
 
-// Feeds stream to a fresh decoder in chunks ending at `cuts` (and at the end), like a driver
-// that keeps unconsumed bytes and appends each read, checking the decoder contract on each call.
-inline decoded feed(const framer& f, std::string_view stream,
-                    const std::vector<std::size_t>& cuts) {
-  auto decoder = f.make_decoder();
-  decoded out;
-  byte_buffer buffer;
-  std::size_t pos = 0;
-  std::vector<std::size_t> ends = cuts;
-  ends.push_back(stream.size());
-  for (std::size_t end : ends) {
-    append(buffer, stream.substr(pos, end - pos));
-    pos = end;
-    for (int guard = 0;; ++guard) {
-      BOOST_REQUIRE(guard < 100000);
-      const byte_view input(buffer);
-      const frame_result r = decoder->decode(input);
-      BOOST_REQUIRE(r.consumed <= input.size());
-      if (r.status == frame_status::need_more) {
+// Checks the frame_decoder contract on every call, which frame_reader (like any production
+// driver) only partly does: it turns lack of progress into a fatal end, and trusts the rest.
+class contract_checker final : public frame_decoder {
+ public:
+  explicit contract_checker(std::unique_ptr<frame_decoder> inner) : inner_(std::move(inner)) {}
+
+  frame_result decode(byte_view input) override {
+    frame_result r = inner_->decode(input);
+    BOOST_REQUIRE(r.consumed <= input.size());
+    switch (r.status) {
+      case frame_status::need_more:
         BOOST_REQUIRE(r.consumed == 0u);
         break;
-      }
-      if (r.status == frame_status::fatal) {
-        out.fatal = r.message;
-        out.leftover = buffer.size();
-        return out;
-      }
-      if (r.status == frame_status::frame) {
+      case frame_status::frame:
         BOOST_REQUIRE(r.consumed > 0u);
         BOOST_REQUIRE((r.payload.empty() ||
                        (r.payload.data() >= input.data() &&
                         r.payload.data() + r.payload.size() <= input.data() + r.consumed)));
-        out.frames.emplace_back(as_chars(r.payload));
-      } else {
+        break;
+      case frame_status::skip:
         BOOST_REQUIRE(r.consumed > 0u);  // a skip must make progress
-        if (r.message.empty()) {
-          ++out.silent_skips;
-        } else {
-          out.skips.emplace_back(to_string(r.reason));
-          out.skip_messages.push_back(r.message);
-        }
+        break;
+      case frame_status::fatal:
+        break;
+    }
+    return r;
+  }
+
+ private:
+  std::unique_ptr<frame_decoder> inner_;
+};
+
+// Feeds stream to a fresh decoder in chunks ending at `cuts` (and at the end) through the
+// frame_reader every connection uses, checking the decoder contract on each call.
+inline decoded feed(const framer& f, std::string_view stream,
+                    const std::vector<std::size_t>& cuts) {
+  frame_reader reader(std::make_unique<contract_checker>(f.make_decoder()), stream.size());
+  decoded out;
+  std::size_t pos = 0;
+  std::vector<std::size_t> ends = cuts;
+  ends.push_back(stream.size());
+  for (std::size_t end : ends) {
+    const std::string_view chunk = stream.substr(pos, end - pos);
+    pos = end;
+    const std::span<byte> space = reader.prepare();
+    BOOST_REQUIRE(space.size() >= chunk.size());
+    std::copy(chunk.begin(), chunk.end(), space.begin());
+    reader.commit(chunk.size());
+    for (int guard = 0;; ++guard) {
+      BOOST_REQUIRE(guard < 100000);
+      frame_reader::event e = reader.next();
+      if (e.kind == frame_reader::event_kind::need_more) break;
+      if (e.kind == frame_reader::event_kind::fatal) {
+        out.fatal = e.message;
+        out.leftover = reader.buffered();
+        return out;
       }
-      buffer.erase(buffer.begin(), buffer.begin() + static_cast<long>(r.consumed));
+      if (e.kind == frame_reader::event_kind::frame) {
+        out.frames.emplace_back(as_chars(e.payload));
+      } else if (e.message.empty()) {
+        ++out.silent_skips;
+      } else {
+        out.skips.emplace_back(to_string(e.reason));
+        out.skip_messages.push_back(e.message);
+      }
     }
   }
-  out.leftover = buffer.size();
+  out.leftover = reader.buffered();
   return out;
 }
 
