@@ -235,6 +235,15 @@ void read_value_format(config_object& c, const text_options& o, value_format& f)
     f.max_length = static_cast<std::size_t>(*max);
 }
 
+void refuse_keys(config_object& c, std::initializer_list<std::string_view> keys,
+                 std::string_view reason) {
+  for (std::string_view key : keys) {
+    if (!c.has(key)) continue;
+    c.accept(key);
+    c.diag().error(c.child_path(key), std::string(reason));
+  }
+}
+
 std::string wire_text(const charset* cs, std::string_view text) {
   byte_buffer wire;
   if (!cs->encode(text, wire)) return {};

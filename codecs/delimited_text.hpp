@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -117,6 +118,9 @@ text_options read_text_options(layout_context& ctx);
 hl7_codes read_hl7_codes(config_object& m, const charset* cs, bool hl7);
 // Reads the value keys of a field (type, decimals, signed, implied_decimals, max_length).
 void read_value_format(config_object& c, const text_options& o, value_format& f);
+// Refuses each of keys that is present (a key of the other model) with the same reason.
+void refuse_keys(config_object& c, std::initializer_list<std::string_view> keys,
+                 std::string_view reason);
 // Text in the charset's wire bytes, or "" when the charset cannot write it.
 std::string wire_text(const charset* cs, std::string_view text);
 

@@ -116,26 +116,11 @@ class delimited_layout final : public layout {
   text_codec text_;
 };
 
-// The segment model's keys, on the message and on its fields, make no sense in a flat line.
-void reject_segment_keys(config_object& m) {
-  for (std::string_view key : {"segments", "header_segment", "header_carries_separators"}) {
-    if (m.has(key)) {
-      m.accept(key);
-      m.diag().error(m.child_path(key), "needs segment_separator");
-    }
-  }
-}
-
 flat_field read_flat_field(config_object& c, std::size_t i, std::string name,
                            const text_options& o) {
   flat_field f;
   f.value.name = std::move(name);
-  for (std::string_view key : {"path", "segment"}) {
-    if (c.has(key)) {
-      c.accept(key);
-      c.diag().error(c.child_path(key), "needs the message's segment_separator");
-    }
-  }
+  refuse_keys(c, {"path", "segment"}, "needs the message's segment_separator");
   f.position =
       static_cast<std::size_t>(c.get_int("position", static_cast<std::int64_t>(i), 0, 100000));
   if (auto comp = c.get_optional_int("component", 0, 1000)) {
@@ -179,7 +164,8 @@ std::unique_ptr<layout> make_delimited_layout(layout_context& ctx) {
   text_options o = read_text_options(ctx);
   // One profile type, two models: a segment separator means segments (HL7 and the like).
   if (!o.d.segment.empty()) return make_segment_layout(ctx, std::move(o));
-  reject_segment_keys(ctx.message);
+  refuse_keys(ctx.message, {"segments", "header_segment", "header_carries_separators"},
+              "needs segment_separator");
   o.codes = read_hl7_codes(ctx.message, o.cs, o.d.hl7);
   std::vector<flat_field> fields;
   fields.reserve(ctx.fields.size());

@@ -19,26 +19,6 @@ namespace {
 
 namespace json = boost::json;
 
-// Where a value sits in a segment. slot is the index after splitting the segment at the field
-// separator (the segment id is slot 0); it is the HL7 field number, minus one in a header
-// segment whose first field is the separator itself.
-struct address {
-  std::size_t slot = 0;
-  std::uint32_t field = 0;
-  std::uint32_t repetition = 1;
-  std::uint32_t component = 0;     // 0: the whole repetition
-  std::uint32_t subcomponent = 0;  // 0: the whole component
-
-  auto key() const noexcept { return std::tuple(slot, repetition, component, subcomponent); }
-  // True when two addresses cover overlapping bytes.
-  bool overlaps(const address& o) const noexcept {
-    if (slot != o.slot || repetition != o.repetition) return false;
-    if (component == 0 || o.component == 0) return true;
-    if (component != o.component) return false;
-    return subcomponent == 0 || o.subcomponent == 0 || subcomponent == o.subcomponent;
-  }
-};
-
 // Parses "PID-3[2].1.2" (with_segment) or "3[2].1.2"; returns an error text or "".
 std::string parse_path(std::string_view text, bool with_segment, std::string& segment, address& a) {
   std::size_t i = 0;
@@ -83,44 +63,6 @@ std::string parse_path(std::string_view text, bool with_segment, std::string& se
   a.slot = a.field;
   return {};
 }
-
-struct segment_field {
-  value_format value;
-  std::string path;  // as written
-  address at;
-  int group = -1;  // index of the segment group this field carries as a JSON array
-};
-
-// One key of the JSON objects of a repeating segment group and where it goes in the segment.
-struct group_component {
-  std::string key;
-  std::string path;
-  address at;
-};
-
-struct segment_group {
-  std::size_t field = 0;                    // the record field holding the JSON array text
-  std::vector<group_component> components;  // by address
-  int sequence = -1;  // component numbered 1, 2, ... when an element does not give it
-};
-
-struct segment_def {
-  std::string id;
-  std::string wire_id;
-  bool header = false;              // carries the separators (MSH-1, MSH-2)
-  int group = -1;                   // a repeating group: one segment per array element
-  std::vector<std::size_t> fields;  // by address
-};
-
-// Everything a segment layout is made of, as its factory reads it from the profile.
-struct segment_model {
-  std::vector<segment_field> fields;  // one per record field, same order
-  std::vector<segment_def> segments;  // in encode order
-  std::vector<segment_group> groups;
-  int header_segment = -1;
-  bool header_carries = false;
-  std::string blank;  // wire bytes of CR and LF, skipped between segments on decode
-};
 
 // Appends a JSON string literal of UTF-8 text.
 void append_json_string(std::string& out, std::string_view s) {
@@ -665,12 +607,7 @@ void read_fields(layout_context& ctx, const text_options& o, segment_model& mode
     config_object& c = ctx.fields[i];
     segment_field f;
     f.value.name = i < ctx.field_names.size() ? ctx.field_names[i] : std::string();
-    for (std::string_view key : {"position", "component"}) {
-      if (c.has(key)) {
-        c.accept(key);
-        c.diag().error(c.child_path(key), "use \"path\" in a message with segment_separator");
-      }
-    }
+    refuse_keys(c, {"position", "component"}, "use \"path\" in a message with segment_separator");
     if (c.has("segment")) {
       read_group_field(c, i, o.d, model, f);
     } else {
