@@ -1,6 +1,8 @@
 // The pipeline: mapping between JSON and records, and the encode/decode passes over the stages.
 #include "codecs/pipeline.hpp"
 
+#include "codecs/json_text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -108,35 +110,9 @@ result<void> map_request(const message_def& msg, const json::object& fields,
         out.set_present(i);
         continue;
       }
-      switch (v->kind()) {
-        case json::kind::string:
-          slot.assign(v->get_string().data(), v->get_string().size());
-          break;
-        case json::kind::int64: {
-          char buf[24];
-          auto r = std::to_chars(buf, buf + sizeof buf, v->get_int64());
-          slot.assign(buf, r.ptr);
-          break;
-        }
-        case json::kind::uint64: {
-          char buf[24];
-          auto r = std::to_chars(buf, buf + sizeof buf, v->get_uint64());
-          slot.assign(buf, r.ptr);
-          break;
-        }
-        case json::kind::double_: {
-          char buf[64];
-          auto r = std::to_chars(buf, buf + sizeof buf, v->get_double(), std::chars_format::fixed);
-          slot.assign(buf, r.ptr);
-          break;
-        }
-        case json::kind::bool_:
-          slot.assign(v->get_bool() ? "true" : "false");
-          break;
-        default:
-          return make_error(errc::invalid_field, f.from,
-                            "must be a string or a number, not " + json_type_name(*v));
-      }
+      if (!scalar_text(*v, slot))
+        return make_error(errc::invalid_field, f.from,
+                          "must be a string or a number, not " + json_type_name(*v));
       out.set_present(i);
       continue;
     }

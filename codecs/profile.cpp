@@ -1,8 +1,9 @@
 // Compiles a profile's JSON into immutable stage objects, reporting every mistake by path.
 #include "codecs/profile.hpp"
 
+#include "codecs/json_text.hpp"
+
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -24,27 +25,6 @@ std::string position_of(std::string_view text, std::size_t offset) {
     }
   }
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
-}
-
-// A JSON scalar written in a profile as a canonical record value.
-std::optional<std::string> scalar_text(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::string:
-      return std::string(v.get_string());
-    case json::kind::int64:
-      return std::to_string(v.get_int64());
-    case json::kind::uint64:
-      return std::to_string(v.get_uint64());
-    case json::kind::bool_:
-      return std::string(v.get_bool() ? "true" : "false");
-    case json::kind::double_: {
-      char buf[64];
-      auto r = std::to_chars(buf, buf + sizeof buf, v.get_double());
-      return std::string(buf, r.ptr);
-    }
-    default:
-      return std::nullopt;
-  }
 }
 
 struct compiler {
