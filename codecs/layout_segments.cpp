@@ -2,6 +2,8 @@
 // carries the separators (HL7 MSH-1, MSH-2), HL7 escapes and repeating segment groups.
 #include "codecs/layout_segments.hpp"
 
+#include "codecs/json_text.hpp"
+
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 
@@ -64,59 +66,15 @@ std::string parse_path(std::string_view text, bool with_segment, std::string& se
   return {};
 }
 
-// Appends a JSON string literal of UTF-8 text.
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (b < 0x20) {
-      static constexpr char hex[] = "0123456789abcdef";
-      out.append("\\u00");
-      out.push_back(hex[b >> 4]);
-      out.push_back(hex[b & 0xF]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
-
-// The text of a component value of a group element: strings as they are, numbers and booleans
-// written out (num holds the digits). False for any other JSON type.
-bool element_text(const json::value& v, char (&num)[64], std::string_view& text) {
-  if (v.is_string()) {
-    text = v.get_string();
-  } else if (v.is_int64() || v.is_uint64() || v.is_double()) {
-    auto res = v.is_int64()    ? std::to_chars(num, num + sizeof num, v.get_int64())
-               : v.is_uint64() ? std::to_chars(num, num + sizeof num, v.get_uint64())
-                               : std::to_chars(num, num + sizeof num, v.get_double());
-    text = std::string_view(num, static_cast<std::size_t>(res.ptr - num));
-  } else if (v.is_bool()) {
-    text = v.get_bool() ? "true" : "false";
-  } else {
-    return false;
-  }
-  return true;
-}
-
 class segment_layout final : public layout {
  public:
   segment_layout(segment_model model, text_codec text)
-      : fields_(std::move(model.fields)),
-        segments_(std::move(model.segments)),
-        groups_(std::move(model.groups)),
-        header_segment_(model.header_segment),
-        header_carries_(model.header_carries),
-        blank_(std::move(model.blank)),
-        text_(std::move(text)) {}
+      : model_(std::move(model)), text_(std::move(text)) {}
 
   result<void> encode(const record& r, byte_buffer& out) const override {
-    for (const segment_def& s : segments_) {
+    for (const segment_def& s : model_.segments) {
       if (s.group >= 0) {
-        const segment_group& g = groups_[static_cast<std::size_t>(s.group)];
+        const segment_group& g = model_.groups[static_cast<std::size_t>(s.group)];
         if (auto done = encode_group(s, g, r.get(g.field), out); !done) return done;
         continue;
       }
@@ -124,7 +82,7 @@ class segment_layout final : public layout {
       for (std::size_t i : s.fields) {
         const std::string_view v = r.get(i);
         if (v.empty()) continue;  // trailing empty fields and components are never written
-        const segment_field& f = fields_[i];
+        const segment_field& f = model_.fields[i];
         move_to(c, f.at, out);
         if (auto done = text_.encode_value(f.value, v, out); !done) return done;
       }
@@ -144,12 +102,12 @@ class segment_layout final : public layout {
       const std::size_t se = d.find_end(in, pos, limit, d.segment);
       const std::size_t id_end = d.find_end(in, pos, se, d.separator);
       const std::string_view id = as_chars(in.subspan(pos, id_end - pos));
-      for (std::size_t si = 0; si < segments_.size(); ++si) {
-        const segment_def& s = segments_[si];
+      for (std::size_t si = 0; si < model_.segments.size(); ++si) {
+        const segment_def& s = model_.segments[si];
         if (s.wire_id != id) continue;
         std::size_t start = id_end + d.separator.size();
         std::size_t first_slot = 1;
-        if (s.header && header_carries_ && id_end < se) {  // MSH-2 is raw: skip it
+        if (s.header && model_.header_carries && id_end < se) {  // MSH-2 is raw: skip it
           const std::size_t enc_end = d.find_end(in, start, se, d.separator);
           start = enc_end + d.separator.size();
           first_slot = 2;
@@ -165,18 +123,18 @@ class segment_layout final : public layout {
       }
       pos = se < limit ? skip_blank(in, se + d.segment.size(), limit) : limit;
     }
-    for (const segment_group& g : groups_)
+    for (const segment_group& g : model_.groups)
       if (r.has(g.field)) r.slot(g.field).push_back(']');
     return {};
   }
 
   json::object describe_field(std::size_t index) const override {
     json::object o;
-    if (index >= fields_.size()) return o;
-    const segment_field& f = fields_[index];
+    if (index >= model_.fields.size()) return o;
+    const segment_field& f = model_.fields[index];
     if (f.group >= 0) {
-      const segment_group& g = groups_[static_cast<std::size_t>(f.group)];
-      for (const auto& s : segments_)
+      const segment_group& g = model_.groups[static_cast<std::size_t>(f.group)];
+      for (const auto& s : model_.segments)
         if (s.group == f.group) o["segment"] = s.id;
       json::object comps;
       for (const auto& c : g.components) comps[c.key] = c.path;
@@ -192,11 +150,11 @@ class segment_layout final : public layout {
   json::object describe() const override {
     json::object o = text_.describe();
     json::array ids;
-    for (const auto& s : segments_) ids.emplace_back(s.id);
+    for (const auto& s : model_.segments) ids.emplace_back(s.id);
     o["segments"] = std::move(ids);
-    if (header_segment_ >= 0) {
-      o["header_segment"] = segments_[static_cast<std::size_t>(header_segment_)].id;
-      o["header_carries_separators"] = header_carries_;
+    if (model_.header_segment >= 0) {
+      o["header_segment"] = model_.segments[static_cast<std::size_t>(model_.header_segment)].id;
+      o["header_carries_separators"] = model_.header_carries;
     }
     o["charset"] = text_.charset_name();
     return o;
@@ -236,7 +194,7 @@ class segment_layout final : public layout {
   // Segment id, then the separators themselves when this is the header segment (MSH-1, MSH-2).
   cursor begin_segment(const segment_def& s, byte_buffer& out) const {
     append(out, s.wire_id);
-    if (!s.header || !header_carries_) return {};
+    if (!s.header || !model_.header_carries) return {};
     const delimiters& d = text_.delims();
     append(out, d.separator);
     append(out, d.component);
@@ -250,7 +208,7 @@ class segment_layout final : public layout {
   result<void> encode_group(const segment_def& s, const segment_group& g, std::string_view text,
                             byte_buffer& out) const {
     if (text.empty()) return {};
-    const std::string& name = fields_[g.field].value.name;
+    const std::string& name = model_.fields[g.field].value.name;
     unsigned char storage[4096];
     json::monotonic_resource mr(storage, sizeof storage);
     boost::system::error_code ec;
@@ -279,18 +237,16 @@ class segment_layout final : public layout {
   // The segment of element n (counted from 1) of a group.
   result<void> encode_element(const segment_def& s, const segment_group& g, const json::object& o,
                               std::size_t n, const std::string& where, byte_buffer& out) const {
-    const std::string& name = fields_[g.field].value.name;
+    const std::string& name = model_.fields[g.field].value.name;
     cursor c = begin_segment(s, out);
+    std::string value;
     for (std::size_t k = 0; k < g.components.size(); ++k) {
       const group_component& gc = g.components[k];
       const json::value* cv = o.if_contains(gc.key);
-      char num[64];
-      std::string_view value;
       if (!cv || cv->is_null()) {
         if (static_cast<int>(k) != g.sequence) continue;
-        auto res = std::to_chars(num, num + sizeof num, n);
-        value = std::string_view(num, static_cast<std::size_t>(res.ptr - num));
-      } else if (!element_text(*cv, num, value)) {
+        value = std::to_string(n);
+      } else if (!scalar_text(*cv, value)) {
         return make_error(errc::invalid_field, name,
                           where + " key \"" + gc.key + "\" must be a string or a number");
       }
@@ -308,19 +264,20 @@ class segment_layout final : public layout {
 
   // Start of the segment at or after pos: CR and LF between segments are tolerated.
   std::size_t skip_blank(byte_view in, std::size_t pos, std::size_t limit) const {
-    while (pos < limit && blank_.find(static_cast<char>(in[pos])) != std::string::npos) ++pos;
+    while (pos < limit && model_.blank.find(static_cast<char>(in[pos])) != std::string::npos) ++pos;
     return pos;
   }
 
   // The separators of this message: from its header segment when the layout says they are there.
   const delimiters& message_delimiters(byte_view in, std::size_t pos, delimiters& local) const {
     const delimiters& d = text_.delims();
-    if (!header_carries_ || header_segment_ < 0) return d;
-    const std::string& hid = segments_[static_cast<std::size_t>(header_segment_)].wire_id;
+    if (!model_.header_carries || model_.header_segment < 0) return d;
+    const std::string& hid =
+        model_.segments[static_cast<std::size_t>(model_.header_segment)].wire_id;
     const std::size_t limit = in.size();
     if (!delimiters::match(in, pos, limit, hid) || pos + hid.size() >= limit) return d;
     const byte fs = in[pos + hid.size()];
-    if (blank_.find(static_cast<char>(fs)) != std::string::npos) return d;
+    if (model_.blank.find(static_cast<char>(fs)) != std::string::npos) return d;
     local = d;
     local.separator.assign(1, static_cast<char>(fs));
     std::string* targets[] = {&local.component, &local.repetition, nullptr, &local.subcomponent};
@@ -331,7 +288,7 @@ class segment_layout final : public layout {
     for (std::size_t n = 0; n < 4 && k < limit; ++n, ++k) {
       const byte b = in[k];
       if (b == fs || delimiters::match(in, k, limit, d.segment) ||
-          blank_.find(static_cast<char>(b)) != std::string::npos)
+          model_.blank.find(static_cast<char>(b)) != std::string::npos)
         break;
       if (targets[n])
         targets[n]->assign(1, static_cast<char>(b));
@@ -376,8 +333,8 @@ class segment_layout final : public layout {
                              record& r) const {
     for (std::size_t i : s.fields) {
       std::size_t vb = 0, ve = 0;
-      if (!locate(d, in, start, first_slot, end, fields_[i].at, vb, ve) || vb == ve) continue;
-      if (auto ok = text_.decode_value(d, fields_[i].value, in, vb, ve, r, i); !ok) return ok;
+      if (!locate(d, in, start, first_slot, end, model_.fields[i].at, vb, ve) || vb == ve) continue;
+      if (auto ok = text_.decode_value(d, model_.fields[i].value, in, vb, ve, r, i); !ok) return ok;
     }
     return {};
   }
@@ -386,7 +343,7 @@ class segment_layout final : public layout {
   result<void> decode_group_segment(const delimiters& d, byte_view in, std::size_t start,
                                     std::size_t first_slot, std::size_t end, const segment_def& s,
                                     record& r, std::string& scratch) const {
-    const segment_group& g = groups_[static_cast<std::size_t>(s.group)];
+    const segment_group& g = model_.groups[static_cast<std::size_t>(s.group)];
     std::string& slot = r.slot(g.field);
     if (!r.has(g.field)) {
       slot.assign("[");
@@ -400,7 +357,8 @@ class segment_layout final : public layout {
       std::size_t vb = 0, ve = 0;
       if (!locate(d, in, start, first_slot, end, c.at, vb, ve) || vb == ve) continue;
       scratch.clear();
-      if (auto ok = text_.decode_text(d, fields_[g.field].value.name, in, vb, ve, scratch); !ok)
+      if (auto ok = text_.decode_text(d, model_.fields[g.field].value.name, in, vb, ve, scratch);
+          !ok)
         return ok;
       if (!first) slot.push_back(',');
       first = false;
@@ -412,21 +370,14 @@ class segment_layout final : public layout {
     return {};
   }
 
-  std::vector<segment_field> fields_;
-  std::vector<segment_def> segments_;
-  std::vector<segment_group> groups_;
-  int header_segment_ = -1;
-  bool header_carries_ = false;
-  std::string blank_;
+  segment_model model_;
   text_codec text_;
 };
 
 // ---------------------------------------------------------------------------------------------
 // The factory: the message's segment keys, then each field's path or group.
 
-using segment_iter = std::vector<segment_def>::iterator;
-
-segment_iter find_segment(std::vector<segment_def>& segments, std::string_view id) {
+auto find_segment(std::vector<segment_def>& segments, std::string_view id) {
   return std::find_if(segments.begin(), segments.end(),
                       [&](const segment_def& s) { return s.id == id; });
 }
