@@ -2,10 +2,10 @@
 // per-connection key allocation that keeps keys unique among the calls in flight.
 #pragma once
 
+#include "codecs/correlation_key.hpp"
 #include "codecs/pipeline.hpp"
 #include "codecs/profile.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -16,19 +16,13 @@
 
 namespace dragoman::bridge {
 
-// One thread-safe counter per generator slot of a profile, wrapping per field
-// (counter_start..counter_wrap). Shared by every caller thread.
-class counter_bank {
- public:
-  explicit counter_bank(const codecs::profile& p);
-  std::uint64_t next(const codecs::field_spec& field) noexcept;
-  // Continues another bank's counters (a reloaded profile with the same generator slots).
-  void copy_from(const counter_bank& other) noexcept;
-
- private:
-  std::size_t size_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counters_;
-};
+// The counters and key functions are pure and live in codecs (where the codecs tests reach them);
+// the engine's code names them here.
+using codecs::counter_bank;
+using codecs::format_counter;
+using codecs::key_of;
+using codecs::key_suffix;
+using codecs::normalize_key;
 
 // The generation_context for mapping one call on the caller's thread. The correlation field gets
 // a placeholder here: the connection that sends the call replaces it with a key that is unique
@@ -60,17 +54,5 @@ class key_allocator {
   std::uint64_t next_ = 0;
   bool started_ = false;
 };
-
-// The canonical text of a counter value, as map_request writes it (zero-padded to the width).
-void format_counter(std::string& out, std::uint64_t value, std::uint32_t width);
-
-// The form in which request and reply keys are compared: surrounding blanks dropped and, for
-// all-digit keys, leading zeros dropped ("000042", "42 " and "42" are the same key).
-void normalize_key(std::string_view raw, std::string& out);
-
-// A message's correlation key: its key fields (correlation_key_fields) normalized and joined by
-// 0x1f. key_suffix is the same without the first (generated) field: the part a counter keeps.
-void key_of(const codecs::message_def& msg, const codecs::record& r, std::string& out);
-void key_suffix(const codecs::message_def& msg, const codecs::record& r, std::string& out);
 
 }  // namespace dragoman::bridge

@@ -12,17 +12,6 @@ namespace dragoman::codecs {
 
 namespace json = boost::json;
 
-counter_generation_context::counter_generation_context(const profile& p)
-    : counters_(new std::atomic<std::uint64_t>[p.counter_count ? p.counter_count : 1]) {
-  for (std::size_t i = 0; i < (p.counter_count ? p.counter_count : 1); ++i) counters_[i] = 0;
-}
-
-std::uint64_t counter_generation_context::next_counter(const field_spec& field) {
-  std::uint64_t n = counters_[field.generator_slot].fetch_add(1, std::memory_order_relaxed);
-  std::uint64_t span = field.counter_wrap - field.counter_start + 1;
-  return field.counter_start + n % span;
-}
-
 namespace {
 
 // Finds a dotted path ("patient.id") in a JSON object.
@@ -203,8 +192,10 @@ json::object map_reply(const message_def& msg, const record& r, bool all_fields,
   return out;
 }
 
-result<void> encode_message(const profile& p, const message_def& msg, const record& r,
-                            byte_buffer& payload, byte_buffer& out, trace_sink* trace) {
+// The profile is not needed today (layout and charset belong to the message) but is part of the
+// signature so that a profile-wide pass can join without touching the callers.
+result<void> encode_payload(const profile& /*p*/, const message_def& msg, const record& r,
+                            byte_buffer& payload, trace_sink* trace) {
   payload.clear();
   if (auto res = msg.codec->encode(r, payload); !res) {
     codec_error e = std::move(res).error();
@@ -215,14 +206,25 @@ result<void> encode_message(const profile& p, const message_def& msg, const reco
     return e;
   }
   if (trace) trace->stage("layout", payload);
+  return {};
+}
+
+result<void> frame_payload(const profile& p, byte_buffer& payload, byte_buffer& out,
+                           trace_sink* trace) {
   if (p.checksum) {
     if (auto res = p.checksum->apply(payload); !res) return std::move(res).error();
     if (trace) trace->stage("checksum", payload);
   }
-  std::size_t start = out.size();
+  const std::size_t start = out.size();
   if (auto res = p.framing->encode(payload, out); !res) return std::move(res).error();
   if (trace) trace->stage("frame", byte_view(out).subspan(start));
   return {};
+}
+
+result<void> encode_message(const profile& p, const message_def& msg, const record& r,
+                            byte_buffer& payload, byte_buffer& out, trace_sink* trace) {
+  if (auto res = encode_payload(p, msg, r, payload, trace); !res) return res;
+  return frame_payload(p, payload, out, trace);
 }
 
 namespace {
@@ -273,22 +275,6 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
   std::string why = "matches no message of the profile";
   if (first_error) why += " (first failure: " + first_error->to_string() + ")";
   return make_error(errc::unknown_message, "", why);
-}
-
-void correlation_key(const message_def& msg, const record& r, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < msg.correlation_key_fields.size(); ++i) {
-    if (i) out.push_back('\x1f');
-    std::string_view v = r.get(msg.correlation_key_fields[i]);
-    // A generated counter is "000042" in the request and decodes as "42" from a numeric field:
-    // digit strings compare without their leading zeros.
-    bool digits = !v.empty();
-    for (char c : v)
-      if (c < '0' || c > '9') digits = false;
-    if (digits)
-      while (v.size() > 1 && v.front() == '0') v.remove_prefix(1);
-    out.append(v);
-  }
 }
 
 reply_outcome classify_reply(const operation& op, const record& reply) {

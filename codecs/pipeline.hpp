@@ -2,11 +2,11 @@
 // framing. Pure: the clock and the counters come from the caller through generation_context.
 #pragma once
 
+#include "codecs/correlation_key.hpp"
 #include "codecs/profile.hpp"
 
 #include <boost/json.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string_view>
@@ -22,15 +22,16 @@ class generation_context {
   virtual std::chrono::system_clock::time_point now() = 0;
 };
 
-// Thread-safe counters, one per generator slot of a profile.
+// Thread-safe counters, one per generator slot of a profile (a counter_bank), and the system
+// clock: for the offline tools, the simulator and tests.
 class counter_generation_context final : public generation_context {
  public:
-  explicit counter_generation_context(const profile& p);
-  std::uint64_t next_counter(const field_spec& field) override;
+  explicit counter_generation_context(const profile& p) : counters_(p) {}
+  std::uint64_t next_counter(const field_spec& field) override { return counters_.next(field); }
   std::chrono::system_clock::time_point now() override { return std::chrono::system_clock::now(); }
 
  private:
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counters_;
+  counter_bank counters_;
 };
 
 // Receives each stage's output for wire traces; a null sink costs nothing.
@@ -55,7 +56,19 @@ boost::json::object map_reply(const message_def& msg, const record& r, bool all_
 // digits, anything else becomes "****".
 std::string mask_value(std::string_view value);
 
-// record → complete frame appended to out (layout, checksum, framing). payload is scratch.
+// record → payload (the layout and its charset: the passes that validate the fields), replacing
+// what payload held; no checksum, no framing. Errors name the field as the app knows it (its JSON
+// name). The engine validates a call with it before a connection assigns its correlation key.
+result<void> encode_payload(const profile& p, const message_def& msg, const record& r,
+                            byte_buffer& payload, trace_sink* trace = nullptr);
+
+// payload (from encode_payload) → frame appended to out: the checksum is applied to payload in
+// place, then the framing.
+result<void> frame_payload(const profile& p, byte_buffer& payload, byte_buffer& out,
+                           trace_sink* trace = nullptr);
+
+// record → complete frame appended to out (encode_payload, then frame_payload). payload is
+// scratch.
 result<void> encode_message(const profile& p, const message_def& msg, const record& r,
                             byte_buffer& payload, byte_buffer& out, trace_sink* trace = nullptr);
 
@@ -73,11 +86,6 @@ enum class decode_preference { replies_first, requests_first };
 result<decoded_message> decode_payload(const profile& p, byte_view payload, record& out,
                                        decode_preference pref, const operation* only_op = nullptr,
                                        trace_sink* trace = nullptr);
-
-// The correlation key of a message (field mode): the values of its correlation_key_fields
-// joined by 0x1f, digit strings without leading zeros. Requests and replies of one call give the
-// same key.
-void correlation_key(const message_def& msg, const record& r, std::string& out);
 
 // The reply's classification by the operation's result rule.
 struct reply_outcome {

@@ -154,6 +154,38 @@ BOOST_AUTO_TEST_CASE(too_long_field_names_it) {
   BOOST_TEST(res.error().where == "account");
 }
 
+BOOST_AUTO_TEST_CASE(encode_payload_is_the_frame_before_framing) {
+  auto p = acme();
+  const auto& msg = p->find_operation("balance")->request;
+  fixed_generation gen;
+  record r;
+  BOOST_TEST_REQUIRE(map_request(msg, {{"account", "12345"}}, gen, r).has_value());
+  byte_buffer payload, scratch, frame;
+  BOOST_TEST_REQUIRE(encode_payload(*p, msg, r, payload).has_value());
+  BOOST_TEST_REQUIRE(encode_message(*p, msg, r, scratch, frame).has_value());
+  const byte_view framed = payload_of(*p, frame);
+  BOOST_TEST(to_hex(payload) == to_hex(framed));
+  byte_buffer again;
+  BOOST_TEST_REQUIRE(frame_payload(*p, payload, again).has_value());
+  BOOST_TEST(to_hex(again) == to_hex(frame));
+  // It replaces what the buffer held.
+  BOOST_TEST_REQUIRE(encode_payload(*p, msg, r, payload).has_value());
+  BOOST_TEST(to_hex(payload) == to_hex(framed));
+}
+
+BOOST_AUTO_TEST_CASE(encode_payload_names_the_json_field) {
+  auto p = acme();
+  const auto& msg = p->find_operation("balance")->request;
+  fixed_generation gen;
+  record r;
+  BOOST_TEST_REQUIRE(map_request(msg, {{"account", "1234567890123"}}, gen, r).has_value());
+  byte_buffer payload;
+  auto res = encode_payload(*p, msg, r, payload);
+  BOOST_TEST_REQUIRE(!res.has_value());
+  BOOST_TEST((res.error().code == errc::invalid_field));
+  BOOST_TEST(res.error().where == "account");
+}
+
 BOOST_AUTO_TEST_CASE(object_where_a_scalar_belongs) {
   fixed_generation gen;
   record r;
@@ -263,8 +295,12 @@ BOOST_AUTO_TEST_CASE(correlation_keys_of_request_and_reply_agree) {
       decode_payload(*p, payload_of(*p, frame), back, decode_preference::requests_first)
           .has_value());
   std::string k1, k2;
-  correlation_key(op.request, req, k1);
-  correlation_key(op.request, back, k2);
+  key_of(op.request, req, k1);
+  key_of(op.request, back, k2);
   BOOST_TEST(k1 == "42");
+  BOOST_TEST(k1 == k2);
+  // A host that pads the key with blanks in its reply still matches.
+  back.set(1, "42  ");
+  key_of(op.request, back, k2);
   BOOST_TEST(k1 == k2);
 }
