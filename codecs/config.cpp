@@ -137,21 +137,29 @@ bool config_object::get_bool(std::string_view key, bool fallback) {
   return v->get_bool();
 }
 
+std::string names_list(std::span<const std::string_view> names) {
+  std::string out;
+  for (auto n : names) {
+    if (!out.empty()) out.append(", ");
+    out.append(n);
+  }
+  return out;
+}
+
 std::string config_object::get_enum(std::string_view key,
                                     std::initializer_list<std::string_view> choices,
+                                    std::string_view fallback) {
+  return get_enum(key, std::span<const std::string_view>(choices.begin(), choices.size()),
+                  fallback);
+}
+
+std::string config_object::get_enum(std::string_view key, std::span<const std::string_view> choices,
                                     std::string_view fallback) {
   auto s = get_optional_string(key);
   if (!s) return std::string(fallback);
   for (auto c : choices)
     if (c == *s) return *s;
-  std::string reason = "unknown value \"" + *s + "\", must be one of ";
-  bool first = true;
-  for (auto c : choices) {
-    if (!first) reason.append(", ");
-    reason.append(c);
-    first = false;
-  }
-  report(key, reason);
+  report(key, "unknown value \"" + *s + "\", must be one of " + names_list(choices));
   return std::string(fallback);
 }
 

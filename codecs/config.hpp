@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,9 @@ class diagnostics {
  private:
   std::vector<std::string> errors_;
 };
+
+// "a, b, c": the names a key accepts, for messages.
+std::string names_list(std::span<const std::string_view> names);
 
 // A view of one JSON object at a path. Getters report wrong types and out-of-range values to the
 // diagnostics and return the default; finish() reports keys nobody asked for (typos).
@@ -50,6 +54,8 @@ class config_object {
   bool get_bool(std::string_view key, bool fallback);
   // A string that must be one of choices; reports "must be one of a, b, c".
   std::string get_enum(std::string_view key, std::initializer_list<std::string_view> choices,
+                       std::string_view fallback);
+  std::string get_enum(std::string_view key, std::span<const std::string_view> choices,
                        std::string_view fallback);
   // An object or array child; nullptr (and an error when required) if absent or of another type.
   const boost::json::object* get_object(std::string_view key, bool required = false);

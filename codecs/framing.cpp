@@ -4,6 +4,8 @@
 #include "codecs/framing_impl.hpp"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 #include <cstring>
 
 namespace dragoman::codecs {
@@ -82,25 +84,46 @@ std::optional<frame_result> start_end_decoder::find_end(byte_view input, std::si
 
 }  // namespace framing_detail
 
+namespace {
+
+struct framing_type {
+  std::string_view name;
+  std::unique_ptr<framer> (*make)(config_object&);
+};
+
+// One line per framing type.
+constexpr framing_type framing_types[] = {
+    {"length_prefix", framing_detail::make_length_prefix_framer},
+    {"delimiter", framing_detail::make_delimiter_framer},
+    {"mllp", framing_detail::make_mllp_framer},
+    {"stx_etx", framing_detail::make_stx_etx_framer},
+    {"fixed_size", framing_detail::make_fixed_size_framer},
+    {"line_blocks", framing_detail::make_line_blocks_framer},
+};
+
+constexpr auto framing_names = [] {
+  std::array<std::string_view, std::size(framing_types)> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = framing_types[i].name;
+  return names;
+}();
+
+}  // namespace
+
 std::unique_ptr<framer> make_framer(config_object& cfg) {
-  using namespace framing_detail;
   const std::size_t errors_before = cfg.diag().errors().size();
   std::unique_ptr<framer> f;
   bool known_type = false;
   if (!cfg.has("type")) {
     cfg.accept("type");
     cfg.diag().error(cfg.child_path("type"),
-                     "is required (one of length_prefix, delimiter, mllp, stx_etx, fixed_size)");
+                     "is required (one of " + names_list(framing_names) + ")");
   } else {
-    const std::string type = cfg.get_enum(
-        "type", {"length_prefix", "delimiter", "mllp", "stx_etx", "fixed_size", "line_blocks"}, "");
-    known_type = !type.empty();
-    if (type == "length_prefix") f = make_length_prefix_framer(cfg);
-    if (type == "delimiter") f = make_delimiter_framer(cfg);
-    if (type == "mllp") f = make_mllp_framer(cfg);
-    if (type == "stx_etx") f = make_stx_etx_framer(cfg);
-    if (type == "fixed_size") f = make_fixed_size_framer(cfg);
-    if (type == "line_blocks") f = make_line_blocks_framer(cfg);
+    const std::string type = cfg.get_enum("type", framing_names, "");
+    for (const auto& t : framing_types) {
+      if (t.name != type) continue;
+      known_type = true;
+      f = t.make(cfg);
+    }
   }
   // Typos are only checked once the type is known: otherwise every key of the intended type would
   // be reported as unknown on top of the real mistake.

@@ -1,5 +1,5 @@
 // Framing stage: how messages are delimited on a byte stream (length prefix, delimiter, MLLP,
-// STX/ETX, fixed size). Encoders are immutable and shared; decoders hold per-connection state.
+// STX/ETX, fixed size, line blocks). Encoders are immutable; decoders hold per-connection state.
 #pragma once
 
 #include "codecs/bytes.hpp"

@@ -392,7 +392,7 @@ BOOST_AUTO_TEST_SUITE(dispatch)
 BOOST_AUTO_TEST_CASE(type_is_required) {
   expect_config_error(R"({"max_frame_length":100})",
                       "framing.type: is required (one of length_prefix, delimiter, mllp, "
-                      "stx_etx, fixed_size)");
+                      "stx_etx, fixed_size, line_blocks)");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_type) {
