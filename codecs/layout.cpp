@@ -2,29 +2,11 @@
 #include "codecs/layout.hpp"
 
 #include "codecs/decimal.hpp"
+#include "codecs/layout_impl.hpp"
 
 #include <string>
 
 namespace dragoman::codecs {
-
-// Helpers shared by the layout types (declared again in each layout_<type>.cpp).
-namespace layout_detail {
-// The "charset" key of cfg, or fallback (ascii when null); reports unknown names.
-const charset* resolve_charset(config_object& cfg, const charset* fallback);
-// Bytes of the first UTF-8 character of s (0 when invalid) and its code point.
-std::size_t decode_utf8_char(std::string_view s, char32_t& cp) noexcept;
-// A one-character key ("pad"): its wire byte in cs, or -1 after reporting the mistake.
-int read_char_key(config_object& cfg, std::string_view key, std::string_view fallback,
-                  const charset* cs, std::string& text);
-// "\"|\"" with control bytes as \xNN, for messages about separators.
-std::string quote_bytes(std::string_view text);
-}  // namespace layout_detail
-
-// Defined in layout_<type>.cpp.
-std::unique_ptr<layout> make_fixed_layout(layout_context& ctx);
-std::unique_ptr<layout> make_delimited_layout(layout_context& ctx);
-std::unique_ptr<layout> make_template_layout(layout_context& ctx);
-std::unique_ptr<layout> make_iso8583_layout(layout_context& ctx);
 
 namespace {
 
@@ -51,14 +33,9 @@ std::unique_ptr<layout> make_layout(std::string_view type, layout_context& ctx) 
     if (ctx.message.diag().errors().size() != errors_before) return nullptr;
     return made;
   }
-  std::string reason = "unknown layout \"" + std::string(type) + "\", must be one of ";
-  bool first = true;
-  for (const auto& t : layout_types) {
-    if (!first) reason.append(", ");
-    reason.append(t.name);
-    first = false;
-  }
-  ctx.message.diag().error(ctx.message.child_path("layout"), reason);
+  ctx.message.diag().error(
+      ctx.message.child_path("layout"),
+      "unknown layout \"" + std::string(type) + "\", must be one of " + names_list(layout_names()));
   return nullptr;
 }
 
@@ -75,14 +52,8 @@ const charset* resolve_charset(config_object& cfg, const charset* fallback) {
   auto name = cfg.get_optional_string("charset");
   if (!name) return fallback;
   if (const charset* cs = find_charset(*name)) return cs;
-  std::string reason = "unknown charset \"" + *name + "\", must be one of ";
-  bool first = true;
-  for (auto n : charset_names()) {
-    if (!first) reason.append(", ");
-    reason.append(n);
-    first = false;
-  }
-  cfg.diag().error(cfg.child_path("charset"), reason);
+  cfg.diag().error(cfg.child_path("charset"), "unknown charset \"" + *name + "\", must be one of " +
+                                                  names_list(charset_names()));
   return fallback;
 }
 

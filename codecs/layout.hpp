@@ -44,7 +44,7 @@ struct layout_context {
   const boost::json::object& profile;
 };
 
-// Returns null after recording mistakes. type: fixed, delimited (others are added here).
+// Returns null after recording mistakes. type: one of layout_names() (the table in layout.cpp).
 std::unique_ptr<layout> make_layout(std::string_view type, layout_context& ctx);
 std::vector<std::string_view> layout_names();
 

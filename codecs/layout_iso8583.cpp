@@ -1,5 +1,5 @@
 // ISO 8583 layout: MTI, bitmaps and data elements (n, an, ans, b, z; fixed, LLVAR, LLLVAR).
-#include "codecs/layout_iso8583.hpp"
+#include "codecs/layout_impl.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,11 +10,6 @@
 #include <vector>
 
 namespace dragoman::codecs {
-
-// Shared layout helpers, defined in layout.cpp.
-namespace layout_detail {
-const charset* resolve_charset(config_object& cfg, const charset* fallback);
-}  // namespace layout_detail
 
 namespace {
 

@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE layout_iso8583_test
 #include <boost/test/unit_test.hpp>
 
-#include "codecs/layout_iso8583.hpp"
+#include "codecs/layout_impl.hpp"
 #include "test_support.hpp"
 
 #include <boost/json.hpp>
