@@ -99,6 +99,29 @@ struct compiler {
     msg.path = path;
     msg.is_request = is_request;
     config_object m(obj, path, diag);
+    const std::string type = layout_type(m);
+    std::vector<config_object> field_cfgs;
+    std::vector<std::string> names;
+    compile_fields(m, msg, field_cfgs, names);
+    if (!type.empty() && field_cfgs.size() == msg.fields.size() && !field_cfgs.empty()) {
+      layout_context ctx{m, field_cfgs, names,
+                         out.text_charset ? out.text_charset : find_charset("ascii"), root};
+      msg.codec = make_layout(type, ctx);
+      if (!msg.codec && diag.ok()) diag.error(m.child_path("layout"), "could not be built");
+    }
+    for (auto& fc : field_cfgs) fc.finish();
+    compile_match(m, msg);
+    if (out.correlation.mode == correlation_mode::field && !out.correlation.field.empty())
+      compile_correlation(m, msg);
+    // The reply's result rule is read by the caller before finish().
+    if (!is_request) {
+      m.accept("result");
+    }
+    m.finish();
+  }
+
+  // The message's "layout", else the profile's; reported when neither is given.
+  std::string layout_type(config_object& m) {
     std::string type = m.get_string("layout");
     if (type.empty()) {
       if (auto it = root.if_contains("layout"); it && it->is_string())
@@ -108,38 +131,37 @@ struct compiler {
       m.accept("layout");
       diag.error(m.child_path("layout"), "is required");
     }
-    const json::array* fields = m.get_array("fields", true);
-    std::vector<config_object> field_cfgs;
-    std::vector<std::string> names;
-    if (fields) {
-      field_cfgs.reserve(fields->size());
-      if (fields->empty()) diag.error(m.child_path("fields"), "must not be empty");
-      for (std::size_t i = 0; i < fields->size(); ++i) {
-        std::string fpath = m.child_path("fields") + "[" + std::to_string(i) + "]";
-        if (!(*fields)[i].is_object()) {
-          diag.error(fpath, "must be an object");
-          continue;
-        }
-        field_cfgs.emplace_back((*fields)[i].get_object(), fpath, diag);
-        field_spec spec;
-        compile_field_common(field_cfgs.back(), spec, i);
-        auto dup = std::find_if(msg.fields.begin(), msg.fields.end(),
-                                [&](const field_spec& s) { return s.name == spec.name; });
-        if (dup != msg.fields.end())
-          diag.error(field_cfgs.back().child_path("name"),
-                     "duplicate field name \"" + spec.name + "\"");
-        names.push_back(spec.name);
-        msg.fields.push_back(std::move(spec));
-      }
-    }
-    if (!type.empty() && field_cfgs.size() == msg.fields.size() && !field_cfgs.empty()) {
-      layout_context ctx{m, field_cfgs, names,
-                         out.text_charset ? out.text_charset : find_charset("ascii"), root};
-      msg.codec = make_layout(type, ctx);
-      if (!msg.codec && diag.ok()) diag.error(m.child_path("layout"), "could not be built");
-    }
-    for (auto& fc : field_cfgs) fc.finish();
+    return type;
+  }
 
+  // The keys every layout shares, field by field; the layout reads its own from field_cfgs.
+  void compile_fields(config_object& m, message_def& msg, std::vector<config_object>& field_cfgs,
+                      std::vector<std::string>& names) {
+    const json::array* fields = m.get_array("fields", true);
+    if (!fields) return;
+    field_cfgs.reserve(fields->size());
+    if (fields->empty()) diag.error(m.child_path("fields"), "must not be empty");
+    for (std::size_t i = 0; i < fields->size(); ++i) {
+      std::string fpath = m.child_path("fields") + "[" + std::to_string(i) + "]";
+      if (!(*fields)[i].is_object()) {
+        diag.error(fpath, "must be an object");
+        continue;
+      }
+      field_cfgs.emplace_back((*fields)[i].get_object(), fpath, diag);
+      field_spec spec;
+      compile_field_common(field_cfgs.back(), spec, i);
+      auto dup = std::find_if(msg.fields.begin(), msg.fields.end(),
+                              [&](const field_spec& s) { return s.name == spec.name; });
+      if (dup != msg.fields.end())
+        diag.error(field_cfgs.back().child_path("name"),
+                   "duplicate field name \"" + spec.name + "\"");
+      names.push_back(spec.name);
+      msg.fields.push_back(std::move(spec));
+    }
+  }
+
+  // What recognises the message on decode: its "match" values, then every constant field.
+  void compile_match(config_object& m, message_def& msg) {
     if (const json::object* match = m.get_object("match")) {
       for (const auto& kv : *match) {
         auto idx = msg.index_of(kv.key());
@@ -162,26 +184,23 @@ struct compiler {
                                 [&](const auto& p) { return p.first == i; });
       if (!listed) msg.match.emplace_back(i, *msg.fields[i].constant);
     }
-    if (out.correlation.mode == correlation_mode::field && !out.correlation.field.empty()) {
-      msg.correlation_field = msg.index_of(out.correlation.field);
-      if (!msg.correlation_field)
-        diag.error(m.child_path("fields"),
-                   "has no field \"" + out.correlation.field + "\" (correlation.field)");
+  }
+
+  // Field mode: the key's fields in this message, the generated correlation.field first.
+  void compile_correlation(config_object& m, message_def& msg) {
+    msg.correlation_field = msg.index_of(out.correlation.field);
+    if (!msg.correlation_field)
+      diag.error(m.child_path("fields"),
+                 "has no field \"" + out.correlation.field + "\" (correlation.field)");
+    else
+      msg.correlation_key_fields.push_back(*msg.correlation_field);
+    for (const auto& extra : out.correlation.also) {
+      auto idx = msg.index_of(extra);
+      if (!idx)
+        diag.error(m.child_path("fields"), "has no field \"" + extra + "\" (correlation.also)");
       else
-        msg.correlation_key_fields.push_back(*msg.correlation_field);
-      for (const auto& extra : out.correlation.also) {
-        auto idx = msg.index_of(extra);
-        if (!idx)
-          diag.error(m.child_path("fields"), "has no field \"" + extra + "\" (correlation.also)");
-        else
-          msg.correlation_key_fields.push_back(*idx);
-      }
+        msg.correlation_key_fields.push_back(*idx);
     }
-    // The reply's result rule is read by the caller before finish().
-    if (!is_request) {
-      m.accept("result");
-    }
-    m.finish();
   }
 
   void compile_result(const json::object& reply, const std::string& path, operation& op) {
@@ -251,81 +270,81 @@ struct compiler {
 
     std::string cs = r.get_string("charset", "ascii");
     out.text_charset = find_charset(cs);
-    if (!out.text_charset) {
-      std::string names;
-      for (auto n : charset_names()) names += (names.empty() ? "" : ", ") + std::string(n);
-      diag.error("charset", "unknown charset \"" + cs + "\", must be one of " + names);
-    }
+    if (!out.text_charset)
+      diag.error("charset",
+                 "unknown charset \"" + cs + "\", must be one of " + names_list(charset_names()));
 
     if (const json::object* f = r.get_object("framing", true)) {
       config_object fc(*f, "framing", diag);
       out.framing = make_framer(fc);
     }
-
-    if (const json::value* c = r.find("checksum")) {
-      if (c->is_string()) {
-        if (c->get_string() != "none") {
-          json::object o{{"type", c->get_string()}};
-          config_object cc(o, "checksum", diag);
-          out.checksum = make_checksum(cc);
-        }
-      } else if (c->is_object()) {
-        config_object cc(c->get_object(), "checksum", diag);
-        out.checksum = make_checksum(cc);
-      } else {
-        diag.error("checksum", "must be a checksum name or an object");
-      }
-    }
-
-    if (const json::object* c = r.get_object("correlation")) {
-      config_object cc(*c, "correlation", diag);
-      auto mode = cc.get_enum("mode", {"sequential", "ordered", "field"}, "sequential");
-      out.correlation.mode = mode == "field"     ? correlation_mode::field
-                             : mode == "ordered" ? correlation_mode::ordered
-                                                 : correlation_mode::sequential;
-      out.correlation.field = cc.get_string("field");
-      if (const json::array* also = cc.get_array("also")) {
-        for (std::size_t i = 0; i < also->size(); ++i) {
-          if (!(*also)[i].is_string())
-            diag.error(cc.child_path("also") + "[" + std::to_string(i) + "]",
-                       "must be a field name");
-          else
-            out.correlation.also.emplace_back((*also)[i].get_string());
-        }
-      }
-      if (out.correlation.mode == correlation_mode::field && out.correlation.field.empty()) {
-        cc.accept("field");
-        diag.error(cc.child_path("field"), "is required when mode is \"field\"");
-      }
-      cc.finish();
-    }
-
-    if (const json::object* u = r.get_object("upstream")) {
-      config_object uc(*u, "upstream", diag);
-      if (const json::array* eps = uc.get_array("endpoints")) {
-        for (std::size_t i = 0; i < eps->size(); ++i) {
-          const auto& e = (*eps)[i];
-          if (!e.is_string() || e.get_string().empty())
-            diag.error(uc.child_path("endpoints") + "[" + std::to_string(i) + "]",
-                       "must be a \"host:port\" string");
-          else
-            out.upstream.endpoints.emplace_back(e.get_string());
-        }
-      }
-      out.upstream.connect_timeout =
-          std::chrono::milliseconds(uc.get_int("connect_timeout_ms", 2000, 1, 600000));
-      out.upstream.connections = static_cast<std::size_t>(uc.get_int("connections", 2, 1, 1024));
-      out.upstream.max_timeout =
-          std::chrono::milliseconds(uc.get_int("max_timeout_ms", 30000, 1, 3600000));
-      uc.finish();
-    }
-
+    if (const json::value* c = r.find("checksum")) compile_checksum(*c);
+    if (const json::object* c = r.get_object("correlation")) compile_correlation_spec(*c);
+    if (const json::object* u = r.get_object("upstream")) compile_upstream(*u);
     if (const json::object* ops = r.get_object("operations", true)) {
       if (ops->empty()) diag.error("operations", "must define at least one operation");
       for (const auto& kv : *ops) compile_operation(std::string(kv.key()), kv.value());
     }
     if (const json::object* s = r.get_object("session")) compile_session(*s);
     r.finish();
+  }
+
+  // "checksum": a name ("none" for none) or an object with its options.
+  void compile_checksum(const json::value& c) {
+    if (c.is_string()) {
+      if (c.get_string() != "none") {
+        json::object o{{"type", c.get_string()}};
+        config_object cc(o, "checksum", diag);
+        out.checksum = make_checksum(cc);
+      }
+    } else if (c.is_object()) {
+      config_object cc(c.get_object(), "checksum", diag);
+      out.checksum = make_checksum(cc);
+    } else {
+      diag.error("checksum", "must be a checksum name or an object");
+    }
+  }
+
+  void compile_correlation_spec(const json::object& obj) {
+    config_object cc(obj, "correlation", diag);
+    auto mode = cc.get_enum("mode", {"sequential", "ordered", "field"}, "sequential");
+    out.correlation.mode = mode == "field"     ? correlation_mode::field
+                           : mode == "ordered" ? correlation_mode::ordered
+                                               : correlation_mode::sequential;
+    out.correlation.field = cc.get_string("field");
+    if (const json::array* also = cc.get_array("also")) {
+      for (std::size_t i = 0; i < also->size(); ++i) {
+        if (!(*also)[i].is_string())
+          diag.error(cc.child_path("also") + "[" + std::to_string(i) + "]", "must be a field name");
+        else
+          out.correlation.also.emplace_back((*also)[i].get_string());
+      }
+    }
+    if (out.correlation.mode == correlation_mode::field && out.correlation.field.empty()) {
+      cc.accept("field");
+      diag.error(cc.child_path("field"), "is required when mode is \"field\"");
+    }
+    cc.finish();
+  }
+
+  void compile_upstream(const json::object& obj) {
+    config_object uc(obj, "upstream", diag);
+    if (const json::array* eps = uc.get_array("endpoints")) {
+      for (std::size_t i = 0; i < eps->size(); ++i) {
+        const auto& e = (*eps)[i];
+        if (!e.is_string() || e.get_string().empty())
+          diag.error(uc.child_path("endpoints") + "[" + std::to_string(i) + "]",
+                     "must be a \"host:port\" string");
+        else
+          out.upstream.endpoints.emplace_back(e.get_string());
+      }
+    }
+    out.upstream.connect_timeout =
+        std::chrono::milliseconds(uc.get_int("connect_timeout_ms", 2000, 1, 600000));
+    out.upstream.connections = static_cast<std::size_t>(uc.get_int("connections", 2, 1, 1024));
+    out.upstream.max_timeout =
+        std::chrono::milliseconds(uc.get_int("max_timeout_ms", 30000, 1, 3600000));
+    uc.finish();
   }
 
   // An operation named by the session section; its request must be buildable without the app
