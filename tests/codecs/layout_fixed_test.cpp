@@ -8,7 +8,6 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,7 +36,7 @@ void expect_field_decodes(const built& b, const char* wire, const char* decoded)
   record back;
   back.reset(1);
   auto dec = b.lay->decode(unhex(wire), back);
-  BOOST_REQUIRE_MESSAGE(dec.has_value(), dec.error().to_string());
+  BOOST_REQUIRE_MESSAGE(dec.has_value(), error_text(dec));
   BOOST_TEST(back.has(0) == (decoded != nullptr));
   if (decoded) BOOST_TEST(back.get(0) == decoded);
 }
@@ -150,7 +149,7 @@ BOOST_AUTO_TEST_CASE(field_vectors_encode_and_decode) {
       if (v.value) r.set(0, v.value);
       byte_buffer out;
       auto enc = b->lay->encode(r, out);
-      BOOST_REQUIRE_MESSAGE(enc.has_value(), enc.error().to_string());
+      BOOST_REQUIRE_MESSAGE(enc.has_value(), error_text(enc));
       BOOST_TEST(hex(out) == v.wire);
       expect_field_decodes(*b, v.wire, v.decoded);
     }
@@ -483,7 +482,10 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(b->lay);
 }
 
-BOOST_AUTO_TEST_CASE(steady_state_speed) {
+// Encode and decode again into the same buffer and record, as a connection does: nothing of the
+// previous message leaks into the next. (Its speed is measured by bench/codec_bench.cpp on
+// acme-core, not asserted here.)
+BOOST_AUTO_TEST_CASE(steady_state_reuses_buffers) {
   // A 40-byte record: encode + decode, reusing the output buffer and the record.
   auto b = build(R"({"charset":"ebcdic-cp037","fields":[
     {"name":"tx","length":4},
@@ -501,23 +503,21 @@ BOOST_AUTO_TEST_CASE(steady_state_speed) {
   in.set(4, "12.50");
   byte_buffer out;
   record back;
-  constexpr int rounds = 200000;
-  // Thread CPU time: the build machine is shared, wall time would measure the neighbours.
-  auto cpu_ns = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-  };
-  const long long start = cpu_ns();
-  for (int i = 0; i < rounds; ++i) {
+  std::string first;
+  for (int round = 0; round < 3; ++round) {
     out.clear();
-    if (!b->lay->encode(in, out)) BOOST_FAIL("encode");
+    auto enc = b->lay->encode(in, out);
+    BOOST_REQUIRE_MESSAGE(enc.has_value(), error_text(enc));
     back.reset(5);
-    if (!b->lay->decode(out, back)) BOOST_FAIL("decode");
+    auto dec = b->lay->decode(out, back);
+    BOOST_REQUIRE_MESSAGE(dec.has_value(), error_text(dec));
+    if (round == 0) first = hex(out);
+    BOOST_TEST(hex(out) == first);
   }
-  const long long ns = (cpu_ns() - start) / rounds;
-  BOOST_TEST_MESSAGE("fixed encode+decode of " << out.size() << " bytes: " << ns << " ns");
   BOOST_TEST(out.size() == 40u);
+  BOOST_TEST(back.get(0) == "BALQ");
+  BOOST_TEST(back.get(1) == "123456");
+  BOOST_TEST(back.get(2) == "ACCT00012345");
   BOOST_TEST(back.get(3) == "-1234567.89");
-  BOOST_TEST(ns < 5000);  // a sanity bound; the target is < 1000 ns
+  BOOST_TEST(back.get(4) == "12.50");
 }

@@ -56,6 +56,13 @@ inline std::string listed(const std::vector<std::string>& errors) {
   return all;
 }
 
+// The error of a failed result, or "" for a successful one: for failure messages, which Boost.Test
+// evaluates even when the check passes (error() of a successful result asserts).
+template <class R>
+std::string error_text(const R& r) {
+  return r.has_value() ? std::string() : r.error().to_string();
+}
+
 // An encode or decode error with this code, naming this field, and (unless null) this message.
 inline void expect_codec_error(const codec_error& e, errc code, std::string_view where,
                                const char* message) {
