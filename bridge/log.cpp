@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <string>
 
 namespace dragoman::bridge::log {
@@ -56,6 +57,38 @@ const char* name_of(level l) noexcept {
 }
 }  // namespace
 
+void append_iso_time(std::string& out, std::chrono::system_clock::time_point t) {
+  thread_local std::time_t cached_second = std::numeric_limits<std::time_t>::min();
+  thread_local char cached[32];
+  thread_local std::size_t cached_length = 0;
+  // Floored (not truncated), so that an instant before 1970 still reads as its own second.
+  const auto since = t.time_since_epoch();
+  const auto whole = std::chrono::floor<std::chrono::seconds>(since);
+  const auto second = static_cast<std::time_t>(whole.count());
+  if (second != cached_second) {
+    std::tm tm{};
+    gmtime_r(&second, &tm);
+    int n =
+        std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_length = n > 0 ? static_cast<std::size_t>(n) : 0;
+    cached_second = second;
+  }
+  out.append(cached, cached_length);
+  const auto ms =
+      static_cast<int>(std::chrono::floor<std::chrono::milliseconds>(since - whole).count());
+  out.push_back(static_cast<char>('0' + ms / 100));
+  out.push_back(static_cast<char>('0' + ms / 10 % 10));
+  out.push_back(static_cast<char>('0' + ms % 10));
+  out.push_back('Z');
+}
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  std::string s;
+  append_iso_time(s, t);
+  return s;
+}
+
 bool set_level(std::string_view name) {
   for (level l : {level::debug, level::info, level::warn, level::error}) {
     if (name == name_of(l)) {
@@ -72,15 +105,8 @@ bool enabled(level l) noexcept {
 
 void write(level l, std::string_view event, const boost::json::object& fields) {
   if (!enabled(l)) return;
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[64];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::string stamp;
+  append_iso_time(stamp, std::chrono::system_clock::now());
   boost::json::object o;
   o.reserve(fields.size() + 3);
   o["time"] = stamp;

@@ -3,8 +3,8 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <string>
-
 #include <string_view>
 
 namespace boost::asio {
@@ -18,6 +18,12 @@ enum class level { debug = 0, info = 1, warn = 2, error = 3 };
 // Sets the lowest level written; "debug", "info", "warn" or "error" (false for anything else).
 bool set_level(std::string_view name);
 bool enabled(level l) noexcept;
+
+// "2026-11-26T10:18:41.123Z": UTC to the millisecond, the one timestamp format of log lines and
+// admin answers. The append form formats the date and time again only when the second changes
+// (cached per thread): the per-call line writes one per call.
+void append_iso_time(std::string& out, std::chrono::system_clock::time_point t);
+std::string iso_time(std::chrono::system_clock::time_point t);
 
 // Writes {"time":"2026-11-26T10:18:41.123Z","level":"info","event":event,...fields} and a
 // newline in one write, so lines from several threads never interleave. Callers mask
