@@ -1,58 +1,49 @@
-// The error contract's codes: their stable names and HTTP statuses.
+// The error contract's codes (names, HTTP statuses, titles from the one table) and error results.
 #include "bridge/call.hpp"
 
 namespace dragoman::bridge {
 
 std::string_view to_string(call_code c) noexcept {
   switch (c) {
-    case call_code::ok:
-      return "ok";
-    case call_code::bad_request:
-      return "bad_request";
-    case call_code::unknown_operation:
-      return "unknown_operation";
-    case call_code::invalid_field:
-      return "invalid_field";
-    case call_code::payload_too_large:
-      return "payload_too_large";
-    case call_code::rejected:
-      return "rejected";
-    case call_code::overloaded:
-      return "overloaded";
-    case call_code::upstream_unavailable:
-      return "upstream_unavailable";
-    case call_code::upstream_timeout:
-      return "upstream_timeout";
-    case call_code::upstream_protocol_error:
-      return "upstream_protocol_error";
+#define DRAGOMAN_CALL_CODE_NAME(name, status, title) \
+  case call_code::name:                              \
+    return #name;
+    DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_NAME)
+#undef DRAGOMAN_CALL_CODE_NAME
   }
   return "unknown";
 }
 
 int http_status(call_code c) noexcept {
   switch (c) {
-    case call_code::ok:
-      return 200;
-    case call_code::bad_request:
-      return 400;
-    case call_code::unknown_operation:
-      return 404;
-    case call_code::invalid_field:
-      return 422;
-    case call_code::payload_too_large:
-      return 413;
-    case call_code::rejected:
-      return 422;  // the profile may say 200 (result_rule)
-    case call_code::overloaded:
-      return 503;
-    case call_code::upstream_unavailable:
-      return 503;
-    case call_code::upstream_timeout:
-      return 504;
-    case call_code::upstream_protocol_error:
-      return 502;
+#define DRAGOMAN_CALL_CODE_STATUS(name, status, title) \
+  case call_code::name:                                \
+    return status;
+    DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_STATUS)
+#undef DRAGOMAN_CALL_CODE_STATUS
   }
   return 500;
+}
+
+std::string_view title_of(call_code c) noexcept {
+  switch (c) {
+#define DRAGOMAN_CALL_CODE_TITLE(name, status, title) \
+  case call_code::name:                               \
+    return title;
+    DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_TITLE)
+#undef DRAGOMAN_CALL_CODE_TITLE
+  }
+  return {};
+}
+
+call_result make_error_result(call_code code, std::string message) {
+  call_result r;
+  r.code = code;
+  r.status = http_status(code);
+  r.message = std::move(message);
+  if (code == call_code::upstream_unavailable || code == call_code::overloaded)
+    r.retry_after_seconds = 1;
+  return r;
 }
 
 }  // namespace dragoman::bridge

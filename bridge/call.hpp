@@ -8,7 +8,9 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,23 +18,42 @@
 
 namespace dragoman::bridge {
 
-// The stable codes of the error contract (DESIGN.md); apps model failure from these.
+// The stable codes of the error contract (DESIGN.md); apps model failure from these. One row per
+// code: (name, HTTP status, problem title). Everything that lists the codes is generated from this
+// table (the enum, to_string, http_status, problem_title, the metrics' code labels), so a new code
+// is one row. rejected's 422 is the default: the profile may say 200 (result_rule).
+#define DRAGOMAN_CALL_CODES(X)                         \
+  X(ok, 200, "OK")                                     \
+  X(bad_request, 400, "Bad request")                   \
+  X(unknown_operation, 404, "Unknown operation")       \
+  X(invalid_field, 422, "Invalid field")               \
+  X(payload_too_large, 413, "Payload too large")       \
+  X(rejected, 422, "Rejected by the legacy system")    \
+  X(overloaded, 503, "Overloaded")                     \
+  X(upstream_unavailable, 503, "Upstream unavailable") \
+  X(upstream_timeout, 504, "Upstream timeout")         \
+  X(upstream_protocol_error, 502, "Upstream protocol error")
+
 enum class call_code {
-  ok,
-  bad_request,
-  unknown_operation,
-  invalid_field,
-  payload_too_large,
-  rejected,
-  overloaded,
-  upstream_unavailable,
-  upstream_timeout,
-  upstream_protocol_error,
+#define DRAGOMAN_CALL_CODE_ENUM(name, status, title) name,
+  DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_ENUM)
+#undef DRAGOMAN_CALL_CODE_ENUM
 };
 
+// Every code, in the table's order (metrics render their series in it).
+inline constexpr call_code all_call_codes[] = {
+#define DRAGOMAN_CALL_CODE_VALUE(name, status, title) call_code::name,
+    DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_VALUE)
+#undef DRAGOMAN_CALL_CODE_VALUE
+};
+inline constexpr std::size_t call_code_count = std::size(all_call_codes);
+
+// The code's stable name ("upstream_timeout"); "unknown" for a value outside the table.
 std::string_view to_string(call_code c) noexcept;
-// 200, 400, 404, 422, 413, (rejected: per profile), 503, 503, 504, 502.
+// The code's HTTP status from the table; 500 for a value outside it.
 int http_status(call_code c) noexcept;
+// The code's problem+json title ("Upstream timeout"); empty for a value outside the table.
+std::string_view title_of(call_code c) noexcept;
 
 struct call_request {
   std::string op;
@@ -66,6 +87,11 @@ struct call_result {
   std::chrono::microseconds upstream_time{0};  // request written → reply read, last attempt
   std::shared_ptr<const call_trace> trace;     // when the request asked for it
 };
+
+// A failed result with the code's status and the message. upstream_unavailable and overloaded
+// also say when to try again (retry_after_seconds = 1): both usually pass within a second (a
+// breaker's probe, a queue draining), and an app left to guess backs off far longer.
+call_result make_error_result(call_code code, std::string message);
 
 // Called exactly once per submitted call, on the executor given to submit().
 using call_handler = std::function<void(call_result&&)>;

@@ -18,24 +18,13 @@ std::string problem_type(std::string_view code) {
 }  // namespace
 
 call_result door_error(call_code code, std::string message) {
-  call_result r;
-  r.code = code;
-  r.message = std::move(message);
-  r.status = http_status(code);
-  r.attempts = 0;
-  return r;
+  return make_error_result(code, std::move(message));
 }
 
 std::string_view problem_title(std::string_view code, int status) {
-  if (code == "bad_request") return "Bad request";
-  if (code == "unknown_operation") return "Unknown operation";
-  if (code == "invalid_field") return "Invalid field";
-  if (code == "payload_too_large") return "Payload too large";
-  if (code == "rejected") return "Rejected by the legacy system";
-  if (code == "overloaded") return "Overloaded";
-  if (code == "upstream_unavailable") return "Upstream unavailable";
-  if (code == "upstream_timeout") return "Upstream timeout";
-  if (code == "upstream_protocol_error") return "Upstream protocol error";
+  for (call_code c : all_call_codes)
+    if (code == to_string(c)) return title_of(c);
+  // The HTTP door's and admin's own codes, which are not call results.
   if (code == "not_found") return "Not found";
   if (code == "method_not_allowed") return "Method not allowed";
   if (code == "unauthorized") return "Unauthorized";

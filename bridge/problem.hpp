@@ -10,7 +10,7 @@
 
 namespace dragoman::bridge {
 
-// A result made by a front door itself (the call never reached the engine): status from the code.
+// A result made by a front door itself (the call never reached the engine): make_error_result.
 call_result door_error(call_code code, std::string message);
 
 // A short, stable, human title for a code ("Upstream timeout"); codes outside call_code (such as

@@ -1,6 +1,6 @@
 // The answer writers the doors share: JSON appended in place must be byte for byte what
-// Boost.JSON serialises, line answers must parse back to what they carry, and scratch parsing
-// must reject what json::parse rejects.
+// Boost.JSON serialises, line answers must parse back to what they carry, scratch parsing must
+// reject what json::parse rejects, and the call codes keep their names, statuses and titles.
 #define BOOST_TEST_MODULE answer_test
 #include <boost/test/unit_test.hpp>
 
@@ -9,7 +9,9 @@
 
 #include <boost/json.hpp>
 
+#include <iterator>
 #include <string>
+#include <string_view>
 
 using namespace dragoman::bridge;
 namespace json = boost::json;
@@ -88,6 +90,66 @@ BOOST_AUTO_TEST_CASE(line_answers_parse_back) {
   BOOST_TEST(e.at("data") == json::value(rejected.data));
   BOOST_TEST(e.at("attempts") == json::value(2));
   BOOST_TEST(line_answer(json::value(7), rejected) == out);
+}
+
+// The error contract's codes as DESIGN.md "Error contract" states them (name, HTTP status), with
+// the problem titles answers have always carried.
+BOOST_AUTO_TEST_CASE(call_codes_keep_their_names_statuses_and_titles) {
+  struct vector {
+    call_code code;
+    std::string_view name;
+    int status;
+    std::string_view title;
+  };
+  const vector vectors[] = {
+      {call_code::ok, "ok", 200, "OK"},
+      {call_code::bad_request, "bad_request", 400, "Bad request"},
+      {call_code::unknown_operation, "unknown_operation", 404, "Unknown operation"},
+      {call_code::invalid_field, "invalid_field", 422, "Invalid field"},
+      {call_code::payload_too_large, "payload_too_large", 413, "Payload too large"},
+      {call_code::rejected, "rejected", 422, "Rejected by the legacy system"},
+      {call_code::overloaded, "overloaded", 503, "Overloaded"},
+      {call_code::upstream_unavailable, "upstream_unavailable", 503, "Upstream unavailable"},
+      {call_code::upstream_timeout, "upstream_timeout", 504, "Upstream timeout"},
+      {call_code::upstream_protocol_error, "upstream_protocol_error", 502,
+       "Upstream protocol error"},
+  };
+  BOOST_TEST(std::size(vectors) == call_code_count);
+  for (std::size_t i = 0; i < std::size(vectors); ++i) {
+    const vector& v = vectors[i];
+    BOOST_TEST(to_string(all_call_codes[i]) == v.name);  // the table's order is the enum's
+    BOOST_TEST(to_string(v.code) == v.name);
+    BOOST_TEST(http_status(v.code) == v.status);
+    BOOST_TEST(title_of(v.code) == v.title);
+    if (v.code != call_code::ok) BOOST_TEST(problem_title(v.name, 999) == v.title);
+  }
+  const auto outside = static_cast<call_code>(call_code_count);
+  BOOST_TEST(to_string(outside) == "unknown");
+  BOOST_TEST(http_status(outside) == 500);
+  // Codes of the doors and admin that are not call results, then the fallback by status.
+  BOOST_TEST(problem_title("not_found", 404) == "Not found");
+  BOOST_TEST(problem_title("method_not_allowed", 405) == "Method not allowed");
+  BOOST_TEST(problem_title("unauthorized", 401) == "Unauthorized");
+  BOOST_TEST(problem_title("teapot", 418) == "Client error");
+  BOOST_TEST(problem_title("boom", 500) == "Server error");
+  BOOST_TEST(problem_title("odd", 302) == "Error");
+}
+
+BOOST_AUTO_TEST_CASE(error_results_carry_status_message_and_when_to_retry) {
+  for (call_code code : all_call_codes) {
+    call_result r = make_error_result(code, "why");
+    BOOST_TEST(to_string(r.code) == to_string(code));
+    BOOST_TEST(r.status == http_status(code));
+    BOOST_TEST(r.message == "why");
+    BOOST_TEST(r.attempts == 0);
+    // Only the codes that pass by themselves say when to come back.
+    const bool transient = code == call_code::upstream_unavailable || code == call_code::overloaded;
+    BOOST_TEST(r.retry_after_seconds.has_value() == transient, to_string(code));
+    if (transient) BOOST_TEST(*r.retry_after_seconds == 1);
+  }
+  call_result d = door_error(call_code::payload_too_large, "over 1 MiB");
+  BOOST_TEST(d.status == 413);
+  BOOST_TEST(!d.retry_after_seconds.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(scratch_parse_accepts_and_rejects_like_json_parse) {
