@@ -1,0 +1,137 @@
+// One legacy endpoint: its address and priority, its breaker, the load counters pickers read, and
+// the gauge each of its connections publishes. No Asio, no connections: time points come in.
+#pragma once
+
+#include "bridge/host_port.hpp"
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+
+namespace dragoman::bridge {
+
+using steady_clock = std::chrono::steady_clock;
+using system_clock = std::chrono::system_clock;
+
+enum class breaker_state : int { closed = 0, open, half_open };
+const char* to_string(breaker_state s) noexcept;
+
+// What the breaker says to one call or connect.
+enum class breaker_verdict {
+  yes,    // closed: go
+  probe,  // half-open: this one is the probe that decides
+  open,   // open: wait for the cool-down
+  busy,   // half-open with the probe out: wait for its verdict
+};
+
+// A connection's state as published (admin output, metrics).
+enum class conn_state : int { connecting = 0, signing_on, up, down, draining };
+inline constexpr int conn_state_count = 5;
+const char* to_string(conn_state s) noexcept;
+
+// What a picker on another thread may do with a connection.
+enum class pick_state : int { unavailable = 0, queueing = 1, connected = 2 };
+
+// What one connection publishes for pickers and admin output on other threads.
+class connection_gauge {
+ public:
+  explicit connection_gauge(std::uint64_t id);
+  std::uint64_t id() const noexcept { return id_; }
+
+  pick_state pick() const noexcept {
+    return static_cast<pick_state>(pick_.load(std::memory_order_relaxed));
+  }
+  void set_pick(pick_state s) noexcept { pick_.store(static_cast<int>(s)); }
+  conn_state state() const noexcept { return static_cast<conn_state>(state_.load()); }
+  void set_state(conn_state s);  // and since when
+  void set_error(std::string why);
+  boost::json::object describe() const;
+
+  // App calls handed to this connection and not yet answered.
+  std::atomic<std::size_t> calls{0};
+
+ private:
+  const std::uint64_t id_;
+  std::atomic<int> pick_{static_cast<int>(pick_state::queueing)};
+  std::atomic<int> state_{static_cast<int>(conn_state::connecting)};
+  std::atomic<system_clock::rep> since_{0};
+  mutable std::mutex m_;  // last_error_ only
+  std::string last_error_;
+};
+
+struct breaker_options {
+  std::size_t failures = 5;  // consecutive failures that open it; 0 turns breakers off
+  std::chrono::milliseconds cooldown{5000};
+};
+
+class endpoint {
+ public:
+  endpoint(upstream_spec spec, std::size_t index, breaker_options breaker);
+  endpoint(const endpoint&) = delete;
+  endpoint& operator=(const endpoint&) = delete;
+
+  const endpoint_address& address() const noexcept { return address_; }
+  const std::string& name() const noexcept { return address_.text; }
+  int priority() const noexcept { return priority_; }
+  std::size_t index() const noexcept { return index_; }
+
+  // The gauges of its connections, added by the pool before any connection starts.
+  connection_gauge& add_connection(std::uint64_t id) { return gauges_.emplace_back(id); }
+  const std::deque<connection_gauge>& connections() const noexcept { return gauges_; }
+  std::deque<connection_gauge>& connections() noexcept { return gauges_; }
+  // Some connection of it is up (and signed on) and takes calls.
+  bool has_connected() const noexcept;
+
+  // Load, read by pickers on every thread.
+  std::atomic<std::size_t> round_robin{0};
+  std::atomic<std::size_t> assigned{0};  // calls handed to its connections, queued or in flight
+  std::atomic<std::size_t> queued{0};
+  std::size_t in_flight() const noexcept;
+
+  // The breaker. Only the probe decides in open and half-open.
+  bool breaker_enabled() const noexcept { return options_.failures > 0; }
+  bool breaker_closed() const noexcept {
+    return breaker_pub_.load(std::memory_order_relaxed) == static_cast<int>(breaker_state::closed);
+  }
+  breaker_verdict admit(steady_clock::time_point now);
+  // A probe that ended without a verdict (no connection, shutdown, overload) gives its turn back.
+  void release_probe();
+  // True when this success closed the breaker: its connections may reconnect at once.
+  bool record_success(bool probe);
+  void record_failure(const std::string& why, bool probe, steady_clock::time_point now);
+  void set_error(const std::string& why);
+  steady_clock::time_point open_until() const;
+  std::string last_error() const;
+  std::uint32_t consecutive_failures() const noexcept { return consecutive_failures_.load(); }
+
+  // For /admin/upstreams and stats().
+  boost::json::object describe() const;
+  boost::json::object stats() const;
+
+ private:
+  void set_breaker(breaker_state s, const std::string& why);  // under m_
+
+  endpoint_address address_;
+  int priority_;
+  std::size_t index_;
+  breaker_options options_;
+  std::deque<connection_gauge> gauges_;
+  std::atomic<int> breaker_pub_{static_cast<int>(breaker_state::closed)};
+  std::atomic<std::uint32_t> consecutive_failures_{0};
+
+  mutable std::mutex m_;  // guards what follows
+  breaker_state breaker_ = breaker_state::closed;
+  steady_clock::time_point open_until_;
+  system_clock::time_point breaker_since_ = system_clock::now();
+  bool probe_out_ = false;
+  std::string last_error_;
+  system_clock::time_point last_error_at_;
+};
+
+}  // namespace dragoman::bridge
