@@ -1,0 +1,92 @@
+// The translator: request mapping with validation, reply classification and mapping, traces.
+#include "bridge/translator.hpp"
+
+#include "codecs/pipeline.hpp"
+
+#include <algorithm>
+
+namespace dragoman::bridge {
+
+namespace {
+
+call_result refusal(call_code code, std::string message) {
+  call_result r;
+  r.code = code;
+  r.status = http_status(code);
+  r.message = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+std::optional<call_result> translate_request(const call_request& req,
+                                             std::shared_ptr<profile_bundle> bundle,
+                                             std::chrono::milliseconds max_timeout,
+                                             mapped_request& out) {
+  const codecs::profile& profile = *bundle->profile;
+  const codecs::operation* op = profile.find_operation(req.op);
+  if (!op || op->internal)
+    return refusal(call_code::unknown_operation,
+                   "the profile " + profile.name + " has no operation \"" + req.op + "\"" +
+                       (op ? " that apps may call (it belongs to the session)" : ""));
+  const codecs::field_spec* correlation = nullptr;
+  if (profile.correlation.mode == codecs::correlation_mode::field) {
+    if (!op->request.correlation_field || !op->reply.correlation_field)
+      return refusal(call_code::upstream_protocol_error, "operation \"" + op->name +
+                                                             "\" has no correlation field \"" +
+                                                             profile.correlation.field + "\"");
+    correlation = &op->request.fields[*op->request.correlation_field];
+  }
+  auto timeout = req.timeout.value_or(op->timeout);
+  if (max_timeout.count() > 0) timeout = std::min(timeout, max_timeout);
+  out.timeout = std::max(timeout, std::chrono::milliseconds(1));
+
+  out.op = op;
+  call_generation_context gen(bundle->bank, correlation);
+  if (auto mapped = codecs::map_request(op->request, req.data, gen, out.request); !mapped)
+    return refusal(call_code::invalid_field, mapped.error().to_string());
+  out.key_generated = gen.correlation_generated();
+  // Checked here, so that a value that does not fit its layout is invalid_field (422) whatever
+  // the state of the upstreams. A frame whose key the connection assigns is encoded there, once:
+  // here only the fields are checked.
+  thread_local codecs::byte_buffer payload;
+  thread_local codecs::byte_buffer scratch;
+  scratch.clear();
+  codecs::result<void> encoded = codecs::encode_message(profile, op->request, out.request, payload,
+                                                        out.key_generated ? scratch : out.frame);
+  if (!encoded) return refusal(call_code::invalid_field, encoded.error().to_string());
+  out.bundle = std::move(bundle);
+  return std::nullopt;
+}
+
+call_result reply_result(const codecs::operation& op, const codecs::record& reply) {
+  codecs::reply_outcome outcome = codecs::classify_reply(op, reply);
+  call_result r;
+  r.data = codecs::map_reply(op.reply, reply, false);
+  r.legacy_code = std::move(outcome.code);
+  if (outcome.success) {
+    r.code = call_code::ok;
+    r.status = 200;
+    r.message = std::move(outcome.message);
+    return r;
+  }
+  r.code = call_code::rejected;
+  r.status = op.result.rejected_status;
+  r.message = outcome.message.empty() ? "the host rejected the call with code " + r.legacy_code
+                                      : std::move(outcome.message);
+  return r;
+}
+
+std::shared_ptr<call_trace> make_trace(const mapped_request& call, const codecs::record* reply) {
+  auto tr = std::make_shared<call_trace>();
+  tr->profile = call.bundle->profile;
+  tr->op = call.op;
+  tr->request = call.request;
+  if (reply) {
+    tr->reply = *reply;
+    tr->has_reply = true;
+  }
+  return tr;
+}
+
+}  // namespace dragoman::bridge

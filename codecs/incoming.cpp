@@ -1,0 +1,27 @@
+// Decoding a payload from the host in the one fallback order.
+#include "codecs/incoming.hpp"
+
+namespace dragoman::codecs {
+
+result<decoded_message> decode_incoming(const profile& conn, byte_view payload, record& out,
+                                        reply_expectation in_order, const reply_finder& by_key) {
+  if (in_order.op) {
+    auto decoded = decode_payload(in_order.prof ? *in_order.prof : conn, payload, out,
+                                  decode_preference::replies_first, in_order.op);
+    if (decoded) return decoded;
+    auto as_request = decode_payload(conn, payload, out, decode_preference::requests_first);
+    if (as_request && !as_request->is_reply) return as_request;
+    return decoded;
+  }
+  auto decoded = decode_payload(conn, payload, out, decode_preference::replies_first);
+  if (!decoded || !decoded->is_reply || !by_key) return decoded;
+  reply_expectation want = by_key(*decoded, out);
+  if (want.op && want.op != decoded->op) {
+    auto again = decode_payload(want.prof ? *want.prof : conn, payload, out,
+                                decode_preference::replies_first, want.op);
+    if (again && again->is_reply) return again;
+  }
+  return decoded;
+}
+
+}  // namespace dragoman::codecs
