@@ -1,0 +1,190 @@
+// Call bookkeeping of one upstream connection: queue, flight (keyed or in order), deadlines.
+#include "bridge/call_book.hpp"
+
+#include <algorithm>
+
+namespace dragoman::bridge {
+
+void call_book::set_mode(codecs::correlation_mode mode) {
+  keyed_ = mode == codecs::correlation_mode::field;
+  ordered_limit_ = mode == codecs::correlation_mode::ordered
+                       ? std::max<std::size_t>(1, limits_.max_in_flight)
+                       : 1;
+}
+
+tracked_call* call_book::adopt(std::unique_ptr<tracked_call> c, time_point when) {
+  tracked_call* raw = c.get();
+  raw->deadline_it = deadlines_.emplace(when, std::move(c));
+  return raw;
+}
+
+void call_book::retime(tracked_call* c, time_point when) {
+  auto node = deadlines_.extract(c->deadline_it);
+  node.key() = when;
+  c->deadline_it = deadlines_.insert(std::move(node));
+}
+
+std::unique_ptr<tracked_call> call_book::release(tracked_call* c, time_point now) {
+  if (c->at == tracked_call::place::queued) {
+    queue_.erase(c->queue_it);
+    if (queued_gauge_) queued_gauge_->fetch_sub(1, std::memory_order_relaxed);
+  } else if (c->at == tracked_call::place::in_flight) {
+    if (keyed_) {
+      keyed_calls_.erase(c->key);
+    } else {
+      // Its place stays, empty, until its reply comes (or the connection is replaced).
+      for (auto& p : ordered_)
+        if (p.call == c) {
+          p.call = nullptr;
+          p.late_until = now + limits_.late_grace;
+          break;
+        }
+    }
+  }
+  c->at = tracked_call::place::none;
+  std::unique_ptr<tracked_call> owned = std::move(c->deadline_it->second);
+  deadlines_.erase(c->deadline_it);
+  return owned;
+}
+
+call_book::time_point call_book::next_deadline() const noexcept {
+  auto next = time_point::max();
+  if (!deadlines_.empty()) next = deadlines_.begin()->first;
+  if (head_is_late()) next = std::min(next, ordered_.front().late_until);
+  return next;
+}
+
+void call_book::enqueue(tracked_call* c) {
+  c->queue_it = queue_.insert(queue_.end(), c);
+  c->at = tracked_call::place::queued;
+  if (queued_gauge_) queued_gauge_->fetch_add(1, std::memory_order_relaxed);
+}
+
+tracked_call* call_book::next_to_send() {
+  if (queue_.empty() || !can_send()) return nullptr;
+  tracked_call* c = queue_.front();
+  queue_.pop_front();
+  if (queued_gauge_) queued_gauge_->fetch_sub(1, std::memory_order_relaxed);
+  c->at = tracked_call::place::none;
+  if (c->deadline_it->first != c->deadline) retime(c, c->deadline);
+  return c;
+}
+
+bool call_book::can_send() const noexcept {
+  if (keyed_) return keyed_calls_.size() < limits_.max_in_flight;
+  return ordered_.size() < ordered_limit_;
+}
+
+call_book::key_check call_book::prepare_key(tracked_call* c) {
+  if (!keyed_) return key_check::ok;
+  const codecs::operation& op = *c->op;
+  auto idx = op.request.correlation_field;
+  if (!idx) return key_check::no_correlation_field;
+  codecs::record& rec = c->request();
+  if (c->key_generated) {
+    const codecs::field_spec& f = op.request.fields[*idx];
+    // The other key parts (correlation.also) are the request's; only the counter varies.
+    key_suffix(op.request, rec, key_rest_);
+    auto value = keys_.next(
+        f,
+        [this](std::string_view k) {
+          key_scratch_.assign(k.data(), k.size());
+          key_scratch_ += key_rest_;
+          return keyed_calls_.count(key_scratch_) != 0 || timed_out_set_.count(key_scratch_) != 0;
+        },
+        rec.slot(*idx));
+    if (!value) return key_check::no_free_key;
+    rec.set_present(*idx);
+  }
+  key_of(op.request, rec, c->key);
+  if (keyed_calls_.count(c->key)) return key_check::already_in_flight;
+  return key_check::ok;
+}
+
+void call_book::sent(tracked_call* c, time_point now, std::uint64_t batch) {
+  c->at = tracked_call::place::in_flight;
+  c->sent_at = now;
+  c->batch = batch;
+  if (keyed_)
+    keyed_calls_.emplace(c->key, c);
+  else
+    ordered_.push_back({c, {}});
+}
+
+const tracked_call* call_book::head() const noexcept {
+  return ordered_.empty() ? nullptr : ordered_.front().call;
+}
+
+call_book::match call_book::take_head() {
+  if (ordered_.empty()) return {};
+  tracked_call* c = ordered_.front().call;
+  ordered_.pop_front();
+  if (!c) return {match::kind::late, nullptr};
+  c->at = tracked_call::place::none;  // its place is gone already
+  return {match::kind::call, c};
+}
+
+call_book::match call_book::match_key(const codecs::message_def& msg, const codecs::record& reply) {
+  auto idx = msg.correlation_field;
+  if (!idx || !reply.has(*idx)) {
+    key_scratch_ = "(none)";
+    return {};
+  }
+  key_of(msg, reply, key_scratch_);
+  auto it = keyed_calls_.find(key_scratch_);
+  if (it != keyed_calls_.end()) return {match::kind::call, it->second};
+  if (timed_out_set_.erase(key_scratch_)) return {match::kind::late, nullptr};
+  return {};
+}
+
+bool call_book::late_grace_over(time_point now) const noexcept {
+  return head_is_late() && ordered_.front().late_until <= now;
+}
+
+void call_book::remember_timed_out(const std::string& key) {
+  const std::size_t cap =
+      std::max<std::size_t>(64, std::min<std::size_t>(limits_.max_in_flight, 65536));
+  if (!timed_out_set_.insert(key).second) return;
+  timed_out_order_.push_back(key);
+  while (timed_out_order_.size() > cap) {
+    timed_out_set_.erase(timed_out_order_.front());
+    timed_out_order_.pop_front();
+  }
+}
+
+std::optional<call_book::expiry> call_book::expire_next(time_point now) {
+  if (deadlines_.empty() || deadlines_.begin()->first > now) return std::nullopt;
+  tracked_call* c = deadlines_.begin()->second.get();
+  const bool in_flight = c->at == tracked_call::place::in_flight;
+  if (in_flight && keyed_) remember_timed_out(c->key);
+  return expiry{release(c, now), in_flight};
+}
+
+std::vector<std::unique_ptr<tracked_call>> call_book::take_all(bool with_queued,
+                                                               std::uint64_t batches_written) {
+  std::vector<tracked_call*> victims;
+  for (auto& [deadline, c] : deadlines_)
+    if (c->at != tracked_call::place::queued || with_queued) victims.push_back(c.get());
+  std::vector<std::unique_ptr<tracked_call>> out;
+  out.reserve(victims.size());
+  for (tracked_call* c : victims) {
+    if (c->is_app() && c->at == tracked_call::place::in_flight && c->batch <= batches_written)
+      c->call->written = true;
+    // The places in order go below; the time point only matters for them.
+    out.push_back(release(c, time_point{}));
+  }
+  forget_in_flight();
+  return out;
+}
+
+void call_book::forget_in_flight() noexcept {
+  ordered_.clear();
+  keyed_calls_.clear();
+}
+
+void call_book::forget_late_keys() noexcept {
+  timed_out_set_.clear();
+  timed_out_order_.clear();
+}
+
+}  // namespace dragoman::bridge
