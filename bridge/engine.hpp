@@ -4,39 +4,20 @@
 
 #include "bridge/call.hpp"
 #include "bridge/io_pool.hpp"
+#include "bridge/upstream_options.hpp"
 #include "codecs/profile.hpp"
 
-#include <chrono>
-#include <cstddef>
 #include <memory>
-#include <string>
-#include <vector>
 
 namespace dragoman::bridge {
 
-struct engine_options {
-  std::vector<std::string> upstreams;        // "host:port"; empty: the profile's endpoints
-  std::size_t connections_per_endpoint = 2;  // --upstream-connections
-  std::chrono::milliseconds connect_timeout{2000};
-  std::chrono::milliseconds max_timeout{30000};     // cap on a caller's Request-Timeout/timeout_ms
-  std::size_t max_queued = 4096;                    // calls waiting for a connection (sequential)
-  std::size_t max_in_flight_per_connection = 4096;  // field correlation
-  std::chrono::milliseconds reconnect_min{100};     // jittered exponential backoff bounds
-  std::chrono::milliseconds reconnect_max{5000};
-  // Resilience. Upstream strings may carry a priority: "host:port;priority=1" (lower first).
-  std::size_t max_in_flight_per_endpoint = 16384;    // beyond: overloaded
-  std::chrono::milliseconds queue_timeout{1000};     // longest wait for a connection (in deadline)
-  std::size_t breaker_failures = 5;                  // consecutive failures that open the breaker
-  std::chrono::milliseconds breaker_cooldown{5000};  // open → one probe decides
-  double retry_budget_ratio = 0.1;     // retries at most this fraction of calls (10 s window) ...
-  std::size_t retry_budget_floor = 3;  // ... plus this many
-  std::chrono::milliseconds retry_backoff_min{20};  // jittered backoff between attempts
-  std::chrono::milliseconds retry_backoff_max{200};
-};
+struct upstream_counters;
 
 // Upstream connections are spread over the pool's io_contexts; calls are posted to the
-// connection's context and their results posted back to the caller's executor.
+// connection's context and their results posted back to the caller's executor. The engine counts
+// into `counters` (tests read them there); null: counters of its own.
 std::unique_ptr<call_engine> make_engine(std::shared_ptr<const codecs::profile> profile,
-                                         engine_options options, io_pool& pool);
+                                         engine_options options, io_pool& pool,
+                                         std::shared_ptr<upstream_counters> counters = nullptr);
 
 }  // namespace dragoman::bridge

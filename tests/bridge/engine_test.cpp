@@ -5,7 +5,8 @@
 
 #include "bridge/engine.hpp"
 #include "bridge/io_pool.hpp"
-#include "bridge/upstream.hpp"
+#include "bridge/host_port.hpp"
+#include "bridge/upstream_shared.hpp"
 #include "codecs/pipeline.hpp"
 #include "codecs/profile.hpp"
 
@@ -192,7 +193,7 @@ class fake_upstream {
 struct engine_fixture {
   explicit engine_fixture(std::shared_ptr<const codecs::profile> p, bridge::engine_options o)
       : profile(std::move(p)), pool(2) {
-    engine = bridge::make_engine(profile, std::move(o), pool);
+    engine = bridge::make_engine(profile, std::move(o), pool, counters_);
     pool.start();
   }
   ~engine_fixture() {
@@ -251,7 +252,10 @@ struct engine_fixture {
     return engine->ready();
   }
 
-  const bridge::upstream_counters& counters() const { return *bridge::engine_counters(*engine); }
+  const bridge::upstream_counters& counters() const { return *counters_; }
+
+  std::shared_ptr<bridge::upstream_counters> counters_ =
+      std::make_shared<bridge::upstream_counters>();
 
   std::shared_ptr<const codecs::profile> profile;
   bridge::io_pool pool;

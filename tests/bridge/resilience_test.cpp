@@ -8,7 +8,7 @@
 #include "bridge/engine.hpp"
 #include "bridge/io_pool.hpp"
 #include "bridge/simulator.hpp"
-#include "bridge/upstream.hpp"
+#include "bridge/host_port.hpp"
 #include "codecs/profile.hpp"
 
 #include <boost/asio/io_context.hpp>

@@ -1,0 +1,177 @@
+// One upstream connection: one socket's life (resolve, connect, sign-on through its session,
+// reading frames, batched writes, reconnect with backoff, reload, drain), with one state and one
+// way to close. Its calls live in a call_book, its session in an upstream_session; each finished
+// attempt goes back to the pool through upstream_shared::attempt_ended. Included by the pool only.
+#pragma once
+
+#include "bridge/call_book.hpp"
+#include "bridge/upstream_session.hpp"
+#include "bridge/upstream_shared.hpp"
+#include "codecs/frame_reader.hpp"
+#include "codecs/incoming.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+namespace dragoman::bridge {
+
+class upstream_connection final : public std::enable_shared_from_this<upstream_connection>,
+                                  private session_host {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  upstream_connection(boost::asio::io_context& ctx, std::shared_ptr<upstream_shared> shared,
+                      endpoint& ep, connection_gauge& gauge);
+
+  boost::asio::io_context& context() noexcept { return ctx_; }
+  // Starts connecting (on its own thread).
+  void start();
+  // Takes an app call: inline on its own thread (outside an answer's delivery), else posted.
+  void submit(std::unique_ptr<tracked_call> call);
+  // The endpoint's breaker closed: a connect it held back starts now.
+  void post_breaker_closed();
+  void post_reload(std::shared_ptr<profile_bundle> bundle);
+  void post_drain(time_point deadline);
+  // On its own thread (or with its context not running): fails every call and closes for good.
+  void shutdown();
+
+ private:
+  // The one state. Calls flow in up and draining; backoff waits for a reconnect (or the breaker).
+  enum class state { connecting, signing_on, up, draining, backoff, stopped };
+  enum class backoff_for { reconnect, breaker };
+
+  // How a connection that was open closes (close_and): what its calls are told and what follows.
+  struct close_reason {
+    enum class kind {
+      lost,      // failed while open: warn "disconnect", calls in flight retryable elsewhere
+      dropped,   // the sign-on failed (already logged): no "disconnect" line
+      replaced,  // reload with another wire, while idle
+      closed,    // on purpose (drain, shutdown): info "disconnect", then stopped
+    };
+    kind how = kind::lost;
+    std::string why;
+    call_code code = call_code::upstream_unavailable;  // for the calls in flight
+    bool breaker = false;  // counts against the breaker (when the connection was up)
+  };
+  enum class then { reconnect, reconnect_now, stop };
+
+  const codecs::profile& profile() const noexcept { return *bundle_->profile; }
+  const engine_options& options() const noexcept { return shared_->options; }
+  upstream_counters& counters() noexcept { return *shared_->counters; }
+  bool carries_calls() const noexcept { return state_ == state::up || state_ == state::draining; }
+  bool writable() const noexcept { return carries_calls() || state_ == state::signing_on; }
+  bool drain_requested() const noexcept { return drain_deadline_.has_value(); }
+  bool queueable() const noexcept;
+  void publish();
+  void set_error(const std::string& why);
+
+  // Calls.
+  void on_submit(std::unique_ptr<tracked_call> c);
+  tracked_call* adopt(std::unique_ptr<tracked_call> c, time_point when);
+  bool send(tracked_call* c);
+  void fail_one(tracked_call* c, call_code code, std::string message);
+  void fail_all(call_code code, const std::string& message, bool with_queued,
+                bool retryable = false);
+  void end_attempt(std::unique_ptr<tracked_call> t, call_result r, bool retryable = false,
+                   const codecs::record* reply = nullptr);
+  void end_error(std::unique_ptr<tracked_call> t, call_code code, std::string message,
+                 bool retryable = false);
+  void pump_queue();
+
+  // Writing and reading.
+  void start_write();
+  void on_write(std::uint64_t epoch, boost::system::error_code ec);
+  void do_read();
+  void on_read(std::uint64_t epoch, boost::system::error_code ec, std::size_t n);
+  void count_rejected(codecs::errc reason);
+  void handle_payload(codecs::byte_view payload);
+  void complete_with_reply(tracked_call* c, const codecs::decoded_message& decoded);
+  void unmatched(std::string key, const std::string& op);
+
+  // Deadlines.
+  void arm_timer();
+  void on_deadline();
+  void expired(std::unique_ptr<tracked_call> c, bool in_flight, time_point now);
+
+  // The session (session_host).
+  void send_session(std::unique_ptr<tracked_call> message) override;
+  void send_answer(const codecs::operation& op, const codecs::record& answer) override;
+  bool can_send() const override { return book_.can_send(); }
+  void on_session(const session_outcome& outcome) override;
+  void sign_on_refused(const session_outcome& outcome);
+  void become_up();
+  void arm_heartbeat();
+  void on_heartbeat();
+
+  // The socket's life.
+  void on_breaker_closed();
+  void do_connect();
+  bool wait_for_breaker();
+  void on_connected();
+  void connect_failed(const std::string& why);
+  void close_socket();
+  void close_and(const close_reason& reason, then next);
+  void stop_for_good();
+  void back_off(const std::string& why, bool failure, bool at_once);
+  void protocol_failure(const std::string& why);
+  void schedule_reconnect(bool at_once);
+  void on_reload(std::shared_ptr<profile_bundle> b);
+  void maybe_replace();
+  void on_drain(time_point deadline);
+  void check_drained();
+  void drain_deadline_passed();
+
+  boost::asio::io_context& ctx_;
+  std::shared_ptr<upstream_shared> shared_;
+  endpoint& ep_;
+  connection_gauge& gauge_;
+  std::shared_ptr<profile_bundle> bundle_;          // the wire this connection speaks
+  std::shared_ptr<profile_bundle> decoder_bundle_;  // keeps the decoder's framer alive
+  std::shared_ptr<profile_bundle> replace_with_;    // reload with another wire: once idle
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::resolver resolver_;
+  boost::asio::steady_timer state_timer_;  // the connect timeout, or the backoff
+  boost::asio::steady_timer deadline_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer drain_timer_;
+  std::minstd_rand rng_;
+
+  state state_ = state::connecting;
+  backoff_for backoff_for_ = backoff_for::reconnect;
+  std::uint64_t epoch_ = 0;  // bumped on every (re)connect and close: stale handlers bail out
+  int failed_attempts_ = 0;  // connects (and sign-ons) failed in a row
+  bool ever_connected_ = false;
+  bool ever_up_ = false;
+  bool connect_timed_out_ = false;
+  bool probe_connect_ = false;  // this connect is the breaker's half-open probe
+  std::string last_connect_error_;
+  std::optional<time_point> drain_deadline_;
+  time_point last_activity_;
+
+  call_book book_;
+  upstream_session session_;
+  codecs::reply_finder find_by_key_;  // for decode_incoming: the call a keyed reply answers
+  call_book::match match_;            // what find_by_key_ found
+  time_point armed_at_ = time_point::max();
+  std::uint64_t timer_gen_ = 0;
+
+  // Frames are built into reusable buffers; one write in flight.
+  codecs::byte_buffer payload_;
+  codecs::byte_buffer out_pending_;
+  codecs::byte_buffer out_writing_;
+  bool writing_ = false;
+  std::uint64_t batches_started_ = 0;
+
+  codecs::frame_reader reader_;
+  codecs::record reply_;
+};
+
+}  // namespace dragoman::bridge

@@ -1,0 +1,107 @@
+// What the upstream pool and its connections share: the profile in service, options, counters,
+// the endpoints, the pool-wide flags, one mapped call across its attempts, and the three things
+// a connection reports back to the pool. Outlives the pool while handlers are pending.
+#pragma once
+
+#include "bridge/call.hpp"
+#include "bridge/sharded_counter.hpp"
+#include "bridge/translator.hpp"
+#include "bridge/upstream_endpoint.hpp"
+#include "bridge/upstream_options.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/container/small_vector.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dragoman::bridge {
+
+// The engine's counters, one list (stats() renders them). Monotonic unless noted; those bumped on
+// every call are sharded per thread.
+struct upstream_counters {
+  sharded_counter calls;     // submitted to the engine
+  sharded_counter ok;        // answered ok
+  sharded_counter rejected;  // legacy-level rejections
+  sharded_counter unknown_operation;
+  sharded_counter invalid_field;
+  sharded_counter overloaded;
+  sharded_counter unavailable;                           // upstream_unavailable answers
+  sharded_counter timeouts;                              // upstream_timeout answers
+  sharded_counter protocol_errors;                       // upstream_protocol_error answers
+  std::atomic<std::uint64_t> retries{0};                 // attempts after the first
+  std::atomic<std::uint64_t> retry_budget_exhausted{0};  // retries refused by the budget
+  std::atomic<std::uint64_t> unmatched{0};               // replies that matched no call in flight
+  std::atomic<std::uint64_t> late{0};                    // replies for calls that had timed out
+  std::atomic<std::uint64_t> unsolicited{0};             // requests from the peer (not replies)
+  std::atomic<std::uint64_t> frames_skipped{0};          // framing resynchronisations
+  std::atomic<std::uint64_t> decode_errors{0};           // replies that could not be decoded
+  std::atomic<std::uint64_t> frames_too_long{0};         // frames refused, by reason
+  std::atomic<std::uint64_t> frames_malformed{0};
+  std::atomic<std::uint64_t> frames_checksum{0};
+  sharded_counter bytes_in;
+  sharded_counter bytes_out;
+  std::atomic<std::uint64_t> connects{0};    // successful connects (first and re-)
+  std::atomic<std::uint64_t> reconnects{0};  // successful connects after a loss
+  std::atomic<std::uint64_t> connect_failures{0};
+  std::atomic<std::uint64_t> disconnects{0};         // established connections lost or closed
+  std::atomic<std::uint64_t> heartbeats{0};          // echo requests sent
+  std::atomic<std::uint64_t> heartbeat_failures{0};  // echoes unanswered: connection replaced
+  std::atomic<std::int64_t> connected{0};            // gauge: connections up (and signed on) now
+};
+
+// One mapped call, across its attempts.
+struct pending_call : mapped_request {
+  std::chrono::steady_clock::time_point deadline;
+  boost::asio::any_io_executor caller;
+  call_handler done;
+  std::string request_id;
+  bool trace = false;
+  int attempts = 0;      // attempts: times the call was handed to an endpoint
+  bool written = false;  // some attempt handed bytes of it to the socket: no blind resend
+  boost::container::small_vector<const endpoint*, 2> tried;  // others first on a retry
+};
+
+class upstream_shared {
+ public:
+  upstream_shared(const engine_options& o, std::shared_ptr<upstream_counters> c)
+      : options(o), counters(std::move(c)) {}
+  virtual ~upstream_shared() = default;
+  upstream_shared(const upstream_shared&) = delete;
+  upstream_shared& operator=(const upstream_shared&) = delete;
+
+  std::atomic<std::shared_ptr<profile_bundle>> bundle;
+  const engine_options options;
+  std::shared_ptr<upstream_counters> counters;
+  std::vector<std::unique_ptr<endpoint>> endpoints;
+  std::atomic<std::int64_t> up{0};  // connections up (and signed on) now
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> draining{false};
+  std::size_t read_buffer_size = 16384;
+
+  // Another endpoint could take a call now (breaker closed, a connection up, room left).
+  bool alternative_to(const endpoint& e) const noexcept {
+    for (const auto& other : endpoints) {
+      if (other.get() == &e || !other->breaker_closed()) continue;
+      if (other->assigned.load(std::memory_order_relaxed) >= options.max_in_flight_per_endpoint)
+        continue;
+      if (other->has_connected()) return true;
+    }
+    return false;
+  }
+
+  // Every app attempt ends here exactly once: answered (retryable false), or handed back for a
+  // retry elsewhere; ex is where a backoff waits. Called from the connection's own handlers.
+  virtual void attempt_ended(std::unique_ptr<pending_call> call, call_result r, bool retryable,
+                             const boost::asio::any_io_executor& ex) = 0;
+  // The endpoint's breaker closed: its connections waiting for it reconnect now.
+  virtual void breaker_closed(endpoint& e) = 0;
+  // A draining connection has closed.
+  virtual void connection_closed_for_drain() = 0;
+};
+
+}  // namespace dragoman::bridge
