@@ -4,21 +4,12 @@
 #include "bridge/http_door.hpp"
 
 #include "bridge/admin.hpp"
-#include "bridge/buffer_pool.hpp"
+#include "bridge/http_request_parser.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
-#include "bridge/wire_trace.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/basic_parser.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/beast/http/verb.hpp>
 
-#include <array>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -42,7 +33,6 @@ using clock_type = std::chrono::steady_clock;
 using namespace std::string_view_literals;
 
 constexpr std::string_view ops_prefix = "/v1/ops/";
-constexpr std::size_t max_request_id_length = 200;
 // A closing connection reads and discards what the client still sends for this long, so that the
 // kernel does not reset the connection (and destroy our last answer, e.g. a 413) over unread bytes.
 constexpr std::chrono::milliseconds linger_time{1000};
@@ -71,139 +61,12 @@ std::string make_request_id() {
   return id;
 }
 
-bool valid_request_id(std::string_view id) {
-  if (id.empty() || id.size() > max_request_id_length) return false;
-  for (unsigned char c : id)
-    if (c < 0x21 || c > 0x7e) return false;
-  return true;
-}
-
-// Request-Timeout: a positive whole number of milliseconds, nothing else.
-std::optional<std::chrono::milliseconds> parse_timeout_ms(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  if (v.empty() || v.size() > 10) return std::nullopt;
-  std::uint64_t ms = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
-  if (ec != std::errc{} || end != v.data() + v.size() || ms == 0) return std::nullopt;
-  return std::chrono::milliseconds(ms);
-}
-
-bool name_is(beast::string_view name, std::string_view wanted) {
-  return name.size() == wanted.size() && beast::iequals(name, wanted);
-}
-
-// Beast's parser recording only what the door uses: no container, no allocation per field (the
-// first occurrence of a header wins, as fields::find did). A fresh one costs no allocation, so
-// each request gets a new one.
-class request_parser final : public http::basic_parser<true> {
- public:
-  request_parser(std::uint64_t body_limit, std::uint32_t header_limit) {
-    this->body_limit(body_limit);
-    this->header_limit(header_limit);
-    eager(true);  // header and body in one put() when both are there
-  }
-  request_parser(request_parser&&) = default;
-
-  std::string_view method_string() const {
-    if (method == http::verb::unknown) return unknown_method;
-    auto s = http::to_string(method);
-    return std::string_view(s.data(), s.size());
-  }
-  // The whole body: in place in the input when it came in one piece, else gathered.
-  std::string_view body() const {
-    return body_in_place_ ? body_view_ : std::string_view(body_buf_);
-  }
-
-  http::verb method = http::verb::unknown;
-  std::string unknown_method;  // only for methods Beast does not know
-  std::string target;
-  unsigned version = 11;
-  bool request_id_given = false;
-  bool request_id_valid = false;
-  std::string request_id;  // when given and valid
-  bool timeout_given = false;
-  std::optional<std::chrono::milliseconds> timeout;  // empty when given but malformed
-  bool trace = false;
-  bool expect_continue = false;
-  bool continue_sent = false;
-  bool authorization_given = false;
-  std::string authorization;
-
- private:
-  void on_request_impl(http::verb m, beast::string_view method_str, beast::string_view t, int v,
-                       error_code&) override {
-    method = m;
-    if (m == http::verb::unknown) unknown_method.assign(method_str.data(), method_str.size());
-    target.assign(t.data(), t.size());
-    version = static_cast<unsigned>(v);
-  }
-
-  void on_response_impl(int, beast::string_view, int, error_code&) override {}
-
-  void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
-                     error_code&) override {
-    if (f == http::field::expect) {
-      if (!expect_seen_) expect_continue = beast::iequals(value, "100-continue");
-      expect_seen_ = true;
-    } else if (f == http::field::authorization) {
-      if (!authorization_given) authorization.assign(value.data(), value.size());
-      authorization_given = true;
-    } else if (name_is(name, "X-Request-Id")) {
-      if (request_id_given) return;
-      request_id_given = true;
-      std::string_view v(value.data(), value.size());
-      request_id_valid = valid_request_id(v);
-      if (request_id_valid) request_id.assign(v);
-    } else if (name_is(name, "Request-Timeout")) {
-      if (timeout_given) return;
-      timeout_given = true;
-      timeout = parse_timeout_ms(std::string_view(value.data(), value.size()));
-    } else if (name_is(name, "X-Dragoman-Trace")) {
-      if (!trace_seen_) trace = value == "1";
-      trace_seen_ = true;
-    }
-  }
-
-  void on_header_impl(error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
-
-  std::size_t on_body_impl(beast::string_view b, error_code&) override {
-    // The common case, a body that arrived whole with its header, is not copied.
-    auto remaining = content_length_remaining();
-    if (!body_in_place_ && body_buf_.empty() && remaining && *remaining == b.size()) {
-      body_in_place_ = true;
-      body_view_ = std::string_view(b.data(), b.size());
-    } else {
-      body_buf_.append(b.data(), b.size());
-    }
-    return b.size();
-  }
-
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view b, error_code&) override {
-    body_buf_.append(b.data(), b.size());  // bounded: Beast checks every chunk against body_limit
-    return b.size();
-  }
-
-  void on_finish_impl(error_code&) override {}
-
-  bool expect_seen_ = false;
-  bool trace_seen_ = false;
-  bool body_in_place_ = false;
-  std::string_view body_view_;  // valid until the input it points into changes
-  std::string body_buf_;
-};
-
-}  // namespace
-
-namespace {
-
+// One HTTP connection's protocol half: requests parsed in place, calls submitted, answers placed
+// in request order; reading, writing and closing are door_session's.
 class http_session : public door_session<http_session, http_door::shared> {
  public:
   using door_session::door_session;
-  friend door_session;  // calls close() and on_timer()
+  friend door_session;  // its transport half calls back into the hooks below
 
   void start() {
     enter();
@@ -212,11 +75,20 @@ class http_session : public door_session<http_session, http_door::shared> {
   }
 
   void drain() {
-    draining_ = true;
+    if (phase_ != phase::lingering) phase_ = phase::draining;
     if (owed() == 0 && !writing_) close();
   }
 
  private:
+  // Where the connection is; closed_ (door_session) overrides them all.
+  enum class phase {
+    reading,    // requests are parsed as they come (up to max_pipelined owed)
+    paused,     // no more requests (end of stream, a non-keep-alive request, a bad message):
+                // what is owed is answered, then the connection lingers
+    draining,   // the door drains: what is owed is answered, the last closes the connection
+    lingering,  // FIN sent; input is discarded until the client closes or linger_time passes
+  };
+
   // What an answer needs of its request.
   struct request_meta {
     std::uint64_t seq = 0;
@@ -246,65 +118,63 @@ class http_session : public door_session<http_session, http_door::shared> {
     bool keep_alive = true;
   };
 
+  // What the answer of a call needs to be counted, logged, traced and placed.
+  struct call_info {
+    request_meta meta;
+    std::string op;
+    clock_type::time_point started;
+    bool trace = false;
+  };
+
   // Requests accepted whose answers are not written yet (in flight, parked, queued or writing).
   std::uint64_t owed() const { return next_seq_ - written_; }
 
   bool may_parse() const {
-    return !closed_ && !stop_reading_ && !draining_ &&
+    return !closed_ && phase_ == phase::reading &&
            owed() < shared_->options.max_pipelined;  // resumes after a write
   }
 
   void do_read() {
     if (closed_ || reading_) return;
-    if (!lingering_ && !may_parse()) return;
-    reading_ = true;
-    // Reactor-style: wait until readable, then read into this thread's scratch buffer. An idle
-    // connection holds no read buffer, and no read is tried before data is there.
-    socket_.async_wait(tcp::socket::wait_read,
-                       [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+    if (phase_ != phase::lingering && !may_parse()) return;
+    wait_readable();
   }
 
-  void on_readable(error_code ec) {
-    // One buffer per thread is safe: it is read and parsed here, synchronously, on this thread.
-    thread_local std::array<char, 16384> chunk;
-    reading_ = false;
-    if (closed_) return;
-    if (draining_ && !lingering_) return finish_if_done();  // new requests are not read
-    std::size_t n = 0;
-    if (!ec) {
-      if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
-      if (!ec) n = socket_.read_some(asio::buffer(chunk), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) return do_read();
-    }
-    if (lingering_) return ec ? close() : do_read();  // discard until the client closes too
+  // A wait that ends while draining reads nothing: new requests are not read.
+  bool read_wanted() {
+    if (phase_ != phase::draining) return true;
+    finish_if_done();
+    return false;
+  }
+
+  void on_read(error_code ec, std::string_view bytes) {
+    if (phase_ == phase::lingering) return ec ? close() : do_read();  // discard until it closes
     if (ec) {
       if (ec != asio::error::eof) return close();  // reset or another error: nothing to answer
       // The client half-closed: a partial request is dropped, what is owed is answered.
-      stop_reading_ = true;
+      phase_ = phase::paused;
       drop_input();
       return finish_if_done();
     }
-    consume(chunk.data(), n);
+    consume(bytes);
   }
 
   // Parses newly read bytes: straight from the read buffer when nothing was left over, so a
   // request that came whole is never copied; what remains waits in in_.
-  void consume(const char* data, std::size_t n) {
-    if (in_.empty()) {
-      std::size_t used = parse(data, n);
-      if (used < n && keeps_input()) in_.assign(data + used, n - used);
-    } else {
-      in_.append(data, n);
-      consume_buffered();
-      return;
+  void consume(std::string_view bytes) {
+    if (!in_.empty()) {
+      in_.append(bytes);
+      return consume_buffered();
     }
+    std::size_t used = parse(bytes);
+    if (used < bytes.size() && keeps_input()) in_.assign(bytes.substr(used));
     do_read();
   }
 
   // Parses what waits in in_ (after a read, or when a write made room for more requests).
   void consume_buffered() {
     if (!in_.empty()) {
-      in_start_ += parse(in_.data() + in_start_, in_.size() - in_start_);
+      in_start_ += parse(std::string_view(in_).substr(in_start_));
       if (!keeps_input() || in_start_ == in_.size()) {
         std::string().swap(in_);  // an idle connection holds no input buffer
         in_start_ = 0;
@@ -316,7 +186,7 @@ class http_session : public door_session<http_session, http_door::shared> {
     do_read();
   }
 
-  bool keeps_input() const { return !closed_ && !stop_reading_ && !draining_; }
+  bool keeps_input() const { return !closed_ && phase_ == phase::reading; }
 
   void drop_input() {
     parser_.reset();
@@ -326,19 +196,19 @@ class http_session : public door_session<http_session, http_door::shared> {
 
   // Feeds the parser until it needs more bytes, a request must wait for room, or the stream
   // cannot go on; handles every complete request. Returns the bytes consumed.
-  std::size_t parse(const char* data, std::size_t size) {
+  std::size_t parse(std::string_view bytes) {
     std::size_t used = 0;
-    while (used < size && may_parse()) {
-      request_parser& p = parser_ ? *parser_ : fresh_parser();
-      error_code ec;
-      used += p.put(asio::const_buffer(data + used, size - used), ec);
-      if (ec && ec != http::error::need_more) {
-        bad_message(p, ec);
+    while (used < bytes.size() && may_parse()) {
+      http_request_parser& p = parser_ ? *parser_ : fresh_parser();
+      const request_feed f = feed(p, bytes.substr(used));
+      used += f.used;
+      if (f.progress == request_progress::bad) {
+        bad_message(p, f.error);
         parser_.reset();
         break;
       }
-      if (!p.is_done()) {  // the rest of this request is still to come
-        if (!parser_) parser_ = std::make_unique<request_parser>(std::move(p));
+      if (f.progress == request_progress::need_more) {  // the rest is still to come
+        if (!parser_) parser_ = std::make_unique<http_request_parser>(std::move(p));
         offer_continue(*parser_);
         break;
       }
@@ -348,10 +218,10 @@ class http_session : public door_session<http_session, http_door::shared> {
     return used;
   }
 
-  request_parser& fresh_parser() {
+  http_request_parser& fresh_parser() {
     // Parsed and handled synchronously on this thread; a request still incomplete when the input
     // runs out moves to the session's own parser_.
-    thread_local std::optional<request_parser> p;
+    thread_local std::optional<http_request_parser> p;
     p.emplace(shared_->options.max_body_bytes,
               static_cast<std::uint32_t>(shared_->options.max_header_bytes));
     return *p;
@@ -359,7 +229,7 @@ class http_session : public door_session<http_session, http_door::shared> {
 
   // curl and others send "Expect: 100-continue" with larger bodies and wait a second for the
   // interim answer; give it when nothing else is owed (otherwise they wait, then send anyway).
-  void offer_continue(request_parser& p) {
+  void offer_continue(http_request_parser& p) {
     if (!p.expect_continue || p.continue_sent || p.version < 11 || !p.is_header_done()) return;
     if (owed() != 0 || writing_) return;
     p.continue_sent = true;
@@ -368,7 +238,7 @@ class http_session : public door_session<http_session, http_door::shared> {
   }
 
   // The stream cannot be resynchronised after a bad message: answer, then close.
-  void bad_message(request_parser& p, error_code ec) {
+  void bad_message(http_request_parser& p, error_code ec) {
     last_activity_ = clock_type::now();
     request_meta m;
     m.request_id =
@@ -385,20 +255,12 @@ class http_session : public door_session<http_session, http_door::shared> {
   }
 
   std::uint64_t add_request(bool keep_alive) {
-    if (!keep_alive) stop_reading_ = true;
+    if (!keep_alive) phase_ = phase::paused;
     shared_->stats.requests_total.fetch_add(1, std::memory_order_relaxed);
     return next_seq_++;
   }
 
-  // What the answer of a call needs to be counted, logged, traced and placed.
-  struct call_info {
-    request_meta meta;
-    std::string op;
-    clock_type::time_point started;
-    bool trace = false;
-  };
-
-  void handle(request_parser& req) {
+  void handle(http_request_parser& req) {
     const auto started = clock_type::now();
     last_activity_ = started;  // a whole request, not a trickle of bytes, is activity
     request_meta m;
@@ -414,38 +276,55 @@ class http_session : public door_session<http_session, http_door::shared> {
     }
     std::string_view target = req.target;
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    if (auto op = route(m, req, target)) submit_call(std::move(m), req, *op, started);
+  }
 
+  // Answers what the door answers itself (admin paths, health, unknown paths, wrong methods);
+  // returns the operation when the request is a call.
+  std::optional<std::string_view> route(const request_meta& m, const http_request_parser& req,
+                                        std::string_view target) {
     if (admin::is_admin_path(target)) {
       const admin* a = shared_->options.admin_endpoints;
-      if (!a) return answer_problem(m, "not_found", 404, "no such path: " + std::string(target));
+      if (!a) return not_found(m, target);
       admin_answer aa = a->handle(req.method_string(), target, req.authorization);
       answer res;
       res.status = aa.status;
       res.content_type = aa.content_type;
       res.body = aa.body;
       res.headers = &aa.headers;
-      return send(m, res);
+      send(m, res);
+      return std::nullopt;
     }
     if (target == "/healthz" || target == "/readyz") {
-      if (req.method != http::verb::get) {
-        return answer_problem(m, "method_not_allowed", 405, "use GET", "GET");
-      }
-      if (target == "/healthz") return answer_json(m, 200, R"({"status":"ok"})");
-      if (shared_->engine.ready()) return answer_json(m, 200, R"({"status":"ready"})");
-      return answer_json(m, 503, R"({"status":"not_ready"})");
+      if (req.method != http::verb::get)
+        answer_problem(m, "method_not_allowed", 405, "use GET", "GET");
+      else if (target == "/healthz")
+        answer_json(m, 200, R"({"status":"ok"})");
+      else if (shared_->engine.ready())
+        answer_json(m, 200, R"({"status":"ready"})");
+      else
+        answer_json(m, 503, R"({"status":"not_ready"})");
+      return std::nullopt;
     }
-    if (!target.starts_with(ops_prefix) || !shared_->options.serve_calls) {
-      return answer_problem(m, "not_found", 404, "no such path: " + std::string(target));
-    }
+    if (!target.starts_with(ops_prefix) || !shared_->options.serve_calls)
+      return not_found(m, target);
     std::string_view op = target.substr(ops_prefix.size());
-    if (op.empty() || op.find('/') != std::string_view::npos) {
-      return answer_problem(m, "not_found", 404, "no such path: " + std::string(target));
-    }
+    if (op.empty() || op.find('/') != std::string_view::npos) return not_found(m, target);
     if (req.method != http::verb::post) {
-      return answer_problem(m, "method_not_allowed", 405, "use POST", "POST");
+      answer_problem(m, "method_not_allowed", 405, "use POST", "POST");
+      return std::nullopt;
     }
+    return op;
+  }
 
-    // From here on this is a call: it is counted, timed and logged whatever its outcome.
+  std::nullopt_t not_found(const request_meta& m, std::string_view target) {
+    answer_problem(m, "not_found", 404, "no such path: " + std::string(target));
+    return std::nullopt;
+  }
+
+  // From here on this is a call: it is counted, timed and logged whatever its outcome.
+  void submit_call(request_meta m, const http_request_parser& req, std::string_view op,
+                   clock_type::time_point started) {
     call_info info;
     info.meta = std::move(m);
     info.op = std::string(op);
@@ -484,19 +363,7 @@ class http_session : public door_session<http_session, http_door::shared> {
   }
 
   void on_result(const call_info& info, call_result&& r) {
-    call_observation ob;
-    ob.door = shared_->options.name;
-    ob.request_id = info.meta.request_id;
-    ob.op = info.op;
-    ob.result = &r;
-    ob.total =
-        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - info.started);
-    observe_call(shared_->options.call_metrics, ob);
-    if (info.trace) write_wire_trace(shared_->options.name, info.meta.request_id, info.op, r);
-    if (closed_) {
-      shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
+    if (!observe_result(info.meta.request_id, info.op, info.started, info.trace, r)) return;
     std::string& body = body_scratch();
     answer res;
     if (r.code == call_code::ok) {
@@ -629,45 +496,21 @@ class http_session : public door_session<http_session, http_door::shared> {
   // Ends the head of the answer going out now. Whether it closes the connection is decided here,
   // where its place is known: after a request that did not keep it, or as a drain's last answer.
   void end_head(std::string& o, unsigned version, bool keep_alive) {
-    const bool last = !keep_alive || (draining_ && next_out_ + 1 == next_seq_);
+    const bool last = !keep_alive || (phase_ == phase::draining && next_out_ + 1 == next_seq_);
     if (last)
       o.append("Connection: close\r\n\r\n"sv);
     else if (version == 10)
       o.append("Connection: keep-alive\r\n\r\n"sv);
     else
       o.append("\r\n"sv);
-    ++out_count_;
     ++next_out_;
-    if (last) out_close_ = true;
+    answer_added(last);
   }
 
-  std::string& out() {
-    if (out_.empty() && out_.capacity() < pooled_buffer_reserve) out_ = thread_buffers().take();
-    return out_;
-  }
-
-  void do_write() {
-    if (closed_ || writing_ || out_.empty()) return;
-    writing_ = true;
-    std::swap(out_, writing_buf_);
-    writing_count_ = out_count_;
-    out_count_ = 0;
-    writing_close_ = out_close_;
-    out_close_ = false;
-    asio::async_write(
-        socket_, asio::buffer(writing_buf_),
-        [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
-  }
-
-  void on_write(error_code ec) {
-    writing_ = false;
-    if (closed_) return;
-    if (ec) return close();
-    last_activity_ = clock_type::now();
-    written_ += writing_count_;
-    writing_count_ = 0;
-    thread_buffers().give(std::exchange(writing_buf_, std::string()));
-    if (writing_close_) return draining_ ? close() : linger_close();
+  // A write ended: its answers are delivered; the last one may end the connection.
+  void on_written(std::size_t answers, bool last) {
+    written_ += answers;
+    if (last) return phase_ == phase::draining ? close() : linger_close();
     do_write();
     consume_buffered();  // room again: buffered requests first, then the socket
     finish_if_done();
@@ -675,14 +518,14 @@ class http_session : public door_session<http_session, http_door::shared> {
 
   void finish_if_done() {
     if (closed_ || owed() != 0 || writing_) return;
-    if (draining_) return close();
-    if (stop_reading_ && !reading_) linger_close();
+    if (phase_ == phase::draining) return close();
+    if (phase_ == phase::paused && !reading_) linger_close();
   }
 
   // Sends FIN, then discards input until the client closes too or linger_time passes.
   void linger_close() {
-    if (closed_ || lingering_) return;
-    lingering_ = true;
+    if (closed_ || phase_ == phase::lingering) return;
+    phase_ = phase::lingering;
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
@@ -693,43 +536,26 @@ class http_session : public door_session<http_session, http_door::shared> {
 
   void on_timer() {
     if (closed_) return;
-    if (lingering_) return close();
+    if (phase_ == phase::lingering) return close();
     check_idle(owed() != 0 && !writing_);
   }
 
-  void close() {
-    if (closed_) return;
-    closed_ = true;
-    error_code ec;
-    socket_.close(ec);
-    timer_.cancel();
-    // Answers made but not delivered; calls still in flight are counted when they complete.
-    if (auto lost = out_count_ + writing_count_ + parked_.size())
-      shared_->stats.answers_dropped.fetch_add(lost, std::memory_order_relaxed);
+  // door_session closes: parked answers are dropped with those in the output.
+  std::size_t on_close() {
+    const std::size_t held = parked_.size();
     std::vector<parked>().swap(parked_);
     drop_input();
-    leave();
+    return held;
   }
 
   std::string in_;  // received bytes not yet parsed, from in_start_
   std::size_t in_start_ = 0;
-  std::unique_ptr<request_parser> parser_;  // a request partly received
-  std::vector<parked> parked_;              // answers ready before earlier ones
-  std::string out_;                         // answers for the next write
-  std::string writing_buf_;                 // the write in flight
-  std::uint64_t next_seq_ = 0;              // requests accepted
-  std::uint64_t next_out_ = 0;              // answers placed in the output (in order)
-  std::uint64_t written_ = 0;               // answers written
-  std::size_t out_count_ = 0;
-  std::size_t writing_count_ = 0;
-  bool reading_ = false;
-  bool writing_ = false;
-  bool out_close_ = false;      // out_ ends with an answer that closes the connection
-  bool writing_close_ = false;  // so does the write in flight
-  bool stop_reading_ = false;   // end of stream, a non-keep-alive request, or a bad message
-  bool draining_ = false;
-  bool lingering_ = false;
-  bool closed_ = false;
+  std::unique_ptr<http_request_parser> parser_;  // a request partly received
+  std::vector<parked> parked_;                   // answers ready before earlier ones
+  std::uint64_t next_seq_ = 0;                   // requests accepted
+  std::uint64_t next_out_ = 0;                   // answers placed in the output (in order)
+  std::uint64_t written_ = 0;                    // answers written
+  phase phase_ = phase::reading;
 };
 
 }  // namespace

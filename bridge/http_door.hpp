@@ -2,7 +2,7 @@
 // GET /metrics and /admin/* when it carries the admin endpoints.
 #pragma once
 
-#include "bridge/acceptor.hpp"
+#include "bridge/door.hpp"
 
 #include "bridge/call.hpp"
 #include "bridge/io_pool.hpp"

@@ -1,18 +1,10 @@
 // The line front door: newline-delimited JSON calls over TCP, answered in completion order.
 #include "bridge/line_door.hpp"
 
-#include "bridge/buffer_pool.hpp"
+#include "bridge/line_splitter.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
-#include "bridge/wire_trace.hpp"
 
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-
-#include <array>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,29 +15,13 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using error_code = boost::system::error_code;
-using clock_type = std::chrono::steady_clock;
 
-// Consumed bytes at the front of the input are dropped once they exceed this (or all is consumed),
-// so a burst of small lines costs one memmove, not one per line.
-constexpr std::size_t compact_threshold = 65536;
-// Input buffers larger than this are released when they empty (idle connections stay small).
-constexpr std::size_t idle_buffer_keep = 4096;
-
-bool blank(std::string_view s) {
-  for (char c : s)
-    if (c != ' ' && c != '\t' && c != '\r') return false;
-  return true;
-}
-
-}  // namespace
-
-namespace {
-
+// One line connection's protocol half: lines split, calls submitted, answers appended in
+// completion order; reading, writing and closing are door_session's.
 class line_session : public door_session<line_session, line_door::shared> {
  public:
   using door_session::door_session;
-  friend door_session;  // calls close() and on_timer()
+  friend door_session;  // its transport half calls back into the hooks below
 
   void start() {
     enter();
@@ -63,89 +39,37 @@ class line_session : public door_session<line_session, line_door::shared> {
     if (closed_ || reading_ || eof_ || draining_) return;
     if (outstanding_ >= shared_->options.max_in_flight) {
       shared_->stats.reads_paused.fetch_add(1, std::memory_order_relaxed);
-      return;  // on_write resumes
+      return;  // on_written resumes
     }
-    reading_ = true;
-    // Reactor-style: wait until readable, then read into this thread's scratch buffer. An idle
-    // connection holds no read buffer, and no read is tried before data is there.
-    socket_.async_wait(tcp::socket::wait_read,
-                       [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+    wait_readable();
   }
 
-  void on_readable(error_code ec) {
-    // One buffer per thread is safe: the read happens here, synchronously, on this thread.
-    thread_local std::array<char, 16384> chunk;
-    std::size_t n = 0;
-    if (!ec) {
-      if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
-      if (!ec) n = socket_.read_some(asio::buffer(chunk), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        reading_ = false;
-        return do_read();
-      }
-    }
-    on_read(ec, chunk.data(), n);
-  }
+  bool read_wanted() const { return true; }
 
-  void on_read(error_code ec, const char* data, std::size_t n) {
-    reading_ = false;
-    if (closed_) return;
+  void on_read(error_code ec, std::string_view bytes) {
     if (ec) {
       if (ec != asio::error::eof) return close();
       eof_ = true;
-      // A last line without its newline still counts (`printf '{…}' | nc` is a fair client).
-      if (!discarding_ && in_.size() > start_) in_.push_back('\n');
+      lines_.finish();
       process();
       return finish_if_done();
     }
     last_activity_ = clock_type::now();
-    in_.append(data, n);
+    lines_.append(bytes);
     process();
   }
 
   // Handles every complete line in the input while there is room for more calls in flight.
   void process() {
-    const std::size_t max_line = shared_->options.max_line_bytes;
     while (!closed_ && !draining_ && outstanding_ < shared_->options.max_in_flight) {
-      if (discarding_) {
-        auto nl = in_.find('\n', start_);
-        if (nl == std::string::npos) {
-          in_.clear();
-          start_ = scan_ = 0;
-          break;
-        }
-        start_ = scan_ = nl + 1;
-        discarding_ = false;
-        continue;
-      }
-      auto nl = in_.find('\n', scan_);
-      if (nl == std::string::npos) {
-        if (in_.size() - start_ > max_line) {
-          too_long();
-          discarding_ = true;  // the rest of this line, whenever it comes
-          in_.clear();
-          start_ = scan_ = 0;
-          continue;
-        }
-        scan_ = in_.size();
-        break;
-      }
-      std::string_view line(in_.data() + start_, nl - start_);
-      start_ = scan_ = nl + 1;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.size() > max_line) {
+      const line_splitter::piece p = lines_.next();
+      if (p.what == line_splitter::kind::need_more) break;
+      if (p.what == line_splitter::kind::too_long)
         too_long();
-      } else if (!blank(line)) {
-        handle(line);
-      }
+      else
+        handle(p.line);
     }
-    if (start_ == in_.size() || start_ >= compact_threshold) {
-      in_.erase(0, start_);
-      scan_ -= start_;
-      start_ = 0;
-    }
-    // A burst or a long line grew the buffer: give the memory back once it is empty.
-    if (in_.empty() && in_.capacity() > idle_buffer_keep) std::string().swap(in_);
+    lines_.compact();
     do_read();
   }
 
@@ -250,47 +174,18 @@ class line_session : public door_session<line_session, line_door::shared> {
   }
 
   void on_result(const call_info& info, call_result&& r) {
-    call_observation ob;
-    ob.door = shared_->options.name;
-    ob.request_id = info.request_id;
-    ob.op = info.op;
-    ob.result = &r;
-    ob.total =
-        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - info.started);
-    observe_call(shared_->options.call_metrics, ob);
-    if (info.trace) write_wire_trace(shared_->options.name, info.request_id, info.op, r);
-    if (closed_) {
-      shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
+    if (!observe_result(info.request_id, info.op, info.started, info.trace, r)) return;
     if (r.code != call_code::ok)
       shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
-    // Answers wait in out_ while a write is in flight and leave together in the next one.
-    if (out_.empty() && out_.capacity() < pooled_buffer_reserve) out_ = thread_buffers().take();
-    append_line_answer(out_, info.id, r);
-    ++out_count_;
+    // Answers wait in out() while a write is in flight and leave together in the next one.
+    append_line_answer(out(), info.id, r);
+    answer_added();
     do_write();
   }
 
-  void do_write() {
-    if (closed_ || writing_ || out_.empty()) return;
-    writing_ = true;
-    std::swap(out_, writing_buf_);  // out_ is now empty (its buffer went back after a write)
-    writing_count_ = out_count_;
-    out_count_ = 0;
-    asio::async_write(
-        socket_, asio::buffer(writing_buf_),
-        [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
-  }
-
-  void on_write(error_code ec) {
-    writing_ = false;
-    if (closed_) return;
-    if (ec) return close();
-    last_activity_ = clock_type::now();
-    outstanding_ -= writing_count_;
-    writing_count_ = 0;
-    thread_buffers().give(std::exchange(writing_buf_, std::string()));
+  // A write ended: its answers are delivered, which makes room for more calls.
+  void on_written(std::size_t answers, bool) {
+    outstanding_ -= answers;
     do_write();
     process();  // room again: buffered lines first, then the socket
     finish_if_done();
@@ -310,33 +205,13 @@ class line_session : public door_session<line_session, line_door::shared> {
     check_idle(outstanding_ > 0 && !writing_);
   }
 
-  void close() {
-    if (closed_) return;
-    closed_ = true;
-    error_code ec;
-    socket_.close(ec);
-    timer_.cancel();
-    if (outstanding_ > 0) {
-      shared_->stats.answers_dropped.fetch_add(out_count_ + writing_count_,
-                                               std::memory_order_relaxed);
-    }
-    leave();
-  }
+  // door_session closes: every answer this session holds is in the output.
+  std::size_t on_close() const { return 0; }
 
-  std::string in_;           // received bytes; lines are consumed from start_
-  std::size_t start_ = 0;    // first byte not yet consumed
-  std::size_t scan_ = 0;     // bytes before this were searched for '\n' already
-  bool discarding_ = false;  // skipping the rest of an over-long line
-  std::string out_;          // answers for the next write
-  std::string writing_buf_;  // the write in flight
-  std::size_t out_count_ = 0;
-  std::size_t writing_count_ = 0;
+  line_splitter lines_{shared_->options.max_line_bytes};
   std::size_t outstanding_ = 0;  // calls in flight plus answers not yet written
-  bool reading_ = false;
-  bool writing_ = false;
   bool eof_ = false;
   bool draining_ = false;
-  bool closed_ = false;
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The line front door: newline-delimited JSON calls over TCP, answered in completion order.
 #pragma once
 
-#include "bridge/acceptor.hpp"
+#include "bridge/door.hpp"
 
 #include "bridge/call.hpp"
 #include "bridge/io_pool.hpp"

@@ -1,5 +1,9 @@
-// The front doors' accept loop: round robin over the pool, backing off when accept fails.
-#include "bridge/acceptor.hpp"
+// The front doors' accept loop (round robin over the pool, backing off when accept fails), the
+// drain registry, and what every door does with a finished call.
+#include "bridge/door.hpp"
+
+#include "bridge/metrics.hpp"
+#include "bridge/wire_trace.hpp"
 
 #include <boost/asio/dispatch.hpp>
 
@@ -84,6 +88,20 @@ void session_registry::remove(std::uint64_t id) {
 void session_registry::drain_all() {
   std::lock_guard lock(mutex_);
   for (auto& [id, post_drain] : drainers_) post_drain();
+}
+
+void observe_answer(const door_options& options, std::string_view request_id, std::string_view op,
+                    std::chrono::steady_clock::time_point started, bool trace,
+                    const call_result& r) {
+  call_observation ob;
+  ob.door = options.name;
+  ob.request_id = request_id;
+  ob.op = op;
+  ob.result = &r;
+  ob.total = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started);
+  observe_call(options.call_metrics, ob);
+  if (trace) write_wire_trace(options.name, request_id, op, r);
 }
 
 }  // namespace dragoman::bridge

@@ -1,13 +1,17 @@
-// One listening socket that hands accepted connections round robin to the pool's contexts.
+// The front-door framework: the acceptor, the drain registry, the door template and the transport
+// half every door's session shares (reactor reads, batched writes, closing with dropped answers).
 #pragma once
 
+#include "bridge/buffer_pool.hpp"
 #include "bridge/io_pool.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -16,7 +20,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 namespace dragoman::bridge {
 
@@ -78,6 +84,7 @@ class session_registry {
 
 class call_engine;
 class metrics;
+struct call_result;
 
 // What every front door is configured with; each door's options add their own.
 struct door_options {
@@ -112,8 +119,23 @@ struct door_shared {
   session_registry sessions;
 };
 
-// What every door's session does alike: its socket and idle timer, registering for a drain and
-// leaving the registry exactly once. Session (CRTP) provides drain(), close() and on_timer().
+// Logs the call, records it in the door's metrics and writes its wire trace when asked; the same
+// for every door, whatever becomes of the answer.
+void observe_answer(const door_options& options, std::string_view request_id, std::string_view op,
+                    std::chrono::steady_clock::time_point started, bool trace,
+                    const call_result& r);
+
+// What every door's session does alike: its socket and idle timer, registering for a drain,
+// leaving the registry exactly once, and the transport half: reactor-style reads into a per-thread
+// buffer, answers gathered in out() and written in batches, and closing with the answers it drops
+// counted. The protocol half is the Session (CRTP, nothing virtual), called on its own thread:
+//   drain()                    the door drains (posted by the registry)
+//   do_read()                  waits for bytes (wait_readable()) when it wants more
+//   bool read_wanted()         a wait ended: read now? (false: the bytes stay in the socket)
+//   on_read(ec, bytes)         bytes read (valid until it returns), or the read's error
+//   on_written(answers, last)  a write ended; last: its final answer ends the connection
+//   on_timer()                 the timer fired (check_idle() applies the idle rule)
+//   std::size_t on_close()     frees what it holds; returns the answers it held outside out()
 template <class Session, class Shared>
 class door_session : public std::enable_shared_from_this<Session> {
  public:
@@ -127,6 +149,7 @@ class door_session : public std::enable_shared_from_this<Session> {
 
  protected:
   using clock_type = std::chrono::steady_clock;
+  using error_code = boost::system::error_code;
 
   // Registers for a drain and arms the idle timer; the session then starts reading (or drains).
   void enter() {
@@ -138,7 +161,7 @@ class door_session : public std::enable_shared_from_this<Session> {
 
   void arm_timer(clock_type::duration after) {
     timer_.expires_after(after);
-    timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
+    timer_.async_wait([self = this->shared_from_this()](const error_code& ec) {
       if (!ec) self->on_timer();
     });
   }
@@ -148,8 +171,65 @@ class door_session : public std::enable_shared_from_this<Session> {
   void check_idle(bool owing) {
     const auto now = clock_type::now();
     const auto idle = shared_->options.idle_timeout;
-    if (!owing && now - last_activity_ >= idle) return static_cast<Session*>(this)->close();
+    if (!owing && now - last_activity_ >= idle) return close();
     arm_timer(owing ? idle : last_activity_ + idle - now);
+  }
+
+  // Reactor-style: waits until the socket is readable, then reads into this thread's scratch
+  // buffer and hands the bytes to Session::on_read. An idle connection holds no read buffer, and
+  // no read is tried before data is there. The Session checks first whether to wait at all.
+  void wait_readable() {
+    reading_ = true;
+    socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                       [self = this->shared_from_this()](error_code ec) { self->on_readable(ec); });
+  }
+
+  // Answers for the next write; its buffer is lent by the thread while answers wait in it.
+  std::string& out() {
+    if (out_.empty() && out_.capacity() < pooled_buffer_reserve) out_ = thread_buffers().take();
+    return out_;
+  }
+  // The answers appended to out() since the last write, and whether the last of them ends the
+  // connection (then Session::on_written learns it once they are written).
+  void answer_added(bool last = false) {
+    ++out_count_;
+    if (last) out_last_ = true;
+  }
+
+  // One write at a time: what gathers in out_ meanwhile leaves together in the next one.
+  void do_write() {
+    if (closed_ || writing_ || out_.empty()) return;
+    writing_ = true;
+    std::swap(out_, writing_buf_);  // out_ is now empty (its buffer went back after a write)
+    writing_count_ = std::exchange(out_count_, 0);
+    writing_last_ = std::exchange(out_last_, false);
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(writing_buf_),
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  // Counts, logs and traces a finished call (whether or not its answer can still be delivered);
+  // false when the connection is closed, the answer then counted as dropped.
+  bool observe_result(std::string_view request_id, std::string_view op,
+                      clock_type::time_point started, bool trace, const call_result& r) {
+    observe_answer(shared_->options, request_id, op, started, trace, r);
+    if (!closed_) return true;
+    shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  // Closes at once: answers made but not delivered are counted as dropped (calls still in flight
+  // are counted when they complete). Session::on_close frees what the session holds and returns
+  // the answers it holds outside out_ (e.g. parked ones).
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ec;
+    socket_.close(ec);
+    timer_.cancel();
+    if (auto lost = out_count_ + writing_count_ + self().on_close())
+      shared_->stats.answers_dropped.fetch_add(lost, std::memory_order_relaxed);
+    leave();
   }
 
   // Leaves the registry and the door's count of connections, once.
@@ -164,8 +244,43 @@ class door_session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer timer_;
   std::shared_ptr<Shared> shared_;
   clock_type::time_point last_activity_{};
+  bool reading_ = false;  // a wait for readability is pending
+  bool writing_ = false;  // a write is in flight
+  bool closed_ = false;
 
  private:
+  Session& self() { return static_cast<Session&>(*this); }
+
+  void on_readable(error_code ec) {
+    // One buffer per thread is safe: it is read and parsed here, synchronously, on this thread.
+    thread_local std::array<char, 16384> chunk;
+    reading_ = false;
+    if (closed_ || !self().read_wanted()) return;
+    std::size_t n = 0;
+    if (!ec) {
+      if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+      if (!ec) n = socket_.read_some(boost::asio::buffer(chunk), ec);
+      if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again)
+        return self().do_read();
+    }
+    self().on_read(ec, std::string_view(chunk.data(), n));
+  }
+
+  void on_write(error_code ec) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) return close();
+    last_activity_ = clock_type::now();
+    thread_buffers().give(std::exchange(writing_buf_, std::string()));
+    self().on_written(std::exchange(writing_count_, 0), std::exchange(writing_last_, false));
+  }
+
+  std::string out_;          // answers for the next write
+  std::string writing_buf_;  // the write in flight
+  std::size_t out_count_ = 0;
+  std::size_t writing_count_ = 0;
+  bool out_last_ = false;      // out_ ends with an answer that ends the connection
+  bool writing_last_ = false;  // so does the write in flight
   std::uint64_t id_ = 0;
   bool registered_ = false;
 };
