@@ -1,9 +1,10 @@
-// `serve`: loads the profile, starts the engine (over the embedded simulator when no upstream is
-// configured), the front doors and the admin endpoints, logs JSON lines on stdout, reloads the
-// profile on SIGHUP and drains on SIGINT/SIGTERM.
+// `serve`: starts the engine (over the embedded simulator when no upstream is configured), the
+// front doors and the admin endpoints, logs JSON lines on stdout, reloads the profile on SIGHUP
+// and drains on SIGINT/SIGTERM.
 #include "bridge/server.hpp"
 
 #include "bridge/admin.hpp"
+#include "bridge/host_port.hpp"
 #include "bridge/http_door.hpp"
 #include "bridge/line_door.hpp"
 #include "bridge/log.hpp"
@@ -19,8 +20,6 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <cstdio>
-#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -34,6 +33,8 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using clock_type = std::chrono::steady_clock;
 
 // How often the drain checks whether the engine and the doors are done.
 constexpr std::chrono::milliseconds drain_poll{20};
@@ -51,133 +52,155 @@ tcp::endpoint parse_listen(std::string_view flag, const std::string& text) {
   auto fail = [&](std::string_view why) {
     return std::runtime_error(std::string(flag) + " " + text + ": " + std::string(why));
   };
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) throw fail("expected HOST:PORT");
-  std::string host = text.substr(0, colon);
-  std::string port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  unsigned long port = 0;
-  if (port_text.empty() || port_text.size() > 5 ||
-      port_text.find_first_not_of("0123456789") != std::string::npos ||
-      (port = std::stoul(port_text)) > 65535) {
-    throw fail("the port must be a number from 0 to 65535");
+  auto split = split_host_port(text);
+  if (!split) {
+    throw fail(split.error == host_port_error::bad_port
+                   ? "the port must be a number from 0 to 65535"
+                   : "expected HOST:PORT");
   }
-  auto p = static_cast<unsigned short>(port);
-  if (host.empty()) return {asio::ip::address_v4::any(), p};
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (!ec) return {address, p};
+  const host_port& hp = *split.value;
+  if (hp.host.empty()) return {asio::ip::address_v4::any(), hp.port_number};
+  error_code ec;
+  auto address = asio::ip::make_address(hp.host, ec);
+  if (!ec) return {address, hp.port_number};
   asio::io_context ctx;
   tcp::resolver resolver(ctx);
-  auto results = resolver.resolve(host, port_text, ec);
+  auto results = resolver.resolve(hp.host, hp.port, ec);
   if (ec || results.empty()) throw fail("cannot resolve the host: " + ec.message());
   return results.begin()->endpoint();
 }
 
-}  // namespace
+// The addresses the doors listen on, checked before anything starts.
+struct listen_addresses {
+  tcp::endpoint http, line, admin;
 
-int run_server(const server_options& options) {
-  if (!log::set_level(options.log_level))
-    throw std::runtime_error("--log-level " + options.log_level +
-                             ": must be one of debug, info, warn, error");
-  auto loaded = codecs::load_profile(options.profile_path);
-  if (!loaded.errors.empty() || !loaded.compiled) {
-    std::string message;
-    for (const auto& e : loaded.errors) message += (message.empty() ? "" : "\n") + e;
-    if (message.empty()) message = options.profile_path + ": the profile could not be loaded";
-    throw std::runtime_error(message);
+  explicit listen_addresses(const server_options& o) {
+    if (o.http.empty() && o.line.empty())
+      throw std::runtime_error("--http and --line are both empty: nothing to serve");
+    if (!o.http.empty()) http = parse_listen("--http", o.http);
+    if (!o.line.empty()) line = parse_listen("--line", o.line);
+    if (!o.admin.empty()) {
+      admin = parse_listen("--admin", o.admin);
+      check_admin_exposure("--admin", admin, o.admin_token);
+    } else if (!o.http.empty()) {
+      // Without --admin the admin endpoints ride on the HTTP door.
+      check_admin_exposure("--http", http, o.admin_token);
+    }
   }
-  std::shared_ptr<const codecs::profile> profile = loaded.compiled;
-  if (options.http.empty() && options.line.empty())
-    throw std::runtime_error("--http and --line are both empty: nothing to serve");
-  tcp::endpoint http_endpoint, line_endpoint, admin_endpoint;
-  if (!options.http.empty()) http_endpoint = parse_listen("--http", options.http);
-  if (!options.line.empty()) line_endpoint = parse_listen("--line", options.line);
-  if (!options.admin.empty()) {
-    admin_endpoint = parse_listen("--admin", options.admin);
-    check_admin_exposure("--admin", admin_endpoint, options.admin_token);
-  } else if (!options.http.empty()) {
-    // Without --admin the admin endpoints ride on the HTTP door.
-    check_admin_exposure("--http", http_endpoint, options.admin_token);
+};
+
+std::size_t thread_count(std::size_t asked) {
+  return asked ? asked : std::max(1u, std::thread::hardware_concurrency());
+}
+
+// One `serve` process: built in start-up order (a failure unwinds what was started), run until
+// the drain ends, then torn down with the contexts stopped.
+class server {
+ public:
+  explicit server(const server_options& options)
+      : options_(options),
+        profile_(options.profile),
+        addresses_(options),
+        threads_(thread_count(options.threads)),
+        pool_(threads_),
+        // Installed first: a signal during start-up then drains instead of killing the process.
+        signals_(pool_.at(0), SIGINT, SIGTERM),
+        hangups_(pool_.at(0), SIGHUP),
+        drain_timer_(pool_.at(0)),
+        engine_options_(options.engine),
+        // Shards: more than threads, so that the few threads outside the pool rarely share one.
+        call_metrics_(threads_ * 2 + 2) {
+    start_engine();
+    start_doors();
+    admin_->add_metrics_source([this](prom_writer& w) { write_metrics(w); });
   }
 
-  std::size_t threads = options.threads;
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  io_pool pool(threads);
-
-  // Installed first: a signal during start-up then drains instead of killing the process.
-  asio::signal_set signals(pool.at(0), SIGINT, SIGTERM);
-  asio::signal_set hangups(pool.at(0), SIGHUP);
-
-  engine_options engine_opts = options.engine;
-  std::shared_ptr<simulator> sim;
-  if (engine_opts.upstreams.empty() && profile->upstream.endpoints.empty()) {
-    sim = start_simulator(pool.at(0), profile, simulator_options{});
-    std::string address = format_endpoint(sim->local_endpoint());
-    engine_opts.upstreams.push_back(address);
-    log::info("embedded_simulator",
-              {{"listen", address},
-               {"message", "no --upstream given: serving against the built-in simulator"}});
+  int run() {
+    wait_signal();
+    wait_hangup();
+    log_listening();
+    pool_.run();
+    pool_.stop();
+    pool_.join();
+    // The contexts are stopped: nothing runs while the doors, engine and simulator are destroyed
+    // (before the pool, which owns the contexts their sockets belong to).
+    http_.reset();
+    line_.reset();
+    admin_door_.reset();
+    admin_.reset();
+    engine_.reset();
+    sim_.reset();
+    return forced_ ? 1 : 0;
   }
-  std::unique_ptr<call_engine> engine = make_engine(profile, engine_opts, pool);
 
-  // Shards: more than threads, so that the few threads outside the pool rarely share one.
-  metrics call_metrics(threads * 2 + 2);
-  call_metrics.add_operations(*profile);
-  auto admin_endpoints =
-      std::make_unique<admin>(*engine, call_metrics, profile, options.admin_token);
+ private:
+  void start_engine() {
+    if (engine_options_.upstreams.empty() && profile_->upstream.endpoints.empty()) {
+      sim_ = start_simulator(pool_.at(0), profile_, simulator_options{});
+      std::string address = format_endpoint(sim_->local_endpoint());
+      engine_options_.upstreams.push_back(address);
+      log::info("embedded_simulator",
+                {{"listen", address},
+                 {"message", "no --upstream given: serving against the built-in simulator"}});
+    }
+    engine_ = make_engine(profile_, engine_options_, pool_);
+    call_metrics_.add_operations(*profile_);
+    admin_ = std::make_unique<admin>(*engine_, call_metrics_, profile_, options_.admin_token);
+  }
 
-  std::unique_ptr<http_door> http;
-  std::unique_ptr<line_door> line;
-  std::unique_ptr<http_door> admin_door;
   // What the two call doors take alike from the command line.
-  auto call_door = [&](door_options& o, const boost::asio::ip::tcp::endpoint& listen) {
+  void call_door_options(door_options& o, const tcp::endpoint& listen) {
     o.listen = listen;
-    o.max_connections = options.max_connections;
-    o.idle_timeout = options.idle_timeout;
-    o.call_metrics = &call_metrics;
-    o.trace_all = options.trace;
-    o.allow_trace_header = options.allow_trace_header;
-  };
-  if (!options.http.empty()) {
-    http_door_options o;
-    call_door(o, http_endpoint);
-    o.max_body_bytes = options.max_body_bytes;
-    o.admin_endpoints = options.admin.empty() ? admin_endpoints.get() : nullptr;
-    http = std::make_unique<http_door>(pool, *engine, o);
-  }
-  if (!options.line.empty()) {
-    line_door_options o;
-    call_door(o, line_endpoint);
-    o.max_line_bytes = options.max_line_bytes;
-    line = std::make_unique<line_door>(pool, *engine, o);
-  }
-  if (!options.admin.empty()) {
-    http_door_options o;
-    o.listen = admin_endpoint;
-    o.max_body_bytes = 4096;
-    o.max_connections = 64;
-    o.idle_timeout = options.idle_timeout;
-    o.serve_calls = false;
-    o.admin_endpoints = admin_endpoints.get();
-    o.name = "admin";
-    admin_door = std::make_unique<http_door>(pool, *engine, o);
+    o.max_connections = options_.max_connections;
+    o.idle_timeout = options_.idle_timeout;
+    o.call_metrics = &call_metrics_;
+    o.trace_all = options_.trace;
+    o.allow_trace_header = options_.allow_trace_header;
   }
 
-  std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
-  admin_endpoints->add_metrics_source([&](prom_writer& w) {
+  void start_doors() {
+    if (!options_.http.empty()) {
+      http_door_options o;
+      call_door_options(o, addresses_.http);
+      o.max_body_bytes = options_.max_body_bytes;
+      o.admin_endpoints = options_.admin.empty() ? admin_.get() : nullptr;
+      http_ = std::make_unique<http_door>(pool_, *engine_, o);
+    }
+    if (!options_.line.empty()) {
+      line_door_options o;
+      call_door_options(o, addresses_.line);
+      o.max_line_bytes = options_.max_line_bytes;
+      line_ = std::make_unique<line_door>(pool_, *engine_, o);
+    }
+    if (!options_.admin.empty()) {
+      http_door_options o;
+      o.listen = addresses_.admin;
+      o.max_body_bytes = 4096;
+      o.max_connections = 64;
+      o.idle_timeout = options_.idle_timeout;
+      o.serve_calls = false;
+      o.admin_endpoints = admin_.get();
+      o.name = "admin";
+      admin_door_ = std::make_unique<http_door>(pool_, *engine_, o);
+    }
+  }
+
+  void write_metrics(prom_writer& w) {
     w.family("dragoman_profile_reloads_total", "counter",
              "Profile reloads (SIGHUP) by result: ok (applied) or failed (old profile kept).");
     w.sample("dragoman_profile_reloads_total", {{"result", "ok"}},
-             static_cast<double>(reloads_ok.load()));
+             static_cast<double>(reloads_ok_.load()));
     w.sample("dragoman_profile_reloads_total", {{"result", "failed"}},
-             static_cast<double>(reloads_failed.load()));
-    auto p = admin_endpoints->profile();
+             static_cast<double>(reloads_failed_.load()));
+    auto p = admin_->profile();
     w.family("dragoman_info", "gauge", "Always 1; the version and the profile in service.");
     w.sample("dragoman_info", {{"version", DRAGOMAN_VERSION}, {"profile", p ? p->name : ""}}, 1);
     w.family("dragoman_ready", "gauge", "1 when an upstream connection can carry calls.");
-    w.sample("dragoman_ready", {}, engine->ready() ? 1 : 0);
+    w.sample("dragoman_ready", {}, engine_->ready() ? 1 : 0);
+    write_door_metrics(w);
+  }
+
+  void write_door_metrics(prom_writer& w) {
     struct door_view {
       std::string_view name;
       std::uint64_t total, rejected, dropped;
@@ -188,8 +211,8 @@ int run_server(const server_options& options) {
       doors.push_back({name, st.connections_total.load(), st.connections_rejected.load(),
                        st.answers_dropped.load(), active});
     };
-    if (http) view("http", http->stats(), http->connections());
-    if (line) view("line", line->stats(), line->connections());
+    if (http_) view("http", http_->stats(), http_->connections());
+    if (line_) view("line", line_->stats(), line_->connections());
     w.family("dragoman_door_connections_total", "counter",
              "App connections accepted by a front door.");
     for (const auto& d : doors)
@@ -207,127 +230,150 @@ int run_server(const server_options& options) {
     for (const auto& d : doors)
       w.sample("dragoman_door_answers_dropped_total", {{"door", d.name}},
                static_cast<double>(d.dropped));
-  });
+  }
 
-  auto open_connections = [&] {
-    return (http ? http->connections() : 0) + (line ? line->connections() : 0);
-  };
-  asio::steady_timer drain_timer(pool.at(0));
-  auto drain_deadline = std::chrono::steady_clock::now();
-  auto drain_started = drain_deadline;
-  auto engine_drained = std::make_shared<std::atomic<bool>>(false);
-  bool forced = false;
-  std::function<void()> wait_drained = [&] {
-    drain_timer.expires_after(drain_poll);
-    drain_timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      auto now = std::chrono::steady_clock::now();
-      std::size_t left = open_connections();
-      bool engine_done = engine_drained->load();
-      if ((left == 0 && engine_done) || now >= drain_deadline + drain_margin) {
-        bool clean = left == 0 && engine_done;
-        boost::json::object f{
-            {"phase", "done"},
-            {"connections_cut", left},
-            {"engine_drained", engine_done},
-            {"elapsed_ms",
-             std::chrono::duration_cast<std::chrono::milliseconds>(now - drain_started).count()},
-            {"message", clean ? "drained" : "drain timeout over; closing the rest"}};
-        if (clean)
-          log::info("drain", f);
-        else
-          log::warn("drain", f);
-        pool.stop();
-        return;
-      }
-      wait_drained();
+  std::size_t open_connections() const {
+    return (http_ ? http_->connections() : 0) + (line_ ? line_->connections() : 0);
+  }
+
+  void wait_signal() {
+    signals_.async_wait([this](error_code ec, int signal_number) {
+      if (!ec) on_signal(signal_number);
     });
-  };
-  int signals_seen = 0;
-  std::function<void()> wait_signal = [&] {
-    signals.async_wait([&](boost::system::error_code ec, int signal_number) {
-      if (ec) return;
-      if (++signals_seen > 1) {
-        log::warn("stopping_now", {{"signal", signal_number}});
-        forced = true;
-        pool.stop();
-        return;
-      }
-      log::info(
-          "drain",
-          {{"phase", "start"},
-           {"signal", signal_number},
-           {"connections", open_connections()},
-           {"drain_timeout_ms", options.drain_timeout.count()},
-           {"message", "stopped accepting; finishing calls in flight (signal again to stop now)"}});
-      if (http) http->stop_accepting(), http->drain();
-      if (line) line->stop_accepting(), line->drain();
-      drain_started = std::chrono::steady_clock::now();
-      drain_deadline = drain_started + options.drain_timeout;
-      engine->drain(drain_deadline, [engine_drained] { engine_drained->store(true); });
-      wait_drained();
-      wait_signal();
+  }
+
+  // The first signal drains; a second one stops at once.
+  void on_signal(int signal_number) {
+    if (++signals_seen_ > 1) {
+      log::warn("stopping_now", {{"signal", signal_number}});
+      forced_ = true;
+      pool_.stop();
+      return;
+    }
+    log::info(
+        "drain",
+        {{"phase", "start"},
+         {"signal", signal_number},
+         {"connections", open_connections()},
+         {"drain_timeout_ms", options_.drain_timeout.count()},
+         {"message", "stopped accepting; finishing calls in flight (signal again to stop now)"}});
+    if (http_) http_->stop_accepting(), http_->drain();
+    if (line_) line_->stop_accepting(), line_->drain();
+    drain_started_ = clock_type::now();
+    drain_deadline_ = drain_started_ + options_.drain_timeout;
+    engine_->drain(drain_deadline_, [done = engine_drained_] { done->store(true); });
+    poll_drain();
+    wait_signal();
+  }
+
+  void poll_drain() {
+    drain_timer_.expires_after(drain_poll);
+    drain_timer_.async_wait([this](error_code ec) {
+      if (!ec) on_drain_poll();
     });
-  };
-  wait_signal();
+  }
+
+  // Stops the pool once the engine and the doors are done, or when the deadline and its margin
+  // are over.
+  void on_drain_poll() {
+    const auto now = clock_type::now();
+    const std::size_t left = open_connections();
+    const bool engine_done = engine_drained_->load();
+    const bool clean = left == 0 && engine_done;
+    if (!clean && now < drain_deadline_ + drain_margin) return poll_drain();
+    boost::json::object f{
+        {"phase", "done"},
+        {"connections_cut", left},
+        {"engine_drained", engine_done},
+        {"elapsed_ms",
+         std::chrono::duration_cast<std::chrono::milliseconds>(now - drain_started_).count()},
+        {"message", clean ? "drained" : "drain timeout over; closing the rest"}};
+    if (clean)
+      log::info("drain", f);
+    else
+      log::warn("drain", f);
+    pool_.stop();
+  }
+
+  void wait_hangup() {
+    hangups_.async_wait([this](error_code ec, int) {
+      if (ec) return;
+      on_hangup();
+      wait_hangup();
+    });
+  }
 
   // SIGHUP: the profile file again. A bad one is refused with every mistake logged and the old
   // one keeps serving; a good one applies to new calls (connections and calls in flight stay).
-  std::function<void()> wait_hangup = [&] {
-    hangups.async_wait([&](boost::system::error_code ec, int) {
-      if (ec) return;
-      auto next = codecs::load_profile(options.profile_path);
-      if (!next.compiled || !next.errors.empty()) {
-        ++reloads_failed;
-        boost::json::array errors;
-        for (const auto& e : next.errors) errors.emplace_back(e);
-        log::error("reload_failed", {{"profile_path", options.profile_path},
-                                     {"errors", std::move(errors)},
-                                     {"message",
-                                      "the new profile was refused; the old one "
-                                      "keeps serving"}});
-      } else {
-        engine->reload(next.compiled);
-        admin_endpoints->set_profile(next.compiled);
-        call_metrics.add_operations(*next.compiled);
-        ++reloads_ok;
-        log::info("reload", {{"profile_path", options.profile_path},
-                             {"profile", next.compiled->name},
-                             {"operations", next.compiled->operations.size()},
-                             {"message", "new calls use the new profile"}});
-      }
-      wait_hangup();
-    });
-  };
-  wait_hangup();
+  void on_hangup() {
+    auto next = codecs::load_profile(options_.profile_path);
+    if (!next.compiled || !next.errors.empty()) {
+      ++reloads_failed_;
+      boost::json::array errors;
+      for (const auto& e : next.errors) errors.emplace_back(e);
+      log::error("reload_failed",
+                 {{"profile_path", options_.profile_path},
+                  {"errors", std::move(errors)},
+                  {"message", "the new profile was refused; the old one keeps serving"}});
+      return;
+    }
+    engine_->reload(next.compiled);
+    admin_->set_profile(next.compiled);
+    call_metrics_.add_operations(*next.compiled);
+    ++reloads_ok_;
+    log::info("reload", {{"profile_path", options_.profile_path},
+                         {"profile", next.compiled->name},
+                         {"operations", next.compiled->operations.size()},
+                         {"message", "new calls use the new profile"}});
+  }
 
-  boost::json::object listening;
-  if (http) listening["http"] = format_endpoint(http->local_endpoint());
-  if (line) listening["line"] = format_endpoint(line->local_endpoint());
-  if (admin_door) listening["admin"] = format_endpoint(admin_door->local_endpoint());
-  listening["profile"] = profile->name;
-  listening["threads"] = threads;
-  listening["log_level"] = options.log_level;
-  listening["trace"] = options.trace;
-  boost::json::array upstreams;
-  for (const auto& u :
-       engine_opts.upstreams.empty() ? profile->upstream.endpoints : engine_opts.upstreams)
-    upstreams.emplace_back(u);
-  listening["upstreams"] = std::move(upstreams);
-  log::info("listening", listening);
+  void log_listening() {
+    boost::json::object listening;
+    if (http_) listening["http"] = format_endpoint(http_->local_endpoint());
+    if (line_) listening["line"] = format_endpoint(line_->local_endpoint());
+    if (admin_door_) listening["admin"] = format_endpoint(admin_door_->local_endpoint());
+    listening["profile"] = profile_->name;
+    listening["threads"] = threads_;
+    listening["log_level"] = options_.log_level;
+    listening["trace"] = options_.trace;
+    boost::json::array upstreams;
+    for (const auto& u : engine_options_.upstreams.empty() ? profile_->upstream.endpoints
+                                                           : engine_options_.upstreams)
+      upstreams.emplace_back(u);
+    listening["upstreams"] = std::move(upstreams);
+    log::info("listening", listening);
+  }
 
-  pool.run();
-  pool.stop();
-  pool.join();
-  // The contexts are stopped: nothing runs while the doors, engine and simulator are destroyed
-  // (before the pool, which owns the contexts their sockets belong to).
-  http.reset();
-  line.reset();
-  admin_door.reset();
-  admin_endpoints.reset();
-  engine.reset();
-  sim.reset();
-  return forced ? 1 : 0;
+  const server_options& options_;
+  std::shared_ptr<const codecs::profile> profile_;
+  listen_addresses addresses_;
+  std::size_t threads_;
+  io_pool pool_;
+  asio::signal_set signals_;
+  asio::signal_set hangups_;
+  asio::steady_timer drain_timer_;
+  engine_options engine_options_;
+  metrics call_metrics_;
+  std::shared_ptr<simulator> sim_;
+  std::unique_ptr<call_engine> engine_;
+  std::unique_ptr<admin> admin_;
+  std::unique_ptr<http_door> http_;
+  std::unique_ptr<line_door> line_;
+  std::unique_ptr<http_door> admin_door_;
+  std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0};
+  int signals_seen_ = 0;
+  bool forced_ = false;
+  clock_type::time_point drain_started_{}, drain_deadline_{};
+  // Set by the engine's drain callback, which may outlive a poll.
+  std::shared_ptr<std::atomic<bool>> engine_drained_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+int run_server(const server_options& options) {
+  if (!options.profile) throw std::runtime_error("serve: no profile loaded");
+  server s(options);
+  return s.run();
 }
 
 }  // namespace dragoman::bridge

@@ -4,11 +4,15 @@
 #include "bridge/engine.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace dragoman::bridge {
 
 struct server_options {
+  // The profile in service, loaded and checked once by the caller; profile_path is read again on
+  // SIGHUP.
+  std::shared_ptr<const codecs::profile> profile;
   std::string profile_path;
   std::string http = "127.0.0.1:8080";  // empty: no HTTP front door
   std::string line = "127.0.0.1:7070";  // empty: no line front door
@@ -19,16 +23,17 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds drain_timeout{10000};  // SIGTERM: calls in flight may finish this long
   // Observability.
-  std::string admin;                // admin + metrics listener; empty: served on the HTTP door
-  std::string admin_token;          // required (Bearer) when set; needed for a non-loopback admin
-  std::string log_level = "info";   // debug, info, warn, error
+  std::string admin;        // admin + metrics listener; empty: served on the HTTP door
+  std::string admin_token;  // required (Bearer) when set; needed for a non-loopback admin
+  // The level the caller checked and set (log::set_level): named in the "listening" line.
+  std::string log_level = "info";
   bool trace = false;               // wire trace of every call
   bool allow_trace_header = false;  // X-Dragoman-Trace: 1 turns the trace on for one call
   engine_options engine;
 };
 
 // Blocks until SIGINT/SIGTERM; returns the process exit code. Throws std::runtime_error with one
-// clear line for start-up failures (bad profile, address in use).
+// clear line for start-up failures (bad address, address in use).
 int run_server(const server_options& options);
 
 }  // namespace dragoman::bridge

@@ -1,7 +1,9 @@
 // `serve` and `simulate`: flags and environment into the bridge's options.
+#include "bridge/log.hpp"
 #include "bridge/server.hpp"
 #include "bridge/simulator.hpp"
 #include "cli/commands.hpp"
+#include "cli/profile_file.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -36,23 +38,16 @@ std::vector<std::string> split_list(const std::vector<std::string>& values) {
   return out;
 }
 
-std::shared_ptr<const codecs::profile> load_or_throw(const std::string& path) {
-  codecs::compile_output out = codecs::load_profile(path);
-  if (!out.compiled) {
-    std::string all;
-    for (const auto& e : out.errors) all += (all.empty() ? "" : "\n") + e;
-    throw std::runtime_error(all);
-  }
-  return out.compiled;
-}
+// The flags given in milliseconds: 0 for the first two means "the profile's".
+struct millisecond_flags {
+  std::size_t connect_timeout = 0, max_timeout = 0, idle_timeout = 0;
+  std::size_t drain_timeout = 0, queue_timeout = 0, breaker_cooldown = 0;
+};
 
-}  // namespace
-
-int run_serve(int argc, char** argv) {
-  bridge::server_options o;
-  std::size_t connect_timeout_ms = 0, max_timeout_ms = 0, idle_timeout_ms = 0;
-  std::size_t drain_timeout_ms = 0, queue_timeout_ms = 0, breaker_cooldown_ms = 0;
-  po::options_description desc("serve options");
+// The serve flags, read straight into the server's options (or ms for durations).
+void add_serve_flags(po::options_description& desc, bridge::server_options& o,
+                     millisecond_flags& ms) {
+  auto& e = o.engine;
   desc.add_options()("profile,p", po::value(&o.profile_path)->required(), "profile file")(
       "upstream,u", po::value<std::vector<std::string>>()->composing(),
       "legacy endpoint host:port (repeat or comma list); none: the embedded simulator")(
@@ -63,39 +58,34 @@ int run_serve(int argc, char** argv) {
       "threads", po::value(&o.threads)->default_value(0), "I/O threads (0: the cores available)")(
       "upstream-connections", po::value<std::size_t>(),
       "connections per upstream endpoint (default: the profile's, else 2)")(
-      "connect-timeout-ms", po::value(&connect_timeout_ms)->default_value(0),
+      "connect-timeout-ms", po::value(&ms.connect_timeout)->default_value(0),
       "upstream connect timeout (0: the profile's, else 2000)")(
-      "max-timeout-ms", po::value(&max_timeout_ms)->default_value(0),
+      "max-timeout-ms", po::value(&ms.max_timeout)->default_value(0),
       "cap on a caller's Request-Timeout / timeout_ms (0: the profile's, else 30000)")(
-      "max-queued", po::value(&o.engine.max_queued)->default_value(o.engine.max_queued),
+      "max-queued", po::value(&e.max_queued)->default_value(e.max_queued),
       "calls that may wait for an upstream connection before `overloaded`")(
       "max-in-flight",
-      po::value(&o.engine.max_in_flight_per_connection)
-          ->default_value(o.engine.max_in_flight_per_connection),
+      po::value(&e.max_in_flight_per_connection)->default_value(e.max_in_flight_per_connection),
       "calls in flight per upstream connection (field correlation)")(
       "max-body-bytes", po::value(&o.max_body_bytes)->default_value(o.max_body_bytes),
       "largest HTTP request body")(
       "max-line-bytes", po::value(&o.max_line_bytes)->default_value(o.max_line_bytes),
-      "longest request line")("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000),
+      "longest request line")("idle-timeout-ms", po::value(&ms.idle_timeout)->default_value(60000),
                               "close app connections idle this long")(
-      "drain-timeout-ms", po::value(&drain_timeout_ms)->default_value(10000),
+      "drain-timeout-ms", po::value(&ms.drain_timeout)->default_value(10000),
       "on SIGTERM/SIGINT, how long calls in flight may finish")(
       "max-in-flight-per-endpoint",
-      po::value(&o.engine.max_in_flight_per_endpoint)
-          ->default_value(o.engine.max_in_flight_per_endpoint),
+      po::value(&e.max_in_flight_per_endpoint)->default_value(e.max_in_flight_per_endpoint),
       "calls in flight on one endpoint before `overloaded`")(
-      "queue-timeout-ms", po::value(&queue_timeout_ms)->default_value(1000),
+      "queue-timeout-ms", po::value(&ms.queue_timeout)->default_value(1000),
       "longest wait for an upstream connection (within the caller's deadline)")(
-      "breaker-failures",
-      po::value(&o.engine.breaker_failures)->default_value(o.engine.breaker_failures),
+      "breaker-failures", po::value(&e.breaker_failures)->default_value(e.breaker_failures),
       "consecutive failures that eject an endpoint")(
-      "breaker-cooldown-ms", po::value(&breaker_cooldown_ms)->default_value(5000),
+      "breaker-cooldown-ms", po::value(&ms.breaker_cooldown)->default_value(5000),
       "how long an ejected endpoint rests before one probe decides")(
-      "retry-budget",
-      po::value(&o.engine.retry_budget_ratio)->default_value(o.engine.retry_budget_ratio),
+      "retry-budget", po::value(&e.retry_budget_ratio)->default_value(e.retry_budget_ratio),
       "retries allowed as a fraction of calls (10 s window)")(
-      "retry-budget-floor",
-      po::value(&o.engine.retry_budget_floor)->default_value(o.engine.retry_budget_floor),
+      "retry-budget-floor", po::value(&e.retry_budget_floor)->default_value(e.retry_budget_floor),
       "retries always allowed per window")(
       "admin", po::value(&o.admin)->default_value(""),
       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")(
@@ -106,6 +96,33 @@ int run_serve(int argc, char** argv) {
                                     "wire trace of every call (sensitive fields masked)")(
       "allow-trace-header", po::bool_switch(&o.allow_trace_header),
       "let X-Dragoman-Trace: 1 trace one call");
+}
+
+// Flags left at 0 take the loaded profile's upstream settings; the durations are set.
+void apply_profile_defaults(bridge::server_options& o, const po::variables_map& vm,
+                            const millisecond_flags& ms) {
+  using std::chrono::milliseconds;
+  const auto& up = o.profile->upstream;
+  auto& e = o.engine;
+  e.connections_per_endpoint = vm.count("upstream-connections")
+                                   ? vm["upstream-connections"].as<std::size_t>()
+                                   : up.connections;
+  if (e.connections_per_endpoint == 0) throw usage_error("--upstream-connections must be > 0");
+  e.connect_timeout = ms.connect_timeout ? milliseconds(ms.connect_timeout) : up.connect_timeout;
+  e.max_timeout = ms.max_timeout ? milliseconds(ms.max_timeout) : up.max_timeout;
+  o.idle_timeout = milliseconds(ms.idle_timeout);
+  o.drain_timeout = milliseconds(ms.drain_timeout);
+  e.queue_timeout = milliseconds(ms.queue_timeout);
+  e.breaker_cooldown = milliseconds(ms.breaker_cooldown);
+}
+
+}  // namespace
+
+int run_serve(int argc, char** argv) {
+  bridge::server_options o;
+  millisecond_flags ms;
+  po::options_description desc("serve options");
+  add_serve_flags(desc, o, ms);
   po::variables_map vm;
   if (!parse_options("serve",
                      "Serves the app's calls (HTTP/JSON and NDJSON lines) and translates them to "
@@ -114,22 +131,10 @@ int run_serve(int argc, char** argv) {
     return 0;
   if (vm.count("upstream"))
     o.engine.upstreams = split_list(vm["upstream"].as<std::vector<std::string>>());
-  auto p = load_or_throw(o.profile_path);
-  o.engine.connections_per_endpoint = vm.count("upstream-connections")
-                                          ? vm["upstream-connections"].as<std::size_t>()
-                                          : p->upstream.connections;
-  if (o.engine.connections_per_endpoint == 0)
-    throw usage_error("--upstream-connections must be > 0");
-  o.engine.connect_timeout = connect_timeout_ms ? std::chrono::milliseconds(connect_timeout_ms)
-                                                : p->upstream.connect_timeout;
-  o.engine.max_timeout =
-      max_timeout_ms ? std::chrono::milliseconds(max_timeout_ms) : p->upstream.max_timeout;
-  o.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
-  o.drain_timeout = std::chrono::milliseconds(drain_timeout_ms);
-  o.engine.queue_timeout = std::chrono::milliseconds(queue_timeout_ms);
-  o.engine.breaker_cooldown = std::chrono::milliseconds(breaker_cooldown_ms);
-  if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
-      o.log_level != "error")
+  o.profile = load_profile_file(o.profile_path);  // the only load: the server serves this one
+  apply_profile_defaults(o, vm, ms);
+  // Checked and set in one step, here only.
+  if (!bridge::log::set_level(o.log_level))
     throw usage_error("--log-level must be one of debug, info, warn, error");
   if (o.engine.retry_budget_ratio < 0 || o.engine.retry_budget_ratio > 1)
     throw usage_error("--retry-budget must be between 0 and 1");
@@ -149,7 +154,7 @@ int run_simulate(int argc, char** argv) {
                      "answers from rules (see docs/simulator.md).",
                      desc, argc, argv, vm))
     return 0;
-  auto p = load_or_throw(profile_path);
+  auto p = load_profile_file(profile_path);
   if (!responses.empty()) {
     std::ifstream in(responses);
     if (!in) throw std::runtime_error(responses + ": cannot be read");
