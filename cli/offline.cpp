@@ -1,5 +1,7 @@
 // Offline tools: encode, decode and check a profile without any network.
 #include "cli/commands.hpp"
+#include "cli/profile_file.hpp"
+#include "codecs/frame_reader.hpp"
 #include "codecs/pipeline.hpp"
 
 #include <cstdio>
@@ -14,16 +16,6 @@ using namespace dragoman::codecs;
 namespace dragoman::cli {
 
 namespace {
-
-std::shared_ptr<const profile> load_or_throw(const std::string& path) {
-  compile_output out = load_profile(path);
-  if (!out.compiled) {
-    std::string all;
-    for (const auto& e : out.errors) all += (all.empty() ? "" : "\n") + e;
-    throw std::runtime_error(all);
-  }
-  return out.compiled;
-}
 
 std::string read_stdin() {
   std::ostringstream ss;
@@ -65,7 +57,7 @@ int run_encode(int argc, char** argv) {
                      "Reads a JSON object of fields on stdin and writes the framed wire bytes.",
                      desc, argc, argv, vm))
     return 0;
-  auto p = load_or_throw(vm["profile"].as<std::string>());
+  auto p = load_profile_file(vm["profile"].as<std::string>());
   const std::string op_name = vm["op"].as<std::string>();
   const operation* op = p->find_operation(op_name);
   if (!op) throw usage_error("unknown operation '" + op_name + "' in profile " + p->name);
@@ -122,7 +114,7 @@ int run_decode(int argc, char** argv) {
                      "{\"operation\":…,\"message\":\"request\"|\"reply\",\"fields\":{…}}.",
                      desc, argc, argv, vm))
     return 0;
-  auto p = load_or_throw(vm["profile"].as<std::string>());
+  auto p = load_profile_file(vm["profile"].as<std::string>());
   const operation* only = nullptr;
   if (vm.count("op")) {
     only = p->find_operation(vm["op"].as<std::string>());
@@ -140,30 +132,31 @@ int run_decode(int argc, char** argv) {
     bytes.assign(input.begin(), input.end());
   }
   if (bytes.empty()) throw std::runtime_error("stdin is empty: nothing to decode");
-  auto decoder = p->framing->make_decoder();
-  byte_view rest(bytes);
+  // The one frame driver: its progress guard turns a decoder that stops advancing into an error.
+  frame_reader reader(p->framing->make_decoder(), bytes.size());
+  reader.append(bytes);
   record r;
   std::size_t frames = 0;
-  while (!rest.empty()) {
-    frame_result fr = decoder->decode(rest);
-    switch (fr.status) {
-      case frame_status::need_more:
-        throw std::runtime_error("input ends inside a frame (" + std::to_string(rest.size()) +
+  for (;;) {
+    const auto e = reader.next();
+    if (e.kind == frame_reader::event_kind::need_more && reader.buffered() == 0) break;
+    switch (e.kind) {
+      case frame_reader::event_kind::need_more:
+        throw std::runtime_error("input ends inside a frame (" + std::to_string(reader.buffered()) +
                                  " bytes left over)");
-      case frame_status::skip:
-      case frame_status::fatal:
-        throw std::runtime_error("framing: " + fr.message);
-      case frame_status::frame:
+      case frame_reader::event_kind::skip:
+      case frame_reader::event_kind::fatal:
+        throw std::runtime_error("framing: " + e.message);
+      case frame_reader::event_kind::frame:
         break;
     }
-    auto d = decode_payload(*p, fr.payload, r, decode_preference::requests_first, only);
+    auto d = decode_payload(*p, e.payload, r, decode_preference::requests_first, only);
     if (!d) throw std::runtime_error(d.error().to_string());
     json::object out;
     out["operation"] = d->op->name;
     out["message"] = d->is_reply ? "reply" : "request";
     out["fields"] = map_reply(*d->msg, r, true);
     std::printf("%s\n", json::serialize(out).c_str());
-    rest = rest.subspan(fr.consumed);
     ++frames;
   }
   return frames ? 0 : 1;
