@@ -2,21 +2,13 @@
 // escape, writing and reading escaped text (single-character and HL7 styles) and numbers.
 #include "codecs/delimited_text.hpp"
 
+#include "codecs/layout_impl.hpp"
+
 #include <cstdint>
 #include <string>
 #include <utility>
 
-namespace dragoman::codecs {
-
-// Shared layout helpers, defined in layout.cpp.
-namespace layout_detail {
-const charset* resolve_charset(config_object& cfg, const charset* fallback);
-int read_char_key(config_object& cfg, std::string_view key, std::string_view fallback,
-                  const charset* cs, std::string& text);
-std::string quote_bytes(std::string_view text);
-}  // namespace layout_detail
-
-namespace delimited_detail {
+namespace dragoman::codecs::delimited_detail {
 
 namespace {
 
@@ -448,6 +440,4 @@ void text_codec::describe_value(const value_format& f, boost::json::object& o) {
   if (f.max_length) o["max_length"] = f.max_length;
 }
 
-}  // namespace delimited_detail
-
-}  // namespace dragoman::codecs
+}  // namespace dragoman::codecs::delimited_detail

@@ -1,7 +1,7 @@
 // Delimited layout: flat separated lines (CSV-like), fields by position and component, with
 // escapes; a message with a segment_separator gets the segment model (layout_segments.cpp).
 #include "codecs/delimited_text.hpp"
-#include "codecs/layout.hpp"
+#include "codecs/layout_impl.hpp"
 #include "codecs/layout_segments.hpp"
 
 #include <algorithm>
