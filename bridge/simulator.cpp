@@ -4,6 +4,7 @@
 
 #include "bridge/host_port.hpp"
 #include "bridge/simulator_rules.hpp"
+#include "codecs/frame_reader.hpp"
 #include "codecs/pipeline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -15,12 +16,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -72,6 +73,9 @@ class sim_connection : public std::enable_shared_from_this<sim_connection> {
   void send_own(std::size_t op_index);
 
  private:
+  // Handles every whole frame in input_; false when the connection must close (fatal framing,
+  // or a full buffer with no frame in it).
+  bool handle_frames();
   void handle_payload(codecs::byte_view payload);
   void enqueue(planned p);
   void close();
@@ -86,6 +90,7 @@ class sim_connection : public std::enable_shared_from_this<sim_connection> {
   std::deque<planned> queue_;
   bool closed_ = false;
   bool reader_done_ = false;
+  codecs::frame_reader input_;
   codecs::record request_;
   codecs::byte_buffer payload_;  // scratch for our own requests
   sim::answer_scratch answer_;
@@ -300,49 +305,49 @@ void sim_connection::enqueue(planned p) {
   wake_.cancel();
 }
 
+bool sim_connection::handle_frames() {
+  auto bad_frame = [this] {
+    sim_->mutable_stats().bad_frames.fetch_add(1, std::memory_order_relaxed);
+  };
+  while (!closed_) {
+    auto e = input_.next();
+    switch (e.kind) {
+      case codecs::frame_reader::event_kind::frame:
+        handle_payload(e.payload);
+        break;
+      case codecs::frame_reader::event_kind::skip:
+        // A skip without a message continues a discard already counted.
+        if (!e.message.empty()) bad_frame();
+        break;
+      case codecs::frame_reader::event_kind::fatal:  // also a decoder that makes no progress
+        bad_frame();
+        return false;
+      case codecs::frame_reader::event_kind::need_more:
+        if (!input_.full()) return true;
+        bad_frame();  // the input limit: no frame fits
+        return false;
+    }
+  }
+  return true;
+}
+
 asio::awaitable<void> sim_connection::read_loop() {
   const codecs::profile& prof = sim_->profile();
-  auto decoder = prof.framing->make_decoder();
-  // A decoder may hold a little more than one frame; more than this means it is not progressing.
-  const std::size_t input_limit = prof.framing->max_frame_length() * 2 + 65536;
-  codecs::byte_buffer input;
-  std::array<codecs::byte, 16384> chunk;
+  // A decoder may hold a little more than one frame; a buffer this full means it is not
+  // progressing.
+  input_.reset(prof.framing->make_decoder(), prof.framing->max_frame_length() * 2 + 65536);
   while (!closed_) {
     while (queue_.size() >= max_queued_replies && !closed_) {
       space_.expires_at(steady_clock::time_point::max());
       co_await space_.async_wait(use_tuple);
     }
     if (closed_) break;
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(chunk), use_tuple);
+    std::span<codecs::byte> space = input_.prepare();
+    auto [ec, n] =
+        co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
     if (ec) break;  // end of stream, reset or closed by stop(): all normal endings here
-    input.insert(input.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
-    std::size_t pos = 0;
-    bool fatal = false;
-    while (!closed_ && pos < input.size()) {
-      auto fr = decoder->decode(codecs::byte_view(input).subspan(pos));
-      if (fr.status == codecs::frame_status::need_more) break;
-      if (fr.status == codecs::frame_status::frame && fr.consumed > 0) {
-        handle_payload(fr.payload);
-        pos += fr.consumed;
-        continue;
-      }
-      if (fr.status == codecs::frame_status::skip && fr.consumed > 0) {
-        // A skip without a message continues a discard already counted.
-        if (!fr.message.empty())
-          sim_->mutable_stats().bad_frames.fetch_add(1, std::memory_order_relaxed);
-        pos += fr.consumed;
-        continue;
-      }
-      sim_->mutable_stats().bad_frames.fetch_add(1, std::memory_order_relaxed);
-      fatal = true;  // fatal, or a decoder that makes no progress
-      break;
-    }
-    input.erase(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(pos));
-    if (!fatal && input.size() > input_limit) {
-      sim_->mutable_stats().bad_frames.fetch_add(1, std::memory_order_relaxed);
-      fatal = true;
-    }
-    if (fatal) {
+    input_.commit(n);
+    if (!handle_frames()) {
       // Answers already planned still go out, in order, before the connection closes.
       enqueue(planned{answer_action::close, steady_clock::now(), {}});
       break;
