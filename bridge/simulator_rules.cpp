@@ -2,7 +2,8 @@
 // answer planning (reply record, wrong key, garbage).
 #include "bridge/simulator_rules.hpp"
 
-#include <charconv>
+#include "codecs/json_text.hpp"
+
 #include <cstdint>
 #include <iterator>
 #include <stdexcept>
@@ -17,31 +18,6 @@ namespace {
 constexpr std::string_view fault_names[] = {"delay", "no_answer", "close", "garbage", "wrong_key"};
 constexpr fault_kind fault_values[] = {fault_kind::delay, fault_kind::no_answer, fault_kind::close,
                                        fault_kind::garbage, fault_kind::wrong_key};
-
-// The canonical text of a JSON scalar, as map_request writes it into a record.
-std::optional<std::string> scalar_text(const json::value& v) {
-  char buf[64];
-  switch (v.kind()) {
-    case json::kind::string:
-      return std::string(v.get_string());
-    case json::kind::int64: {
-      auto r = std::to_chars(buf, buf + sizeof buf, v.get_int64());
-      return std::string(buf, r.ptr);
-    }
-    case json::kind::uint64: {
-      auto r = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
-      return std::string(buf, r.ptr);
-    }
-    case json::kind::double_: {
-      auto r = std::to_chars(buf, buf + sizeof buf, v.get_double(), std::chars_format::fixed);
-      return std::string(buf, r.ptr);
-    }
-    case json::kind::bool_:
-      return std::string(v.get_bool() ? "true" : "false");
-    default:
-      return std::nullopt;
-  }
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\0')) s.remove_prefix(1);
@@ -156,7 +132,7 @@ field_values compile_reply_values(const codecs::operation& op, const json::objec
                                field_names(op.reply, false));
       continue;
     }
-    auto text = scalar_text(kv.value());
+    auto text = codecs::scalar_text(kv.value());
     if (!text) {
       diag.error(key_path, "must be a string, a number or a boolean");
       continue;
@@ -190,7 +166,7 @@ field_values compile_when(const codecs::operation& op, const json::object& when,
                                field_names(op.request, true));
       continue;
     }
-    auto text = scalar_text(kv.value());
+    auto text = codecs::scalar_text(kv.value());
     if (!text) {
       diag.error(key_path, "must be a string, a number or a boolean");
       continue;
