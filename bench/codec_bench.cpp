@@ -1,29 +1,12 @@
 // Measures encode + decode of one operation of a profile: nanoseconds and heap allocations per
 // message in steady state. Run by scripts/bench-codecs; not a test (timings are not asserted).
 #include "codecs/pipeline.hpp"
+#include "tests/codecs/allocation_counter.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 #include <string>
-
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-}
-
-void* operator new(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 using namespace dragoman::codecs;
 namespace json = boost::json;
@@ -67,11 +50,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "round trip failed\n");
       return 1;
     }
-  std::uint64_t alloc_before = allocations.load();
+  std::size_t alloc_before = allocation_counter::allocations.load();
   auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < iterations; ++i) round_trip();
   auto elapsed = std::chrono::steady_clock::now() - start;
-  std::uint64_t allocs = allocations.load() - alloc_before;
+  std::size_t allocs = allocation_counter::allocations.load() - alloc_before;
   double ns = std::chrono::duration<double, std::nano>(elapsed).count() / iterations;
   std::printf(
       "{\"profile\":\"%s\",\"op\":\"%s\",\"frame_bytes\":%zu,\"iterations\":%ld,"

@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE layout_iso8583_test
 #include <boost/test/unit_test.hpp>
 
+#include "allocation_counter.hpp"
 #include "codecs/layout_impl.hpp"
 #include "test_support.hpp"
 
@@ -15,27 +16,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-// Counts heap allocations, to check that encode and decode allocate nothing in steady state.
-// The replacements pair malloc with free; GCC cannot see that they match once inlined.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-namespace {
-std::atomic<std::size_t> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 using namespace dragoman::codecs;
 namespace json = boost::json;
@@ -759,14 +739,14 @@ BOOST_AUTO_TEST_CASE(steady_state_allocates_nothing) {
   ok = ok && b->lay->decode(wire, r).has_value();
   out.clear();
   ok = ok && b->lay->encode(in, out).has_value();
-  const std::size_t before = allocations.load();
+  const std::size_t before = allocation_counter::allocations.load();
   for (int k = 0; k < 1000; ++k) {
     r.reset(b->names.size());
     ok = ok && b->lay->decode(wire, r).has_value();
     out.clear();
     ok = ok && b->lay->encode(in, out).has_value();
   }
-  const std::size_t during = allocations.load() - before;
+  const std::size_t during = allocation_counter::allocations.load() - before;
   BOOST_TEST(ok);
   BOOST_TEST(during == 0u);
   BOOST_TEST(out == wire);
