@@ -1,7 +1,6 @@
 // Fixed layout: fixed-width fields (alpha, numeric, zoned, packed, binary, hex) at fixed offsets.
-#include "codecs/decimal.hpp"
-#include "codecs/layout.hpp"
-#include "codecs/layout_impl.hpp"
+// Its configuration reader is in layout_fixed_config.cpp.
+#include "codecs/layout_fixed_impl.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -13,29 +12,7 @@ namespace dragoman::codecs {
 
 namespace {
 
-using decimal::charset_digits;
-
-enum class field_type { alpha, numeric, zoned, packed, binary, hex };
-
-constexpr std::string_view type_names[] = {"alpha", "numeric", "zoned", "packed", "binary", "hex"};
-
-// Decimal digits an unsigned binary integer of n bytes can hold (index n).
-constexpr int binary_digits[] = {0, 3, 5, 8, 10, 13, 15, 17, 20};
-
-struct fixed_field {
-  std::string name;
-  field_type type = field_type::alpha;
-  std::size_t offset = 0;
-  std::size_t length = 0;
-  int decimals = 0;
-  bool is_signed = false;
-  bool align_right = false;
-  bool little_endian = false;
-  byte pad = ' ';        // wire byte of the pad character (or pad_byte for hex)
-  std::string pad_text;  // as configured, for describe
-  const charset* cs = nullptr;
-  const charset_digits* digits = nullptr;  // numeric and zoned
-};
+using namespace fixed_detail;
 
 constexpr char hex_digits[] = "0123456789abcdef";
 
@@ -494,140 +471,17 @@ class fixed_layout final : public layout {
   std::vector<std::unique_ptr<charset_digits>> digit_tables_;  // owned; fields point in
 };
 
-// What make_fixed_layout reads once per message and shares across its fields: the message's
-// charset and pad, and the digit tables of the charsets numeric and zoned fields use.
-struct fixed_reader {
-  const charset* msg_cs = nullptr;
-  std::string msg_pad;
-  int msg_pad_wire = ' ';
-  std::vector<std::unique_ptr<charset_digits>> tables;
-
-  fixed_field read_field(config_object& c, std::string name, std::size_t offset) {
-    constexpr std::int64_t max_length = 1 << 20;
-    fixed_field f;
-    f.name = std::move(name);
-    const std::string type =
-        c.get_enum("type", {"alpha", "numeric", "zoned", "packed", "binary", "hex"}, "alpha");
-    for (std::size_t t = 0; t < std::size(type_names); ++t)
-      if (type_names[t] == type) f.type = static_cast<field_type>(t);
-    const std::int64_t max = f.type == field_type::packed   ? 16
-                             : f.type == field_type::binary ? 8
-                                                            : max_length;
-    f.length = static_cast<std::size_t>(c.require_int("length", 1, max));
-    f.offset = offset;
-    f.cs = msg_cs;
-    switch (f.type) {
-      case field_type::alpha:
-        read_alpha(c, f);
-        break;
-      case field_type::numeric:
-        read_numeric(c, f);
-        break;
-      case field_type::zoned:
-        read_zoned(c, f);
-        break;
-      case field_type::packed:
-        f.is_signed = c.get_bool("signed", false);
-        read_decimals(c, f, 2 * f.length - 1);
-        break;
-      case field_type::binary:
-        f.is_signed = c.get_bool("signed", false);
-        f.little_endian = c.get_enum("byte_order", {"big", "little"}, "big") == "little";
-        read_decimals(c, f, static_cast<std::size_t>(binary_digits[f.length]));
-        break;
-      case field_type::hex:
-        read_align(c, f, false);
-        f.pad = static_cast<byte>(c.get_int("pad_byte", 0, 0, 255));
-        break;
-    }
-    return f;
-  }
-
- private:
-  void read_alpha(config_object& c, fixed_field& f) {
-    f.cs = layout_detail::resolve_charset(c, msg_cs);
-    read_align(c, f, false);
-    int w = msg_pad_wire;
-    f.pad_text = msg_pad;
-    // A field in another charset needs the message's pad character in its own charset.
-    if (c.has("pad") || f.cs != msg_cs)
-      w = layout_detail::read_char_key(c, "pad", msg_pad, f.cs, f.pad_text);
-    f.pad = static_cast<byte>(w < 0 ? ' ' : w);
-  }
-
-  void read_numeric(config_object& c, fixed_field& f) {
-    f.cs = layout_detail::resolve_charset(c, msg_cs);
-    read_align(c, f, true);
-    const int w = layout_detail::read_char_key(c, "pad", "0", f.cs, f.pad_text);
-    f.pad = static_cast<byte>(w < 0 ? '0' : w);
-    check_max_digits(c, f, "numeric");
-    read_decimals(c, f, f.length);
-    f.digits = digits_for(c, f.cs);
-  }
-
-  void read_zoned(config_object& c, fixed_field& f) {
-    f.cs = layout_detail::resolve_charset(c, msg_cs);
-    f.is_signed = c.get_bool("signed", false);
-    check_max_digits(c, f, "zoned");
-    read_decimals(c, f, f.length);
-    f.digits = digits_for(c, f.cs);
-  }
-
-  static void check_max_digits(config_object& c, const fixed_field& f, const char* type) {
-    if (f.length <= decimal::max_digits) return;
-    c.diag().error(c.child_path("length"), "must be <= " + std::to_string(decimal::max_digits) +
-                                               " for a " + type + " field");
-  }
-
-  static void read_decimals(config_object& c, fixed_field& f, std::size_t digits) {
-    f.decimals = static_cast<int>(c.get_int("decimals", 0, 0, 30));
-    if (static_cast<std::size_t>(f.decimals) >= digits) {
-      c.diag().error(c.child_path("decimals"),
-                     "must be less than the field's " + std::to_string(digits) + " digits");
-      f.decimals = 0;
-    }
-  }
-
-  static void read_align(config_object& c, fixed_field& f, bool right_by_default) {
-    f.align_right =
-        c.get_enum("align", {"left", "right"}, right_by_default ? "right" : "left") == "right";
-  }
-
-  // One digit table per charset, shared by the fields that use it.
-  const charset_digits* digits_for(config_object& f, const charset* cs) {
-    for (const auto& t : tables)
-      if (t->cs == cs) return t.get();
-    auto t = std::make_unique<charset_digits>();
-    if (!decimal::make_charset_digits(cs, *t)) {
-      f.diag().error(f.child_path("type"),
-                     "charset " + std::string(cs->name()) + " has no digits or sign characters");
-      return nullptr;
-    }
-    tables.push_back(std::move(t));
-    return tables.back().get();
-  }
-};
-
 }  // namespace
 
-std::unique_ptr<layout> make_fixed_layout(layout_context& ctx) {
-  config_object& m = ctx.message;
-  fixed_reader reader;
-  reader.msg_cs = layout_detail::resolve_charset(m, ctx.default_charset);
-  reader.msg_pad_wire = layout_detail::read_char_key(m, "pad", " ", reader.msg_cs, reader.msg_pad);
-  const bool allow_trailing = m.get_bool("allow_trailing", false);
+namespace fixed_detail {
 
-  std::vector<fixed_field> fields;
-  fields.reserve(ctx.fields.size());
-  std::size_t offset = 0;
-  for (std::size_t i = 0; i < ctx.fields.size(); ++i) {
-    std::string name = i < ctx.field_names.size() ? ctx.field_names[i] : std::string();
-    fields.push_back(reader.read_field(ctx.fields[i], std::move(name), offset));
-    offset += fields.back().length;
-  }
-  return std::make_unique<fixed_layout>(std::move(fields), offset, reader.msg_cs,
-                                        std::move(reader.msg_pad), allow_trailing,
-                                        std::move(reader.tables));
+std::unique_ptr<layout> make_configured_fixed_layout(
+    std::vector<fixed_field> fields, std::size_t length, const charset* cs, std::string pad_text,
+    bool allow_trailing, std::vector<std::unique_ptr<charset_digits>> digit_tables) {
+  return std::make_unique<fixed_layout>(std::move(fields), length, cs, std::move(pad_text),
+                                        allow_trailing, std::move(digit_tables));
 }
+
+}  // namespace fixed_detail
 
 }  // namespace dragoman::codecs
