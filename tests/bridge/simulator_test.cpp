@@ -731,14 +731,35 @@ BOOST_AUTO_TEST_CASE(stop_closes_the_acceptor_and_connections) {
 
 BOOST_AUTO_TEST_CASE(bad_listen_address_is_refused) {
   asio::io_context ctx;
-  for (const char* listen : {"nope", "127.0.0.1:99999", "bad host:1", "127.0.0.1:x"}) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"nope", "expected host:port"},
+      {"[::1", "expected host:port"},
+      {"127.0.0.1:99999", "port must be a number 0..65535"},
+      {"127.0.0.1:x", "port must be a number 0..65535"},
+      {"bad host:1", "host must be an IP address or localhost"},
+  };
+  for (const auto& [listen, why] : cases) {
     bridge::simulator_options options;
     options.listen = listen;
+    std::string expected = std::string("simulator: bad listen address \"") + listen + "\": " + why;
     BOOST_CHECK_EXCEPTION(bridge::start_simulator(ctx, acme(), options), std::runtime_error,
-                          [&](const std::runtime_error& e) {
-                            return std::string(e.what()).find(listen) != std::string::npos;
-                          });
+                          [&](const std::runtime_error& e) { return e.what() == expected; });
   }
+}
+
+BOOST_AUTO_TEST_CASE(listen_host_may_be_empty_star_or_localhost) {
+  asio::io_context ctx;
+  const std::pair<const char*, const char*> cases[] = {
+      {"localhost:0", "127.0.0.1"}, {"*:0", "0.0.0.0"}, {":0", "0.0.0.0"}};
+  for (const auto& [listen, address] : cases) {
+    bridge::simulator_options options;
+    options.listen = listen;
+    auto s = bridge::start_simulator(ctx, acme(), options);
+    BOOST_TEST(s->local_endpoint().address().to_string() == address);
+    BOOST_TEST(s->local_endpoint().port() != 0);
+    s->stop();
+  }
+  ctx.run_for(std::chrono::seconds(5));  // returns as soon as the stopped acceptors are done
 }
 
 namespace {
