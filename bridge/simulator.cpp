@@ -63,16 +63,13 @@ class sim_connection : public std::enable_shared_from_this<sim_connection> {
   void post_send(std::size_t op_index);
   std::uint64_t id() const noexcept { return id_; }
 
- private:
-  asio::awaitable<void> read_loop();
-  asio::awaitable<void> write_loop();
-  asio::awaitable<void> send_loop(std::size_t op_index, milliseconds every);
-
- public:
   // On the connection's strand: builds a request of the operation and queues it.
   void send_own(std::size_t op_index);
 
  private:
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<void> send_loop(std::size_t op_index, milliseconds every);
   // Handles every whole frame in input_; false when the connection must close (fatal framing,
   // or a full buffer with no frame in it).
   bool handle_frames();
