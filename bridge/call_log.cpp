@@ -2,6 +2,7 @@
 #include "bridge/call_log.hpp"
 
 #include "bridge/log.hpp"
+#include "bridge/problem.hpp"
 #include "codecs/json_text.hpp"
 
 #include <algorithm>
@@ -60,8 +61,7 @@ void observe_call(metrics* m, const call_observation& c) {
   append_field(line, "total_us",
                static_cast<std::uint64_t>(c.total.count() > 0 ? c.total.count() : 0));
   append_field(line, "code", to_string(code));
-  int status =
-      r ? (r->status >= 200 && r->status <= 599 ? r->status : http_status(code)) : c.status;
+  const int status = r ? answer_status(*r) : c.status;  // what the door answered with
   append_field(line, "status", static_cast<std::uint64_t>(status > 0 ? status : 0));
   line += "}\n";
   log::write_line(line);
