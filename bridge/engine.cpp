@@ -52,27 +52,8 @@ class engine_impl final : public call_engine {
   }
 
   boost::json::object stats() const override {
-    const upstream_counters& c = *counters_;
     boost::json::object o;
-    o["calls_total"] = c.calls.load();
-    o["retries_total"] = c.retries.load();
-    o["retry_budget_exhausted_total"] = c.retry_budget_exhausted.load();
-    o["unmatched_replies_total"] = c.unmatched.load();
-    o["late_replies_total"] = c.late.load();
-    o["unsolicited_total"] = c.unsolicited.load();
-    o["protocol_errors_total"] = c.protocol_errors.load();
-    o["frames_rejected_total"] = {{"frame_too_long", c.frames_too_long.load()},
-                                  {"malformed", c.frames_malformed.load()},
-                                  {"checksum_mismatch", c.frames_checksum.load()}};
-    o["bytes_in_total"] = c.bytes_in.load();
-    o["bytes_out_total"] = c.bytes_out.load();
-    o["calls_in_flight"] = pool_.in_flight();
-    o["calls_queued"] = pool_.queued();
-    o["connects_total"] = c.connects.load();
-    o["connect_failures_total"] = c.connect_failures.load();
-    o["reconnects_total"] = c.reconnects.load();
-    o["heartbeats_total"] = c.heartbeats.load();
-    o["heartbeat_failures_total"] = c.heartbeat_failures.load();
+    write_stats(o, *counters_, {pool_.in_flight(), pool_.queued()});
     o["endpoints"] = pool_.endpoint_stats();
     return o;
   }

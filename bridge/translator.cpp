@@ -7,18 +7,6 @@
 
 namespace dragoman::bridge {
 
-namespace {
-
-call_result refusal(call_code code, std::string message) {
-  call_result r;
-  r.code = code;
-  r.status = http_status(code);
-  r.message = std::move(message);
-  return r;
-}
-
-}  // namespace
-
 std::optional<call_result> translate_request(const call_request& req,
                                              std::shared_ptr<profile_bundle> bundle,
                                              std::chrono::milliseconds max_timeout,
@@ -26,15 +14,16 @@ std::optional<call_result> translate_request(const call_request& req,
   const codecs::profile& profile = *bundle->profile;
   const codecs::operation* op = profile.find_operation(req.op);
   if (!op || op->internal)
-    return refusal(call_code::unknown_operation,
-                   "the profile " + profile.name + " has no operation \"" + req.op + "\"" +
-                       (op ? " that apps may call (it belongs to the session)" : ""));
+    return make_error_result(call_code::unknown_operation,
+                             "the profile " + profile.name + " has no operation \"" + req.op +
+                                 "\"" +
+                                 (op ? " that apps may call (it belongs to the session)" : ""));
   const codecs::field_spec* correlation = nullptr;
   if (profile.correlation.mode == codecs::correlation_mode::field) {
     if (!op->request.correlation_field || !op->reply.correlation_field)
-      return refusal(call_code::upstream_protocol_error, "operation \"" + op->name +
-                                                             "\" has no correlation field \"" +
-                                                             profile.correlation.field + "\"");
+      return make_error_result(call_code::upstream_protocol_error,
+                               "operation \"" + op->name + "\" has no correlation field \"" +
+                                   profile.correlation.field + "\"");
     correlation = &op->request.fields[*op->request.correlation_field];
   }
   auto timeout = req.timeout.value_or(op->timeout);
@@ -44,17 +33,17 @@ std::optional<call_result> translate_request(const call_request& req,
   out.op = op;
   call_generation_context gen(bundle->bank, correlation);
   if (auto mapped = codecs::map_request(op->request, req.data, gen, out.request); !mapped)
-    return refusal(call_code::invalid_field, mapped.error().to_string());
+    return make_error_result(call_code::invalid_field, mapped.error().to_string());
   out.key_generated = gen.correlation_generated();
   // Checked here, so that a value that does not fit its layout is invalid_field (422) whatever
   // the state of the upstreams. A frame whose key the connection assigns is encoded there, once:
   // here only the fields are checked.
   thread_local codecs::byte_buffer payload;
-  thread_local codecs::byte_buffer scratch;
-  scratch.clear();
-  codecs::result<void> encoded = codecs::encode_message(profile, op->request, out.request, payload,
-                                                        out.key_generated ? scratch : out.frame);
-  if (!encoded) return refusal(call_code::invalid_field, encoded.error().to_string());
+  codecs::result<void> encoded =
+      out.key_generated
+          ? codecs::encode_payload(profile, op->request, out.request, payload)
+          : codecs::encode_message(profile, op->request, out.request, payload, out.frame);
+  if (!encoded) return make_error_result(call_code::invalid_field, encoded.error().to_string());
   out.bundle = std::move(bundle);
   return std::nullopt;
 }

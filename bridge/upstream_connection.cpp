@@ -1,15 +1,12 @@
-// One upstream connection: connect, sign on, send and match calls, read frames, heartbeats,
-// reconnect with jittered backoff, reload and drain; one state, one way to close.
+// One upstream connection, its calls: submitting, sending, matching replies, deadlines and the
+// session's requests (the socket's life is in upstream_connection_socket.cpp).
 #include "bridge/upstream_connection.hpp"
 
 #include "bridge/call_handoff.hpp"
 #include "bridge/log.hpp"
-#include "bridge/retry_budget.hpp"
 #include "codecs/pipeline.hpp"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
 #include <algorithm>
 
@@ -25,33 +22,6 @@ namespace {
 
 // A connection that was up keeps queueing calls through this many failed reconnects.
 constexpr int queue_through_failed_reconnects = 3;
-// The longest wait for the answer to a sign-off, inside the drain deadline.
-constexpr milliseconds sign_off_wait{1000};
-// After the drain deadline a sign-off is still written; the connection closes this much later.
-constexpr milliseconds late_sign_off_wait{200};
-
-call_result error_result(call_code code, std::string message) {
-  call_result r;
-  r.code = code;
-  r.status = http_status(code);
-  r.message = std::move(message);
-  if (code == call_code::upstream_unavailable || code == call_code::overloaded)
-    r.retry_after_seconds = 1;
-  return r;
-}
-
-// Whether two profiles put the same bytes on the wire (a reload may then keep the connection).
-bool same_wire(const codecs::profile& a, const codecs::profile& b) {
-  for (std::string_view key :
-       {"framing", "charset", "checksum", "correlation", "session", "layout", "dictionary"}) {
-    const json::value* x = a.source.if_contains(key);
-    const json::value* y = b.source.if_contains(key);
-    if ((x == nullptr) != (y == nullptr)) return false;
-    if (x && *x != *y) return false;
-  }
-  return true;
-}
-
 std::uint32_t seed_for(const connection_gauge& g) {
   return std::random_device{}() ^ static_cast<unsigned>(g.id() * 7919);
 }
@@ -291,7 +261,7 @@ void upstream_connection::end_attempt(std::unique_ptr<tracked_call> t, call_resu
 
 void upstream_connection::end_error(std::unique_ptr<tracked_call> t, call_code code,
                                     std::string message, bool retryable) {
-  end_attempt(std::move(t), error_result(code, std::move(message)), retryable);
+  end_attempt(std::move(t), make_error_result(code, std::move(message)), retryable);
 }
 
 // Sends queued calls while the connection can take them.
@@ -305,100 +275,7 @@ void upstream_connection::pump_queue() {
   if (replace_with_) maybe_replace();
 }
 
-// ---- writing and reading ------------------------------------------------------------------------
-
-// One write in flight; frames queued meanwhile go out together in the next one.
-void upstream_connection::start_write() {
-  if (writing_ || out_pending_.empty() || !writable()) return;
-  std::swap(out_pending_, out_writing_);
-  writing_ = true;
-  ++batches_started_;
-  counters().bytes_out.fetch_add(out_writing_.size(), std::memory_order_relaxed);
-  asio::async_write(socket_, asio::buffer(out_writing_),
-                    [self = shared_from_this(), epoch = epoch_](
-                        boost::system::error_code ec, std::size_t) { self->on_write(epoch, ec); });
-}
-
-void upstream_connection::on_write(std::uint64_t epoch, boost::system::error_code ec) {
-  writing_ = false;
-  out_writing_.clear();
-  if (epoch != epoch_) {
-    start_write();  // a new connection may have frames pending already
-    return;
-  }
-  if (ec) {
-    close_and({close_reason::kind::lost, "write failed: " + ec.message(),
-               call_code::upstream_unavailable, true},
-              then::reconnect);
-    return;
-  }
-  last_activity_ = steady::now();
-  start_write();
-}
-
-void upstream_connection::do_read() {
-  auto space = reader_.prepare();
-  if (space.empty()) {
-    ++counters().frames_too_long;
-    protocol_failure("a frame does not fit the read buffer (" + std::to_string(reader_.capacity()) +
-                     " bytes; max_frame_length)");
-    return;
-  }
-  socket_.async_read_some(
-      asio::buffer(space.data(), space.size()),
-      [self = shared_from_this(), epoch = epoch_](boost::system::error_code ec, std::size_t n) {
-        self->on_read(epoch, ec, n);
-      });
-}
-
-void upstream_connection::count_rejected(codecs::errc reason) {
-  switch (reason) {
-    case codecs::errc::frame_too_long:
-      ++counters().frames_too_long;
-      break;
-    case codecs::errc::checksum_mismatch:
-      ++counters().frames_checksum;
-      break;
-    default:
-      ++counters().frames_malformed;
-      break;
-  }
-}
-
-void upstream_connection::on_read(std::uint64_t epoch, boost::system::error_code ec,
-                                  std::size_t n) {
-  if (epoch != epoch_ || state_ == state::stopped) return;
-  if (ec) {
-    close_and({close_reason::kind::lost,
-               ec == asio::error::eof ? std::string("closed by the peer")
-                                      : "read failed: " + ec.message(),
-               call_code::upstream_unavailable, true},
-              then::reconnect);
-    return;
-  }
-  counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
-  last_activity_ = steady::now();
-  reader_.commit(n);
-  const std::uint64_t my_epoch = epoch_;
-  for (;;) {
-    codecs::frame_reader::event e = reader_.next();
-    using kind = codecs::frame_reader::event_kind;
-    if (e.kind == kind::need_more) break;
-    if (e.kind == kind::fatal) {
-      count_rejected(e.reason);
-      protocol_failure("framing: " + (e.message.empty() ? std::string("no progress") : e.message));
-      return;
-    }
-    if (e.kind == kind::skip) {
-      ++counters().frames_skipped;
-      if (!e.message.empty()) count_rejected(e.reason);
-      continue;
-    }
-    handle_payload(e.payload);
-    if (epoch_ != my_epoch || state_ == state::stopped) return;  // the payload closed it
-  }
-  do_read();
-}
+// ---- matching replies -----------------------------------------------------------------------
 
 void upstream_connection::handle_payload(codecs::byte_view payload) {
   static const codecs::reply_finder in_order;
@@ -460,7 +337,7 @@ void upstream_connection::complete_with_reply(tracked_call* c,
       session_.failed(std::move(owned), why);
       return;
     }
-    end_attempt(std::move(owned), error_result(call_code::upstream_protocol_error, why));
+    end_attempt(std::move(owned), make_error_result(call_code::upstream_protocol_error, why));
     return;
   }
   if (!owned->is_app()) {
@@ -654,292 +531,6 @@ void upstream_connection::on_heartbeat() {
     case upstream_session::heartbeat_step::none:
       return;
   }
-}
-
-// ---- the socket's life --------------------------------------------------------------------------
-
-void upstream_connection::on_breaker_closed() {
-  if (state_ == state::backoff && backoff_for_ == backoff_for::breaker) {
-    state_timer_.cancel();
-    ++epoch_;
-    backoff_for_ = backoff_for::reconnect;
-    do_connect();
-  }
-}
-
-// An open breaker holds reconnects back; when it half-opens, one connect is the probe. True
-// when this connect waits for it.
-bool upstream_connection::wait_for_breaker() {
-  probe_connect_ = false;
-  if (!ep_.breaker_enabled() || ep_.breaker_closed()) return false;
-  const auto now = steady::now();
-  breaker_verdict v = ep_.admit(now);
-  if (v != breaker_verdict::open && v != breaker_verdict::busy) {
-    probe_connect_ = v == breaker_verdict::probe;
-    return false;
-  }
-  auto wait = std::max<steady::duration>(ep_.open_until() - now, milliseconds(50));
-  wait = std::min<steady::duration>(wait, options().breaker_cooldown + milliseconds(50));
-  state_ = state::backoff;
-  backoff_for_ = backoff_for::breaker;
-  publish();
-  state_timer_.expires_after(wait);
-  state_timer_.async_wait(
-      [self = shared_from_this(), epoch = epoch_](boost::system::error_code ec) {
-        if (ec || epoch != self->epoch_ || self->state_ == state::stopped) return;
-        self->backoff_for_ = backoff_for::reconnect;
-        self->do_connect();
-      });
-  return true;
-}
-
-void upstream_connection::do_connect() {
-  if (state_ == state::stopped || drain_requested()) return;
-  if (replace_with_) bundle_ = std::move(replace_with_);
-  book_.set_mode(profile().correlation.mode);
-  if (wait_for_breaker()) return;
-  state_ = state::connecting;
-  publish();
-  const std::uint64_t epoch = ++epoch_;
-  connect_timed_out_ = false;
-  state_timer_.expires_after(options().connect_timeout);
-  state_timer_.async_wait([self = shared_from_this(), epoch](boost::system::error_code ec) {
-    if (ec || epoch != self->epoch_ || self->state_ != state::connecting) return;
-    self->connect_timed_out_ = true;
-    self->close_socket();
-  });
-  // Names are resolved on every connect: a host that moved is found again.
-  resolver_.async_resolve(
-      ep_.address().host, ep_.address().port,
-      [self = shared_from_this(), epoch](boost::system::error_code ec,
-                                         tcp::resolver::results_type results) {
-        if (epoch != self->epoch_ || self->state_ == state::stopped) return;
-        if (ec) {
-          self->connect_failed(self->connect_timed_out_ ? "connect timed out"
-                                                        : "resolve failed: " + ec.message());
-          return;
-        }
-        asio::async_connect(self->socket_, results,
-                            [self, epoch](boost::system::error_code ec2, const tcp::endpoint&) {
-                              if (epoch != self->epoch_ || self->state_ == state::stopped) return;
-                              if (ec2) {
-                                self->connect_failed(self->connect_timed_out_
-                                                         ? "connect timed out"
-                                                         : "connect failed: " + ec2.message());
-                                return;
-                              }
-                              self->on_connected();
-                            });
-      });
-}
-
-void upstream_connection::on_connected() {
-  boost::system::error_code ignored;
-  state_timer_.cancel();
-  socket_.set_option(tcp::no_delay(true), ignored);
-  ++counters().connects;
-  if (ever_connected_) ++counters().reconnects;
-  ever_connected_ = true;
-  const std::size_t need = profile().framing->max_frame_length() + 64;
-  reader_.reset(profile().framing->make_decoder(), std::max(need, shared_->read_buffer_size));
-  decoder_bundle_ = bundle_;
-  book_.forget_late_keys();
-  last_activity_ = steady::now();
-  log::info("connect", {{"endpoint", ep_.name()}, {"connection", gauge_.id()}});
-  session_.bind(bundle_, book_.keyed());
-  if (session_.spec().sign_on) {
-    state_ = state::signing_on;
-    publish();
-  }
-  do_read();
-  switch (session_.start(last_activity_)) {
-    case upstream_session::start_result::up:
-      become_up();
-      return;
-    case upstream_session::start_result::cannot_sign_on:
-      if (state_ == state::signing_on)
-        close_and({close_reason::kind::dropped, "the sign-on message cannot be built"},
-                  then::reconnect);
-      return;
-    case upstream_session::start_result::signing_on:
-      return;
-  }
-}
-
-void upstream_connection::connect_failed(const std::string& why) {
-  state_timer_.cancel();
-  close_socket();
-  ++counters().connect_failures;
-  ++failed_attempts_;
-  last_connect_error_ = why;
-  set_error(why);
-  ep_.record_failure(why, probe_connect_, steady::now());
-  probe_connect_ = false;
-  if (failed_attempts_ == 1 || failed_attempts_ % 20 == 0)
-    log::warn("connect_failed", {{"endpoint", ep_.name()},
-                                 {"connection", gauge_.id()},
-                                 {"reason", why},
-                                 {"attempt", failed_attempts_}});
-  state_ = state::backoff;
-  back_off("cannot connect to upstream " + ep_.name() + ": " + why, true, false);
-}
-
-void upstream_connection::close_socket() {
-  boost::system::error_code ignored;
-  resolver_.cancel();
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
-}
-
-// The one way a connection closes: the socket, the up count, the counters and log line its
-// reason calls for, its calls in flight, then a reconnect (after a backoff, or at once) or the
-// end, where every timer stops and whatever is left (session messages) ends quietly.
-void upstream_connection::close_and(const close_reason& r, then next) {
-  if (state_ == state::stopped) return;
-  const bool was_open = writable();
-  const bool failure = r.how == close_reason::kind::lost || r.how == close_reason::kind::dropped;
-  if (carries_calls()) {
-    --counters().connected;
-    shared_->up.fetch_sub(1);
-    if (r.breaker) ep_.record_failure(r.why, false, steady::now());
-  }
-  if (was_open && r.how != close_reason::kind::replaced) ++counters().disconnects;
-  if (failure) set_error(r.why);
-  if (r.how == close_reason::kind::lost)
-    log::warn("disconnect",
-              {{"endpoint", ep_.name()}, {"connection", gauge_.id()}, {"reason", r.why}});
-  else if (r.how == close_reason::kind::closed && was_open)
-    log::info("disconnect",
-              {{"endpoint", ep_.name()}, {"connection", gauge_.id()}, {"reason", r.why}});
-  ++epoch_;
-  close_socket();
-  heartbeat_timer_.cancel();
-  out_pending_.clear();
-  if (next == then::stop) {
-    state_ = state::stopped;
-    ++timer_gen_;
-    state_timer_.cancel();
-    deadline_timer_.cancel();
-    drain_timer_.cancel();
-    fail_all(call_code::upstream_unavailable, "dragoman is shutting down", true);
-    publish();
-    if (drain_requested()) shared_->connection_closed_for_drain();
-    return;
-  }
-  state_ = state::backoff;
-  fail_all(r.code, "upstream " + ep_.name() + ": " + r.why, false, true);
-  back_off("upstream " + ep_.name() + ": " + r.why, failure, next == then::reconnect_now);
-}
-
-// Between connections: calls queued here wait for the next one only while it may come soon and
-// no other endpoint could take them; then the next attempt is scheduled.
-void upstream_connection::back_off(const std::string& why, bool failure, bool at_once) {
-  if (drain_requested()) {
-    fail_all(call_code::upstream_unavailable, "dragoman is draining", true);
-    stop_for_good();
-    return;
-  }
-  arm_timer();
-  publish();
-  if (failure && (!queueable() || shared_->alternative_to(ep_)))
-    fail_all(call_code::upstream_unavailable, why, true, true);
-  schedule_reconnect(at_once);
-}
-
-void upstream_connection::stop_for_good() {
-  close_and({close_reason::kind::closed, "closed by dragoman"}, then::stop);
-}
-
-// A reply that cannot be decoded or a stream that cannot be resynchronised: the calls in flight
-// get upstream_protocol_error and the connection is replaced.
-void upstream_connection::protocol_failure(const std::string& why) {
-  log::warn("protocol_error",
-            {{"endpoint", ep_.name()}, {"connection", gauge_.id()}, {"reason", why}});
-  ep_.record_failure("protocol error: " + why, false, steady::now());
-  if (state_ == state::signing_on) {
-    close_and({close_reason::kind::dropped, "protocol error: " + why}, then::reconnect);
-    return;
-  }
-  close_and({close_reason::kind::lost, "protocol error: " + why, call_code::upstream_protocol_error,
-             false},
-            then::reconnect);
-}
-
-void upstream_connection::schedule_reconnect(bool at_once) {
-  if (state_ == state::stopped || drain_requested()) return;
-  backoff_policy p{std::max(milliseconds(1), options().reconnect_min), options().reconnect_max, 20};
-  const milliseconds step = backoff_step(p, failed_attempts_);
-  state_timer_.expires_after(at_once ? milliseconds(0) : jittered(step / 2, step, rng_));
-  state_timer_.async_wait(
-      [self = shared_from_this(), epoch = epoch_](boost::system::error_code ec) {
-        if (ec || epoch != self->epoch_ || self->state_ == state::stopped) return;
-        self->do_connect();
-      });
-}
-
-// ---- reload and drain ---------------------------------------------------------------------------
-
-void upstream_connection::on_reload(std::shared_ptr<profile_bundle> b) {
-  if (state_ == state::stopped) return;
-  if (same_wire(profile(), *b->profile)) {
-    // The decoder made from the old profile keeps it alive through decoder_bundle_.
-    bundle_ = std::move(b);
-    session_.use(bundle_);
-    return;
-  }
-  replace_with_ = std::move(b);
-  if (state_ == state::up) {
-    publish();
-    maybe_replace();
-  }
-}
-
-// With the wire changed, the connection is closed and opened again once nothing is in flight.
-void upstream_connection::maybe_replace() {
-  if (!replace_with_ || state_ != state::up || !book_.idle()) return;
-  log::info("reconnect_for_reload", {{"endpoint", ep_.name()}, {"connection", gauge_.id()}});
-  close_and({close_reason::kind::replaced, "reconnecting for a reloaded profile"},
-            then::reconnect_now);
-}
-
-void upstream_connection::on_drain(time_point deadline) {
-  if (drain_requested()) return;
-  if (state_ == state::stopped) {
-    shared_->connection_closed_for_drain();
-    return;
-  }
-  drain_deadline_ = deadline;
-  if (state_ != state::up) {
-    fail_all(call_code::upstream_unavailable, "dragoman is draining", true);
-    stop_for_good();
-    return;
-  }
-  state_ = state::draining;
-  publish();
-  drain_timer_.expires_at(deadline);
-  drain_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->state_ == state::stopped) return;
-    self->drain_deadline_passed();
-  });
-  check_drained();
-}
-
-// Calls in flight and queued have finished: sign off (when the profile has one) and close.
-void upstream_connection::check_drained() {
-  if (state_ != state::draining || session_.signing_off()) return;
-  if (gauge_.calls.load(std::memory_order_relaxed) > 0 || !book_.queue_empty()) return;
-  if (session_.echo_out() && !book_.can_send()) return;  // its answer or loss comes back here
-  session_.sign_off(std::min(*drain_deadline_, steady::now() + sign_off_wait));
-}
-
-void upstream_connection::drain_deadline_passed() {
-  if (state_ != state::draining) return;
-  fail_all(call_code::upstream_unavailable,
-           "dragoman is draining: no answer from " + ep_.name() + " within the drain timeout",
-           true);
-  // Whatever was in flight was session traffic, gone now; the sign-off goes out with a short
-  // wait.
-  if (!session_.signing_off()) session_.sign_off(steady::now() + late_sign_off_wait);
 }
 
 }  // namespace dragoman::bridge

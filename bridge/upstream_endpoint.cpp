@@ -4,29 +4,9 @@
 
 #include "bridge/log.hpp"
 
-#include <cstdio>
-#include <ctime>
-
 namespace dragoman::bridge {
 
 namespace json = boost::json;
-
-namespace {
-
-// TODO(one timestamp writer): log.cpp's, once it is exported.
-std::string iso_time(system_clock::time_point t) {
-  std::time_t secs = system_clock::to_time_t(t);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
-
-}  // namespace
 
 const char* to_string(breaker_state s) noexcept {
   switch (s) {
@@ -75,7 +55,7 @@ json::object connection_gauge::describe() const {
   json::object o;
   o["id"] = id_;
   o["state"] = to_string(state());
-  o["since"] = iso_time(system_clock::time_point(system_clock::duration(since_.load())));
+  o["since"] = log::iso_time(system_clock::time_point(system_clock::duration(since_.load())));
   o["in_flight"] = calls.load();
   std::lock_guard lock(m_);
   o["last_error"] = last_error_.empty() ? json::value(nullptr) : json::value(last_error_);
@@ -193,10 +173,10 @@ json::object endpoint::describe() const {
   {
     std::lock_guard lock(m_);
     o["breaker"] = to_string(breaker_);
-    o["breaker_since"] = iso_time(breaker_since_);
+    o["breaker_since"] = log::iso_time(breaker_since_);
     o["last_error"] = last_error_.empty() ? json::value(nullptr) : json::value(last_error_);
     o["last_error_at"] =
-        last_error_.empty() ? json::value(nullptr) : json::value(iso_time(last_error_at_));
+        last_error_.empty() ? json::value(nullptr) : json::value(log::iso_time(last_error_at_));
   }
   o["consecutive_failures"] = consecutive_failures_.load();
   o["in_flight"] = in_flight();

@@ -22,44 +22,10 @@ namespace json = boost::json;
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-void count_result(upstream_counters& c, const call_result& r) noexcept {
-  switch (r.code) {
-    case call_code::ok:
-      ++c.ok;
-      break;
-    case call_code::rejected:
-      ++c.rejected;
-      break;
-    case call_code::unknown_operation:
-      ++c.unknown_operation;
-      break;
-    case call_code::invalid_field:
-      ++c.invalid_field;
-      break;
-    case call_code::overloaded:
-      ++c.overloaded;
-      break;
-    case call_code::upstream_unavailable:
-      ++c.unavailable;
-      break;
-    case call_code::upstream_timeout:
-      ++c.timeouts;
-      break;
-    case call_code::upstream_protocol_error:
-      ++c.protocol_errors;
-      break;
-    default:
-      break;
-  }
-}
-
 namespace {
 
 call_result refusal(call_code code, std::string message, std::optional<int> retry_after = 1) {
-  call_result r;
-  r.code = code;
-  r.status = http_status(code);
-  r.message = std::move(message);
+  call_result r = make_error_result(code, std::move(message));
   r.retry_after_seconds = retry_after;
   return r;
 }

@@ -48,7 +48,4 @@ class upstream_pool {
   std::unique_ptr<impl> impl_;
 };
 
-// Counts a result by its code.
-void count_result(upstream_counters& counters, const call_result& r) noexcept;
-
 }  // namespace dragoman::bridge

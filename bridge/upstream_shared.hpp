@@ -4,10 +4,10 @@
 #pragma once
 
 #include "bridge/call.hpp"
-#include "bridge/sharded_counter.hpp"
 #include "bridge/translator.hpp"
 #include "bridge/upstream_endpoint.hpp"
 #include "bridge/upstream_options.hpp"
+#include "bridge/upstream_stats.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/container/small_vector.hpp>
@@ -20,39 +20,6 @@
 #include <vector>
 
 namespace dragoman::bridge {
-
-// The engine's counters, one list (stats() renders them). Monotonic unless noted; those bumped on
-// every call are sharded per thread.
-struct upstream_counters {
-  sharded_counter calls;     // submitted to the engine
-  sharded_counter ok;        // answered ok
-  sharded_counter rejected;  // legacy-level rejections
-  sharded_counter unknown_operation;
-  sharded_counter invalid_field;
-  sharded_counter overloaded;
-  sharded_counter unavailable;                           // upstream_unavailable answers
-  sharded_counter timeouts;                              // upstream_timeout answers
-  sharded_counter protocol_errors;                       // upstream_protocol_error answers
-  std::atomic<std::uint64_t> retries{0};                 // attempts after the first
-  std::atomic<std::uint64_t> retry_budget_exhausted{0};  // retries refused by the budget
-  std::atomic<std::uint64_t> unmatched{0};               // replies that matched no call in flight
-  std::atomic<std::uint64_t> late{0};                    // replies for calls that had timed out
-  std::atomic<std::uint64_t> unsolicited{0};             // requests from the peer (not replies)
-  std::atomic<std::uint64_t> frames_skipped{0};          // framing resynchronisations
-  std::atomic<std::uint64_t> decode_errors{0};           // replies that could not be decoded
-  std::atomic<std::uint64_t> frames_too_long{0};         // frames refused, by reason
-  std::atomic<std::uint64_t> frames_malformed{0};
-  std::atomic<std::uint64_t> frames_checksum{0};
-  sharded_counter bytes_in;
-  sharded_counter bytes_out;
-  std::atomic<std::uint64_t> connects{0};    // successful connects (first and re-)
-  std::atomic<std::uint64_t> reconnects{0};  // successful connects after a loss
-  std::atomic<std::uint64_t> connect_failures{0};
-  std::atomic<std::uint64_t> disconnects{0};         // established connections lost or closed
-  std::atomic<std::uint64_t> heartbeats{0};          // echo requests sent
-  std::atomic<std::uint64_t> heartbeat_failures{0};  // echoes unanswered: connection replaced
-  std::atomic<std::int64_t> connected{0};            // gauge: connections up (and signed on) now
-};
 
 // One mapped call, across its attempts.
 struct pending_call : mapped_request {
