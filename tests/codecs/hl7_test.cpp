@@ -284,8 +284,8 @@ BOOST_AUTO_TEST_CASE(request_and_ack_give_the_same_correlation_key) {
   auto drep = decode_payload(p, as_bytes(ack), rep, decode_preference::replies_first, &op);
   BOOST_TEST_REQUIRE(drep.has_value());
   std::string k1, k2;
-  correlation_key(op.request, req, k1);
-  correlation_key(op.reply, rep, k2);
+  key_of(op.request, req, k1);
+  key_of(op.reply, rep, k2);
   BOOST_TEST(k1 == "1");  // digit keys compare without leading zeros
   BOOST_TEST(k1 == k2);
 }
