@@ -108,7 +108,7 @@ class call_engine {
   // breaker state (GET /admin/upstreams).
   virtual boost::json::object describe_upstreams() const { return {}; }
   // Engine-wide counters and gauges for /metrics, as {"name": number, ...} plus per-endpoint
-  // objects under "endpoints" (see bridge/metrics for the names rendered).
+  // objects under "endpoints" (bridge/upstream_stats.hpp lists the keys and their metric names).
   virtual boost::json::object stats() const { return {}; }
   // New calls use the new profile; connections and calls in flight are kept.
   virtual void reload(std::shared_ptr<const codecs::profile>) {}

@@ -2,7 +2,7 @@
 // generated from the one list in upstream_stats.hpp, so a new counter is one row.
 #include "bridge/upstream_stats.hpp"
 
-#include "bridge/metrics.hpp"
+#include "bridge/prom_writer.hpp"
 
 #include <string>
 

@@ -15,6 +15,8 @@
 
 namespace dragoman::bridge {
 
+class prom_writer;
+
 // One row per counter or gauge (Envoy's ALL_*_STATS). The macro names the kind:
 //   SHARDED  a sharded_counter: bumped on every call, by every thread
 //   COUNTER  a std::atomic<std::uint64_t>: bumped on rarer events
@@ -177,5 +179,10 @@ inline void count_result(upstream_counters& c, const call_result& r) noexcept {
 // pool. A caller that assigns a POOL key afterwards keeps its place (json::object keeps order).
 void write_stats(boost::json::object& out, const upstream_counters& c,
                  const upstream_pool_gauges& pool = {});
+
+// The engine's stats() object (see call.hpp) as dragoman_upstream_* families, named from the list;
+// keys that are not there are skipped, so an engine that reports less still renders valid text.
+// Then the pool's per-endpoint families from its "endpoints" array.
+void render_engine_stats(prom_writer& w, const boost::json::object& stats);
 
 }  // namespace dragoman::bridge
