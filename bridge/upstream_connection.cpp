@@ -256,7 +256,7 @@ void upstream_connection::end_attempt(std::unique_ptr<tracked_call> t, call_resu
         std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t->sent_at);
   if (c->trace) r.trace = make_trace(*c, reply);
   if (retryable && !c->op->idempotent && c->written) retryable = false;
-  shared_->attempt_ended(std::move(c), std::move(r), retryable, ctx_.get_executor());
+  shared_->attempt_ended(std::move(c), std::move(r), retryable, ctx_);
 }
 
 void upstream_connection::end_error(std::unique_ptr<tracked_call> t, call_code code,

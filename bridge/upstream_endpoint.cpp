@@ -102,8 +102,7 @@ void endpoint::set_breaker(breaker_state s, const std::string& why) {
   }
 }
 
-breaker_verdict endpoint::admit(steady_clock::time_point now) {
-  if (breaker_closed()) return breaker_verdict::yes;
+breaker_verdict endpoint::admit_slow(steady_clock::time_point now) {
   std::lock_guard lock(m_);
   if (breaker_ == breaker_state::closed) return breaker_verdict::yes;
   if (breaker_ == breaker_state::open) {
@@ -115,18 +114,12 @@ breaker_verdict endpoint::admit(steady_clock::time_point now) {
   return breaker_verdict::probe;
 }
 
-void endpoint::release_probe() {
-  if (breaker_closed()) return;
+void endpoint::release_probe_slow() {
   std::lock_guard lock(m_);
   probe_out_ = false;
 }
 
-bool endpoint::record_success(bool probe) {
-  if (breaker_closed()) {
-    if (consecutive_failures_.load(std::memory_order_relaxed) != 0)
-      consecutive_failures_.store(0, std::memory_order_relaxed);
-    return false;
-  }
+bool endpoint::record_success_slow(bool probe) {
   if (!probe) return false;  // in open and half-open only the probe decides
   std::lock_guard lock(m_);
   probe_out_ = false;

@@ -99,11 +99,21 @@ class endpoint {
   bool breaker_closed() const noexcept {
     return breaker_pub_.load(std::memory_order_relaxed) == static_cast<int>(breaker_state::closed);
   }
-  breaker_verdict admit(steady_clock::time_point now);
+  // Closed, the common case, is one relaxed load here; the rest takes the lock.
+  breaker_verdict admit(steady_clock::time_point now) {
+    return breaker_closed() ? breaker_verdict::yes : admit_slow(now);
+  }
   // A probe that ended without a verdict (no connection, shutdown, overload) gives its turn back.
-  void release_probe();
+  void release_probe() {
+    if (!breaker_closed()) release_probe_slow();
+  }
   // True when this success closed the breaker: its connections may reconnect at once.
-  bool record_success(bool probe);
+  bool record_success(bool probe) {
+    if (!breaker_closed()) return record_success_slow(probe);
+    if (consecutive_failures_.load(std::memory_order_relaxed) != 0)
+      consecutive_failures_.store(0, std::memory_order_relaxed);
+    return false;
+  }
   void record_failure(const std::string& why, bool probe, steady_clock::time_point now);
   void set_error(const std::string& why);
   steady_clock::time_point open_until() const;
@@ -115,6 +125,9 @@ class endpoint {
   boost::json::object stats() const;
 
  private:
+  breaker_verdict admit_slow(steady_clock::time_point now);
+  void release_probe_slow();
+  bool record_success_slow(bool probe);
   void set_breaker(breaker_state s, const std::string& why);  // under m_
 
   endpoint_address address_;

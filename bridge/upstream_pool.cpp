@@ -52,8 +52,13 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
   pool_core(const engine_options& o, std::shared_ptr<upstream_counters> c)
       : upstream_shared(o, std::move(c)), budget(o.retry_budget_ratio, o.retry_budget_floor) {}
 
-  std::vector<std::unique_ptr<level>> levels;                  // best (lowest number) first
-  std::vector<std::vector<upstream_connection*>> connections;  // by endpoint index
+  std::vector<std::unique_ptr<level>> levels;  // best (lowest number) first
+  // By endpoint index: its connections with the gauges pickers read (vectors, for cheap indexing).
+  struct connection_slot {
+    upstream_connection* connection;
+    connection_gauge* gauge;
+  };
+  std::vector<std::vector<connection_slot>> connections;
   std::size_t max_attempts = 3;
   retry_budget budget;
   std::mutex drain_m;
@@ -62,9 +67,9 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
   bool drain_finished = false;
 
   void route(std::unique_ptr<pending_call> c);
-  void finish(std::unique_ptr<pending_call> c, call_result r, bool inline_ok = true);
-  void attempt_ended(std::unique_ptr<pending_call> c, call_result r, bool retryable,
-                     const asio::any_io_executor& ex) override;
+  void finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok = true);
+  void attempt_ended(std::unique_ptr<pending_call> c, call_result&& r, bool retryable,
+                     asio::io_context& ctx) override;
   void breaker_closed(endpoint& e) override;
   void connection_closed_for_drain() override;
 
@@ -79,7 +84,7 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
   std::minstd_rand rng_{std::random_device{}()};
 };
 
-void pool_core::finish(std::unique_ptr<pending_call> c, call_result r, bool inline_ok) {
+void pool_core::finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok) {
   r.attempts = c->attempts;
   count_result(*counters, r);
   if (inline_ok)
@@ -90,14 +95,14 @@ void pool_core::finish(std::unique_ptr<pending_call> c, call_result r, bool inli
 
 void pool_core::breaker_closed(endpoint& e) {
   if (stopped.load()) return;
-  for (upstream_connection* k : connections[e.index()]) k->post_breaker_closed();
+  for (const connection_slot& k : connections[e.index()]) k.connection->post_breaker_closed();
 }
 
 // Picks an endpoint and a connection: stage 0 takes only connections that are up, so that a call
 // never waits for a reconnect while another endpoint could answer; stage 1 also queues for a
 // connection on its way up. Pass 0 passes over endpoints this call has tried; pass 1 takes them.
 void pool_core::route(std::unique_ptr<pending_call> c) {
-  auto fail = [&](call_result r) { finish(std::move(c), std::move(r), false); };
+  auto fail = [&](call_result&& r) { finish(std::move(c), std::move(r), false); };
   if (stopped.load())
     return fail(refusal(call_code::upstream_unavailable, "dragoman is shutting down"));
   if (draining.load())
@@ -171,28 +176,29 @@ bool pool_core::try_endpoint(endpoint& e, std::unique_ptr<pending_call>& c, int 
 // connecting. Counts the call on the one it picks.
 upstream_connection* pool_core::pick_connection(endpoint& e, bool may_wait) {
   const auto& conns = connections[e.index()];
-  auto& gauges = e.connections();
   const std::size_t n = conns.size();
   const std::size_t start = e.round_robin.fetch_add(1, std::memory_order_relaxed);
-  std::size_t best = n, waiting = n, best_load = 0;
+  const connection_slot* best = nullptr;
+  const connection_slot* waiting = nullptr;
+  std::size_t best_load = 0;
   for (std::size_t j = 0; j < n; ++j) {
-    const std::size_t k = (start + j) % n;
-    const pick_state s = gauges[k].pick();
+    const connection_slot& k = conns[(start + j) % n];
+    const pick_state s = k.gauge->pick();
     if (s == pick_state::connected) {
-      const std::size_t l = gauges[k].calls.load(std::memory_order_relaxed);
-      if (best == n || l < best_load) {
-        best = k;
+      const std::size_t l = k.gauge->calls.load(std::memory_order_relaxed);
+      if (!best || l < best_load) {
+        best = &k;
         best_load = l;
         if (l == 0) break;
       }
-    } else if (s == pick_state::queueing && waiting == n) {
-      waiting = k;
+    } else if (s == pick_state::queueing && !waiting) {
+      waiting = &k;
     }
   }
-  const std::size_t pick = best != n ? best : (may_wait ? waiting : n);
-  if (pick == n) return nullptr;
-  gauges[pick].calls.fetch_add(1, std::memory_order_relaxed);
-  return conns[pick];
+  const connection_slot* pick = best ? best : (may_wait ? waiting : nullptr);
+  if (!pick) return nullptr;
+  pick->gauge->calls.fetch_add(1, std::memory_order_relaxed);
+  return pick->connection;
 }
 
 call_result pool_core::no_route_result(const misses& m, steady::time_point now) const {
@@ -222,12 +228,12 @@ milliseconds pool_core::retry_delay(const pending_call& c) {
   return jittered(p.min, backoff_step(p, c.attempts), rng_);
 }
 
-void pool_core::attempt_ended(std::unique_ptr<pending_call> c, call_result r, bool retryable,
-                              const asio::any_io_executor& ex) {
-  const auto now = steady::now();
+void pool_core::attempt_ended(std::unique_ptr<pending_call> c, call_result&& r, bool retryable,
+                              asio::io_context& ctx) {
   if (!retryable || stopped.load() || draining.load() ||
       static_cast<std::size_t>(c->attempts) >= max_attempts)
     return finish(std::move(c), std::move(r));
+  const auto now = steady::now();
   if (!budget.try_retry(now)) {
     ++counters->retry_budget_exhausted;
     r.message += " (not retried: retry budget exhausted)";
@@ -236,7 +242,7 @@ void pool_core::attempt_ended(std::unique_ptr<pending_call> c, call_result r, bo
   const milliseconds delay = retry_delay(*c);
   if (now + delay >= c->deadline) return finish(std::move(c), std::move(r));
   ++counters->retries;
-  auto timer = std::make_shared<asio::steady_timer>(ex, delay);
+  auto timer = std::make_shared<asio::steady_timer>(ctx, delay);
   timer->async_wait([self = shared_from_this(), timer, c = std::move(c),
                      r = std::move(r)](boost::system::error_code) mutable {
     if (self->stopped.load() || self->draining.load())
@@ -303,7 +309,7 @@ upstream_pool::upstream_pool(std::shared_ptr<profile_bundle> bundle, const engin
     for (auto& e : c->endpoints) {
       connection_gauge& gauge = e->add_connection(id++);
       auto conn = std::make_shared<upstream_connection>(pool.next(), c, *e, gauge);
-      c->connections[e->index()].push_back(conn.get());
+      c->connections[e->index()].push_back({conn.get(), &gauge});
       impl_->connections.push_back(std::move(conn));
     }
   impl_->c = c;

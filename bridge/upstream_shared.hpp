@@ -10,6 +10,10 @@
 #include "bridge/upstream_stats.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+
+namespace boost::asio {
+class io_context;
+}
 #include <boost/container/small_vector.hpp>
 
 #include <atomic>
@@ -62,9 +66,10 @@ class upstream_shared {
   }
 
   // Every app attempt ends here exactly once: answered (retryable false), or handed back for a
-  // retry elsewhere; ex is where a backoff waits. Called from the connection's own handlers.
-  virtual void attempt_ended(std::unique_ptr<pending_call> call, call_result r, bool retryable,
-                             const boost::asio::any_io_executor& ex) = 0;
+  // retry elsewhere; a backoff waits on ctx, the connection's context. Called from the
+  // connection's own handlers.
+  virtual void attempt_ended(std::unique_ptr<pending_call> call, call_result&& r, bool retryable,
+                             boost::asio::io_context& ctx) = 0;
   // The endpoint's breaker closed: its connections waiting for it reconnect now.
   virtual void breaker_closed(endpoint& e) = 0;
   // A draining connection has closed.
