@@ -42,9 +42,4 @@ void normalize_key(std::string_view raw, std::string& out);
 void key_of(const message_def& msg, const record& r, std::string& out);
 void key_suffix(const message_def& msg, const record& r, std::string& out);
 
-// The former name of key_of, kept while tests/codecs/hl7_test.cpp still calls it.
-inline void correlation_key(const message_def& msg, const record& r, std::string& out) {
-  key_of(msg, r, out);
-}
-
 }  // namespace dragoman::codecs
