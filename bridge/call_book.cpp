@@ -70,11 +70,6 @@ tracked_call* call_book::next_to_send() {
   return c;
 }
 
-bool call_book::can_send() const noexcept {
-  if (keyed_) return keyed_calls_.size() < limits_.max_in_flight;
-  return ordered_.size() < ordered_limit_;
-}
-
 call_book::key_check call_book::prepare_key(tracked_call* c) {
   if (!keyed_) return key_check::ok;
   const codecs::operation& op = *c->op;
@@ -99,29 +94,6 @@ call_book::key_check call_book::prepare_key(tracked_call* c) {
   key_of(op.request, rec, c->key);
   if (keyed_calls_.count(c->key)) return key_check::already_in_flight;
   return key_check::ok;
-}
-
-void call_book::sent(tracked_call* c, time_point now, std::uint64_t batch) {
-  c->at = tracked_call::place::in_flight;
-  c->sent_at = now;
-  c->batch = batch;
-  if (keyed_)
-    keyed_calls_.emplace(c->key, c);
-  else
-    ordered_.push_back({c, {}});
-}
-
-const tracked_call* call_book::head() const noexcept {
-  return ordered_.empty() ? nullptr : ordered_.front().call;
-}
-
-call_book::match call_book::take_head() {
-  if (ordered_.empty()) return {};
-  tracked_call* c = ordered_.front().call;
-  ordered_.pop_front();
-  if (!c) return {match::kind::late, nullptr};
-  c->at = tracked_call::place::none;  // its place is gone already
-  return {match::kind::call, c};
 }
 
 call_book::match call_book::match_key(const codecs::message_def& msg, const codecs::record& reply) {

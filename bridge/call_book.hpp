@@ -94,7 +94,9 @@ class call_book {
   tracked_call* next_to_send();
 
   // ---- in flight ----
-  bool can_send() const noexcept;
+  bool can_send() const noexcept {
+    return keyed_ ? keyed_calls_.size() < limits_.max_in_flight : ordered_.size() < ordered_limit_;
+  }
   // More than one call may be in flight at once (keyed, or "ordered"): a full connection refuses
   // a call (overloaded) instead of queueing it.
   bool pipelined() const noexcept { return keyed_ || ordered_limit_ > 1; }
@@ -105,17 +107,34 @@ class call_book {
   // flight and recent timeouts) and computes the key to match its reply by.
   key_check prepare_key(tracked_call* c);
   // The call's frame is written in batch `batch`: it is in flight now.
-  void sent(tracked_call* c, time_point now, std::uint64_t batch);
+  void sent(tracked_call* c, time_point now, std::uint64_t batch) {
+    c->at = tracked_call::place::in_flight;
+    c->sent_at = now;
+    c->batch = batch;
+    if (keyed_)
+      keyed_calls_.emplace(c->key, c);
+    else
+      ordered_.push_back({c, {}});
+  }
 
   // ---- replies ----
   // In order: the call the next reply answers (null for a timed-out call's place, or none).
-  const tracked_call* head() const noexcept;
+  const tracked_call* head() const noexcept {
+    return ordered_.empty() ? nullptr : ordered_.front().call;
+  }
   struct match {
     enum class kind { call, late, unmatched } what = kind::unmatched;
     tracked_call* call = nullptr;
   };
   // In order: the oldest place leaves; its call (taken out of flight) or a late reply.
-  match take_head();
+  match take_head() {
+    if (ordered_.empty()) return {};
+    tracked_call* c = ordered_.front().call;
+    ordered_.pop_front();
+    if (!c) return {match::kind::late, nullptr};
+    c->at = tracked_call::place::none;  // its place is gone already
+    return {match::kind::call, c};
+  }
   // Keyed: the call the reply's key belongs to, a late reply (the key of a recent timeout,
   // forgotten now), or unmatched (key_text() says which key, "(none)" when the reply has none).
   match match_key(const codecs::message_def& msg, const codecs::record& reply);
