@@ -278,13 +278,13 @@ void upstream_connection::pump_queue() {
 // ---- matching replies -----------------------------------------------------------------------
 
 void upstream_connection::handle_payload(codecs::byte_view payload) {
-  static const codecs::reply_finder in_order;
   codecs::reply_expectation expected;
-  if (!book_.keyed())
-    if (const tracked_call* head = book_.head()) expected = {head->bundle->profile.get(), head->op};
   match_ = {};
-  auto decoded = codecs::decode_incoming(profile(), payload, reply_, expected,
-                                         book_.keyed() ? find_by_key_ : in_order);
+  const bool keyed = book_.keyed();
+  if (!keyed)
+    if (const tracked_call* head = book_.head()) expected = {head->bundle->profile.get(), head->op};
+  auto decoded = keyed ? codecs::decode_incoming(profile(), payload, reply_, expected, find_by_key_)
+                       : codecs::decode_in_order(profile(), payload, reply_, expected);
   if (!decoded) {
     ++counters().decode_errors;
     count_rejected(decoded.error().code);

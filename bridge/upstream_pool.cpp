@@ -66,7 +66,7 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
   std::size_t drain_left = 0;
   bool drain_finished = false;
 
-  void route(std::unique_ptr<pending_call> c);
+  void route(std::unique_ptr<pending_call> c, steady::time_point now);
   void finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok = true);
   void attempt_ended(std::unique_ptr<pending_call> c, call_result&& r, bool retryable,
                      asio::io_context& ctx) override;
@@ -101,13 +101,12 @@ void pool_core::breaker_closed(endpoint& e) {
 // Picks an endpoint and a connection: stage 0 takes only connections that are up, so that a call
 // never waits for a reconnect while another endpoint could answer; stage 1 also queues for a
 // connection on its way up. Pass 0 passes over endpoints this call has tried; pass 1 takes them.
-void pool_core::route(std::unique_ptr<pending_call> c) {
+void pool_core::route(std::unique_ptr<pending_call> c, steady::time_point now) {
   auto fail = [&](call_result&& r) { finish(std::move(c), std::move(r), false); };
   if (stopped.load())
     return fail(refusal(call_code::upstream_unavailable, "dragoman is shutting down"));
   if (draining.load())
     return fail(refusal(call_code::upstream_unavailable, "dragoman is draining"));
-  const auto now = steady::now();
   if (c->deadline <= now)
     return fail(refusal(call_code::upstream_timeout,
                         "the deadline passed before an upstream was chosen", std::nullopt));
@@ -247,7 +246,7 @@ void pool_core::attempt_ended(std::unique_ptr<pending_call> c, call_result&& r, 
                      r = std::move(r)](boost::system::error_code) mutable {
     if (self->stopped.load() || self->draining.load())
       return self->finish(std::move(c), std::move(r));
-    self->route(std::move(c));
+    self->route(std::move(c), steady::now());
   });
 }
 
@@ -321,8 +320,9 @@ upstream_pool::~upstream_pool() {
 }
 
 void upstream_pool::dispatch(std::unique_ptr<pending_call> call) {
-  impl_->c->budget.on_call(steady::now());
-  impl_->c->route(std::move(call));
+  const auto now = steady::now();
+  impl_->c->budget.on_call(now);
+  impl_->c->route(std::move(call), now);
 }
 
 bool upstream_pool::ready() const noexcept {

@@ -5,16 +5,9 @@ namespace dragoman::codecs {
 
 result<decoded_message> decode_incoming(const profile& conn, byte_view payload, record& out,
                                         reply_expectation in_order, const reply_finder& by_key) {
-  if (in_order.op) {
-    auto decoded = decode_payload(in_order.prof ? *in_order.prof : conn, payload, out,
-                                  decode_preference::replies_first, in_order.op);
-    if (decoded) return decoded;
-    auto as_request = decode_payload(conn, payload, out, decode_preference::requests_first);
-    if (as_request && !as_request->is_reply) return as_request;
-    return decoded;
-  }
+  if (in_order.op || !by_key) return decode_in_order(conn, payload, out, in_order);
   auto decoded = decode_payload(conn, payload, out, decode_preference::replies_first);
-  if (!decoded || !decoded->is_reply || !by_key) return decoded;
+  if (!decoded || !decoded->is_reply) return decoded;
   reply_expectation want = by_key(*decoded, out);
   if (want.op && want.op != decoded->op) {
     auto again = decode_payload(want.prof ? *want.prof : conn, payload, out,

@@ -28,4 +28,17 @@ using reply_finder = std::function<reply_expectation(const decoded_message&, con
 result<decoded_message> decode_incoming(const profile& conn, byte_view payload, record& out,
                                         reply_expectation in_order, const reply_finder& by_key);
 
+// decode_incoming without a finder (replies in order, or nothing in flight), inline: the call's
+// own reply is the common case.
+inline result<decoded_message> decode_in_order(const profile& conn, byte_view payload, record& out,
+                                               reply_expectation in_order) {
+  if (!in_order.op) return decode_payload(conn, payload, out, decode_preference::replies_first);
+  auto decoded = decode_payload(in_order.prof ? *in_order.prof : conn, payload, out,
+                                decode_preference::replies_first, in_order.op);
+  if (decoded) return decoded;
+  auto as_request = decode_payload(conn, payload, out, decode_preference::requests_first);
+  if (as_request && !as_request->is_reply) return as_request;
+  return decoded;
+}
+
 }  // namespace dragoman::codecs
