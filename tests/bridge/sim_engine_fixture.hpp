@@ -1,0 +1,310 @@
+// Shared fixtures of the engine's loopback tests against the simulator (resilience_test,
+// session_test): profiles, a simulated host on its own thread, a recording proxy, and an engine
+// with bounded waits for its answers.
+#pragma once
+
+#include <boost/test/unit_test.hpp>
+#include "bridge/engine.hpp"
+#include "bridge/io_pool.hpp"
+#include "bridge/simulator.hpp"
+#include "bridge/host_port.hpp"
+#include "codecs/frame_reader.hpp"
+#include "codecs/pipeline.hpp"
+#include "codecs/profile.hpp"
+#include "wait.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace dragoman;
+using namespace std::chrono_literals;
+using bridge::call_code;
+using bridge::call_result;
+using test::arrives;
+using test::eventually;
+
+namespace {
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The shipped acme-core profile as JSON, for tests that adjust it.
+inline json::object acme_json() {
+  json::parse_options opts;
+  opts.allow_comments = true;
+  opts.allow_trailing_commas = true;
+  auto v = json::parse(read_file(DRAGOMAN_SOURCE_DIR "/profiles/acme-core.json"), {}, opts);
+  return v.as_object();
+}
+
+inline std::shared_ptr<const codecs::profile> compile(const json::object& o) {
+  auto out = codecs::compile_profile(json::serialize(o));
+  for (const auto& e : out.errors) BOOST_TEST_MESSAGE(e);
+  BOOST_REQUIRE(out.compiled);
+  return out.compiled;
+}
+
+// acme-core with quick heartbeats, or none at all (the default: tests run well under 30 s).
+inline json::object acme_json(std::int64_t heartbeat_ms, std::int64_t echo_timeout_ms) {
+  auto o = acme_json();
+  auto& s = o["session"].as_object();
+  s["heartbeat_interval_ms"] = heartbeat_ms;
+  s["echo_timeout_ms"] = echo_timeout_ms;
+  return o;
+}
+
+inline std::shared_ptr<const codecs::profile> acme(std::int64_t heartbeat_ms = 0,
+                                                   std::int64_t echo_timeout_ms = 300) {
+  return compile(acme_json(heartbeat_ms, echo_timeout_ms));
+}
+
+// A simulator on its own thread.
+struct sim_host {
+  sim_host(std::shared_ptr<const codecs::profile> p, json::object rules = {},
+           std::string listen = "127.0.0.1:0") {
+    bridge::simulator_options o;
+    o.rules = std::move(rules);
+    o.listen = std::move(listen);
+    sim = bridge::start_simulator(ctx, std::move(p), o);
+    thread = std::thread([this] { ctx.run(); });
+  }
+  ~sim_host() {
+    stop();
+    ctx.stop();
+    thread.join();
+  }
+  void stop() {
+    if (sim) sim->stop();
+  }
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(sim->local_endpoint().port());
+  }
+  std::uint64_t requests(const std::string& op) const { return sim->requests_for(op); }
+
+  asio::io_context ctx;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
+  std::shared_ptr<bridge::simulator> sim;
+  std::thread thread;
+};
+
+inline std::string closed_port() {
+  asio::io_context ctx;
+  asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  return "127.0.0.1:" + std::to_string(a.local_endpoint().port());
+}
+
+inline bridge::engine_options options(std::vector<std::string> upstreams,
+                                      std::size_t connections = 1) {
+  bridge::engine_options o;
+  o.upstreams = std::move(upstreams);
+  o.connections_per_endpoint = connections;
+  o.connect_timeout = 1000ms;
+  o.reconnect_min = 20ms;
+  o.reconnect_max = 200ms;
+  o.retry_backoff_min = 5ms;
+  o.retry_backoff_max = 20ms;
+  return o;
+}
+
+// Stands between the engine and a host, forwards every byte both ways, and records each whole
+// message in the one order they crossed: "request sign_on" on the way to the host, "reply
+// sign_on" on the way back. A message is recorded before it is forwarded, so what the engine
+// sent in answer to a reply is always recorded after that reply.
+class recording_proxy {
+ public:
+  recording_proxy(std::shared_ptr<const codecs::profile> p, std::string host_endpoint)
+      : profile_(std::move(p)),
+        host_(bridge::parse_endpoint(host_endpoint)),
+        acceptor_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(ctx_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { ctx_.run(); });
+  }
+  ~recording_proxy() {
+    ctx_.stop();
+    thread_.join();
+  }
+
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+  std::vector<std::string> seen() const {
+    std::lock_guard lock(m_);
+    return seen_;
+  }
+
+ private:
+  using tcp = asio::ip::tcp;
+
+  asio::awaitable<void> accept_loop() {
+    constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+    for (;;) {
+      auto [ec, engine_side] = co_await acceptor_.async_accept(tuple);
+      if (ec) co_return;
+      auto a = std::make_shared<tcp::socket>(std::move(engine_side));
+      auto b = std::make_shared<tcp::socket>(ctx_);
+      tcp::resolver resolver(ctx_);
+      auto [rec, found] = co_await resolver.async_resolve(host_.host, host_.port, tuple);
+      if (rec) continue;
+      auto [cec, to] = co_await asio::async_connect(*b, found, tuple);
+      if (cec) continue;
+      asio::co_spawn(ctx_, pump(a, b, codecs::decode_preference::requests_first), asio::detached);
+      asio::co_spawn(ctx_, pump(b, a, codecs::decode_preference::replies_first), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to,
+                             codecs::decode_preference pref) {
+    constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+    codecs::frame_reader frames(profile_->framing->make_decoder(), 1 << 20);
+    codecs::record scratch;
+    std::vector<std::uint8_t> buf(1 << 16);
+    for (;;) {
+      auto [ec, n] = co_await from->async_read_some(asio::buffer(buf), tuple);
+      if (ec) break;
+      if (!frames.append(codecs::byte_view(buf.data(), n))) break;
+      for (auto e = frames.next(); e.kind != codecs::frame_reader::event_kind::need_more;
+           e = frames.next()) {
+        if (e.kind != codecs::frame_reader::event_kind::frame) break;
+        auto d = codecs::decode_payload(*profile_, e.payload, scratch, pref);
+        std::lock_guard lock(m_);
+        seen_.push_back(!d ? std::string("undecodable")
+                           : (d->is_reply ? "reply " : "request ") + d->op->name);
+      }
+      auto [wec, wn] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), tuple);
+      if (wec) break;
+    }
+    boost::system::error_code ignored;
+    from->close(ignored);
+    to->close(ignored);
+  }
+
+  std::shared_ptr<const codecs::profile> profile_;
+  bridge::endpoint_address host_;
+  asio::io_context ctx_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+  mutable std::mutex m_;
+  std::vector<std::string> seen_;
+};
+
+struct engine_fixture {
+  engine_fixture(std::shared_ptr<const codecs::profile> p, bridge::engine_options o) : pool(2) {
+    engine = bridge::make_engine(std::move(p), std::move(o), pool);
+    pool.start();
+  }
+  ~engine_fixture() {
+    engine.reset();
+    pool.stop();
+    pool.join();
+  }
+
+  std::future<call_result> submit(const std::string& op, json::object data,
+                                  std::chrono::milliseconds timeout = 3000ms, bool trace = false) {
+    auto promise = std::make_shared<std::promise<call_result>>();
+    auto future = promise->get_future();
+    bridge::call_request req;
+    req.op = op;
+    req.data = std::move(data);
+    req.timeout = timeout;
+    req.trace = trace;
+    engine->submit(std::move(req), pool.at(0).get_executor(),
+                   [promise](call_result r) { promise->set_value(std::move(r)); });
+    return future;
+  }
+
+  call_result call(const std::string& op, json::object data,
+                   std::chrono::milliseconds timeout = 3000ms) {
+    auto f = submit(op, std::move(data), timeout);
+    BOOST_REQUIRE(f.wait_for(15s) == std::future_status::ready);
+    return f.get();
+  }
+
+  // Submits like submit(); `name` joins answer_order() when the answer arrives.
+  std::future<call_result> submit_named(const std::string& name, const std::string& op,
+                                        json::object data, std::chrono::milliseconds timeout) {
+    auto promise = std::make_shared<std::promise<call_result>>();
+    auto future = promise->get_future();
+    bridge::call_request req;
+    req.op = op;
+    req.data = std::move(data);
+    req.timeout = timeout;
+    engine->submit(std::move(req), pool.at(0).get_executor(), [this, name, promise](call_result r) {
+      {
+        std::lock_guard lock(order_m_);
+        answer_order_.push_back(name);
+      }
+      promise->set_value(std::move(r));
+    });
+    return future;
+  }
+  std::vector<std::string> answer_order() const {
+    std::lock_guard lock(order_m_);
+    return answer_order_;
+  }
+
+  call_result balance(std::chrono::milliseconds timeout = 3000ms) {
+    return call("balance", {{"account", "12345"}}, timeout);
+  }
+  call_result transfer(std::chrono::milliseconds timeout = 3000ms) {
+    return call("transfer", {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}}, timeout);
+  }
+
+  bool wait_ready() {
+    return eventually([&] { return engine->ready(); });
+  }
+  std::uint64_t stat(const char* name) const {
+    return engine->stats().at(name).to_number<std::uint64_t>();
+  }
+  json::object endpoint_stats(std::size_t i) const {
+    return engine->stats().at("endpoints").as_array().at(i).as_object();
+  }
+  std::string breaker(std::size_t i) const {
+    return std::string(endpoint_stats(i).at("breaker").as_string());
+  }
+  std::int64_t up(std::size_t i) const {
+    return endpoint_stats(i).at("connections").at("up").to_number<std::int64_t>();
+  }
+
+  bridge::io_pool pool;
+  std::unique_ptr<bridge::call_engine> engine;
+
+ private:
+  mutable std::mutex order_m_;
+  std::vector<std::string> answer_order_;
+};
+
+inline std::string code(const call_result& r) {
+  return std::string(bridge::to_string(r.code));
+}
+
+inline json::object rules(std::initializer_list<json::value> list) {
+  json::array a(list.begin(), list.end());
+  return json::object{{"rules", std::move(a)}};
+}
+
+}  // namespace
