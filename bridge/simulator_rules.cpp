@@ -119,17 +119,19 @@ const codecs::operation* require_op(const codecs::profile& p, codecs::config_obj
   return op;
 }
 
-// Reads reply values ({"result": "51", ...}) of one operation, reporting bad keys and types, and
-// checks that each value fits its field by encoding it into an otherwise empty record.
-field_values compile_reply_values(const codecs::operation& op, const json::object& obj,
-                                  const std::string& path, codecs::diagnostics& diag) {
+// Field values of one message of op ({"account": "99"}, {"result": "51"}) by field name, as text;
+// unknown names and values that are not scalars are reported with their path.
+field_values read_values(const codecs::operation& op, bool request, const json::object& obj,
+                         const std::string& path, codecs::diagnostics& diag) {
+  const codecs::message_def& msg = request ? op.request : op.reply;
   field_values out;
   for (const auto& kv : obj) {
     std::string key_path = path + "." + std::string(kv.key());
-    auto idx = find_reply_field(op.reply, kv.key());
+    auto idx = request ? find_request_field(msg, kv.key()) : find_reply_field(msg, kv.key());
     if (!idx) {
-      diag.error(key_path, "unknown reply field of operation " + op.name + ", must be one of " +
-                               field_names(op.reply, false));
+      diag.error(key_path, std::string("unknown ") + (request ? "request" : "reply") +
+                               " field of operation " + op.name + ", must be one of " +
+                               field_names(msg, request));
       continue;
     }
     auto text = codecs::scalar_text(kv.value());
@@ -139,6 +141,14 @@ field_values compile_reply_values(const codecs::operation& op, const json::objec
     }
     out.emplace_back(*idx, std::move(*text));
   }
+  return out;
+}
+
+// Reads reply values ({"result": "51", ...}) of one operation, reporting bad keys and types, and
+// checks that each value fits its field by encoding it into an otherwise empty record.
+field_values compile_reply_values(const codecs::operation& op, const json::object& obj,
+                                  const std::string& path, codecs::diagnostics& diag) {
+  field_values out = read_values(op, false, obj, path, diag);
   if (!op.reply.codec) return out;
   for (const auto& [idx, text] : out) {
     codecs::record r;
@@ -157,23 +167,7 @@ field_values compile_reply_values(const codecs::operation& op, const json::objec
 // A rule's `when` ({"account": "99"}): request fields and the values they must match.
 field_values compile_when(const codecs::operation& op, const json::object& when,
                           const std::string& path, codecs::diagnostics& diag) {
-  field_values out;
-  for (const auto& kv : when) {
-    std::string key_path = path + "." + std::string(kv.key());
-    auto idx = find_request_field(op.request, kv.key());
-    if (!idx) {
-      diag.error(key_path, "unknown request field of operation " + op.name + ", must be one of " +
-                               field_names(op.request, true));
-      continue;
-    }
-    auto text = codecs::scalar_text(kv.value());
-    if (!text) {
-      diag.error(key_path, "must be a string, a number or a boolean");
-      continue;
-    }
-    out.emplace_back(*idx, std::move(*text));
-  }
-  return out;
+  return read_values(op, true, when, path, diag);
 }
 
 void compile_fault(codecs::config_object& cfg, compiled_rule& rule) {
