@@ -7,6 +7,7 @@
 #include "bridge/io_pool.hpp"
 #include "bridge/host_port.hpp"
 #include "bridge/upstream_shared.hpp"
+#include "upstream_fixture.hpp"
 #include "codecs/pipeline.hpp"
 #include "codecs/profile.hpp"
 #include "wait.hpp"
@@ -44,23 +45,10 @@ using test::eventually;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The shipped acme-core profile (field correlation on "trace"), or the same dialect with another
 // correlation mode (sequential: one call in flight per connection; ordered: pipelined).
 std::shared_ptr<const codecs::profile> acme(const std::string& mode = "field") {
-  std::string text = read_file(DRAGOMAN_SOURCE_DIR "/profiles/acme-core.json");
-  BOOST_REQUIRE(!text.empty());
-  if (mode != "field") {
-    auto pos = text.find("\"mode\": \"field\"");
-    BOOST_REQUIRE(pos != std::string::npos);
-    text.replace(pos, std::strlen("\"mode\": \"field\""), "\"mode\": \"" + mode + "\"");
-  }
+  std::string text = test::acme_text(mode);
   // These tests count requests at the host: no session messages (resilience_test has those).
   json::parse_options opts;
   opts.allow_comments = true;

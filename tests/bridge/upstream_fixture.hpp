@@ -27,9 +27,9 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// The shipped acme-core profile (field correlation on "trace", a session with sign-on, echo and
-// sign-off), or the same dialect with another correlation mode.
-inline std::shared_ptr<bridge::profile_bundle> acme(const std::string& mode = "field") {
+// The shipped acme-core profile's text (field correlation on "trace", a session with sign-on,
+// echo and sign-off), or the same dialect with another correlation mode.
+inline std::string acme_text(const std::string& mode = "field") {
   std::string text = read_file(DRAGOMAN_SOURCE_DIR "/profiles/acme-core.json");
   BOOST_REQUIRE(!text.empty());
   if (mode != "field") {
@@ -37,7 +37,12 @@ inline std::shared_ptr<bridge::profile_bundle> acme(const std::string& mode = "f
     BOOST_REQUIRE(pos != std::string::npos);
     text.replace(pos, std::strlen("\"mode\": \"field\""), "\"mode\": \"" + mode + "\"");
   }
-  auto out = codecs::compile_profile(text);
+  return text;
+}
+
+// acme-core compiled, as the engine holds it.
+inline std::shared_ptr<bridge::profile_bundle> acme(const std::string& mode = "field") {
+  auto out = codecs::compile_profile(acme_text(mode));
   for (const auto& e : out.errors) BOOST_TEST_MESSAGE(e);
   BOOST_REQUIRE(out.compiled);
   return std::make_shared<bridge::profile_bundle>(out.compiled);
