@@ -1,9 +1,313 @@
 // Resilience of the call engine on loopback against the simulator: priorities and failover,
-// breakers, retries under a budget, backpressure caps (the session layer, drain and reload:
-// session_test). Waits are for events and bounded (wait.hpp); assertions are on codes, messages,
-// counts and order, never on how long anything took.
+// breakers, retries under a budget, backpressure caps, the session layer (sign-on, heartbeats,
+// the peer's echo), drain and reload. Waits are for events and bounded (wait.hpp); assertions are
+// on codes, messages, counts and order, never on how long anything took.
 #define BOOST_TEST_MODULE resilience_test
-#include "sim_engine_fixture.hpp"
+#include <boost/test/unit_test.hpp>
+
+#include "bridge/engine.hpp"
+#include "bridge/io_pool.hpp"
+#include "bridge/simulator.hpp"
+#include "bridge/host_port.hpp"
+#include "codecs/frame_reader.hpp"
+#include "codecs/pipeline.hpp"
+#include "codecs/profile.hpp"
+#include "wait.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace dragoman;
+using namespace std::chrono_literals;
+using bridge::call_code;
+using bridge::call_result;
+using test::arrives;
+using test::eventually;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The shipped acme-core profile as JSON, for tests that adjust it.
+json::object acme_json() {
+  json::parse_options opts;
+  opts.allow_comments = true;
+  opts.allow_trailing_commas = true;
+  auto v = json::parse(read_file(DRAGOMAN_SOURCE_DIR "/profiles/acme-core.json"), {}, opts);
+  return v.as_object();
+}
+
+std::shared_ptr<const codecs::profile> compile(const json::object& o) {
+  auto out = codecs::compile_profile(json::serialize(o));
+  for (const auto& e : out.errors) BOOST_TEST_MESSAGE(e);
+  BOOST_REQUIRE(out.compiled);
+  return out.compiled;
+}
+
+// acme-core with quick heartbeats, or none at all (the default: tests run well under 30 s).
+json::object acme_json(std::int64_t heartbeat_ms, std::int64_t echo_timeout_ms) {
+  auto o = acme_json();
+  auto& s = o["session"].as_object();
+  s["heartbeat_interval_ms"] = heartbeat_ms;
+  s["echo_timeout_ms"] = echo_timeout_ms;
+  return o;
+}
+
+std::shared_ptr<const codecs::profile> acme(std::int64_t heartbeat_ms = 0,
+                                            std::int64_t echo_timeout_ms = 300) {
+  return compile(acme_json(heartbeat_ms, echo_timeout_ms));
+}
+
+// A simulator on its own thread.
+struct sim_host {
+  sim_host(std::shared_ptr<const codecs::profile> p, json::object rules = {},
+           std::string listen = "127.0.0.1:0") {
+    bridge::simulator_options o;
+    o.rules = std::move(rules);
+    o.listen = std::move(listen);
+    sim = bridge::start_simulator(ctx, std::move(p), o);
+    thread = std::thread([this] { ctx.run(); });
+  }
+  ~sim_host() {
+    stop();
+    ctx.stop();
+    thread.join();
+  }
+  void stop() {
+    if (sim) sim->stop();
+  }
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(sim->local_endpoint().port());
+  }
+  std::uint64_t requests(const std::string& op) const { return sim->requests_for(op); }
+
+  asio::io_context ctx;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
+  std::shared_ptr<bridge::simulator> sim;
+  std::thread thread;
+};
+
+std::string closed_port() {
+  asio::io_context ctx;
+  asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  return "127.0.0.1:" + std::to_string(a.local_endpoint().port());
+}
+
+bridge::engine_options options(std::vector<std::string> upstreams, std::size_t connections = 1) {
+  bridge::engine_options o;
+  o.upstreams = std::move(upstreams);
+  o.connections_per_endpoint = connections;
+  o.connect_timeout = 1000ms;
+  o.reconnect_min = 20ms;
+  o.reconnect_max = 200ms;
+  o.retry_backoff_min = 5ms;
+  o.retry_backoff_max = 20ms;
+  return o;
+}
+
+// Stands between the engine and a host, forwards every byte both ways, and records each whole
+// message in the one order they crossed: "request sign_on" on the way to the host, "reply
+// sign_on" on the way back. A message is recorded before it is forwarded, so what the engine
+// sent in answer to a reply is always recorded after that reply.
+class recording_proxy {
+ public:
+  recording_proxy(std::shared_ptr<const codecs::profile> p, std::string host_endpoint)
+      : profile_(std::move(p)),
+        host_(bridge::parse_endpoint(host_endpoint)),
+        acceptor_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(ctx_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { ctx_.run(); });
+  }
+  ~recording_proxy() {
+    ctx_.stop();
+    thread_.join();
+  }
+
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+  std::vector<std::string> seen() const {
+    std::lock_guard lock(m_);
+    return seen_;
+  }
+
+ private:
+  using tcp = asio::ip::tcp;
+
+  asio::awaitable<void> accept_loop() {
+    constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+    for (;;) {
+      auto [ec, engine_side] = co_await acceptor_.async_accept(tuple);
+      if (ec) co_return;
+      auto a = std::make_shared<tcp::socket>(std::move(engine_side));
+      auto b = std::make_shared<tcp::socket>(ctx_);
+      tcp::resolver resolver(ctx_);
+      auto [rec, found] = co_await resolver.async_resolve(host_.host, host_.port, tuple);
+      if (rec) continue;
+      auto [cec, to] = co_await asio::async_connect(*b, found, tuple);
+      if (cec) continue;
+      asio::co_spawn(ctx_, pump(a, b, codecs::decode_preference::requests_first), asio::detached);
+      asio::co_spawn(ctx_, pump(b, a, codecs::decode_preference::replies_first), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to,
+                             codecs::decode_preference pref) {
+    constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+    codecs::frame_reader frames(profile_->framing->make_decoder(), 1 << 20);
+    codecs::record scratch;
+    std::vector<std::uint8_t> buf(1 << 16);
+    for (;;) {
+      auto [ec, n] = co_await from->async_read_some(asio::buffer(buf), tuple);
+      if (ec) break;
+      if (!frames.append(codecs::byte_view(buf.data(), n))) break;
+      for (auto e = frames.next(); e.kind != codecs::frame_reader::event_kind::need_more;
+           e = frames.next()) {
+        if (e.kind != codecs::frame_reader::event_kind::frame) break;
+        auto d = codecs::decode_payload(*profile_, e.payload, scratch, pref);
+        std::lock_guard lock(m_);
+        seen_.push_back(!d ? std::string("undecodable")
+                           : (d->is_reply ? "reply " : "request ") + d->op->name);
+      }
+      auto [wec, wn] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), tuple);
+      if (wec) break;
+    }
+    boost::system::error_code ignored;
+    from->close(ignored);
+    to->close(ignored);
+  }
+
+  std::shared_ptr<const codecs::profile> profile_;
+  bridge::endpoint_address host_;
+  asio::io_context ctx_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+  mutable std::mutex m_;
+  std::vector<std::string> seen_;
+};
+
+struct engine_fixture {
+  engine_fixture(std::shared_ptr<const codecs::profile> p, bridge::engine_options o) : pool(2) {
+    engine = bridge::make_engine(std::move(p), std::move(o), pool);
+    pool.start();
+  }
+  ~engine_fixture() {
+    engine.reset();
+    pool.stop();
+    pool.join();
+  }
+
+  std::future<call_result> submit(const std::string& op, json::object data,
+                                  std::chrono::milliseconds timeout = 3000ms, bool trace = false) {
+    auto promise = std::make_shared<std::promise<call_result>>();
+    auto future = promise->get_future();
+    bridge::call_request req;
+    req.op = op;
+    req.data = std::move(data);
+    req.timeout = timeout;
+    req.trace = trace;
+    engine->submit(std::move(req), pool.at(0).get_executor(),
+                   [promise](call_result r) { promise->set_value(std::move(r)); });
+    return future;
+  }
+
+  call_result call(const std::string& op, json::object data,
+                   std::chrono::milliseconds timeout = 3000ms) {
+    auto f = submit(op, std::move(data), timeout);
+    BOOST_REQUIRE(f.wait_for(15s) == std::future_status::ready);
+    return f.get();
+  }
+
+  // Submits like submit(); `name` joins answer_order() when the answer arrives.
+  std::future<call_result> submit_named(const std::string& name, const std::string& op,
+                                        json::object data, std::chrono::milliseconds timeout) {
+    auto promise = std::make_shared<std::promise<call_result>>();
+    auto future = promise->get_future();
+    bridge::call_request req;
+    req.op = op;
+    req.data = std::move(data);
+    req.timeout = timeout;
+    engine->submit(std::move(req), pool.at(0).get_executor(), [this, name, promise](call_result r) {
+      {
+        std::lock_guard lock(order_m_);
+        answer_order_.push_back(name);
+      }
+      promise->set_value(std::move(r));
+    });
+    return future;
+  }
+  std::vector<std::string> answer_order() const {
+    std::lock_guard lock(order_m_);
+    return answer_order_;
+  }
+
+  call_result balance(std::chrono::milliseconds timeout = 3000ms) {
+    return call("balance", {{"account", "12345"}}, timeout);
+  }
+  call_result transfer(std::chrono::milliseconds timeout = 3000ms) {
+    return call("transfer", {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}}, timeout);
+  }
+
+  bool wait_ready() {
+    return eventually([&] { return engine->ready(); });
+  }
+  std::uint64_t stat(const char* name) const {
+    return engine->stats().at(name).to_number<std::uint64_t>();
+  }
+  json::object endpoint_stats(std::size_t i) const {
+    return engine->stats().at("endpoints").as_array().at(i).as_object();
+  }
+  std::string breaker(std::size_t i) const {
+    return std::string(endpoint_stats(i).at("breaker").as_string());
+  }
+  std::int64_t up(std::size_t i) const {
+    return endpoint_stats(i).at("connections").at("up").to_number<std::int64_t>();
+  }
+
+  bridge::io_pool pool;
+  std::unique_ptr<bridge::call_engine> engine;
+
+ private:
+  mutable std::mutex order_m_;
+  std::vector<std::string> answer_order_;
+};
+
+std::string code(const call_result& r) {
+  return std::string(bridge::to_string(r.code));
+}
+
+json::object rules(std::initializer_list<json::value> list) {
+  json::array a(list.begin(), list.end());
+  return json::object{{"rules", std::move(a)}};
+}
+
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(upstream_strings_carry_a_priority) {
   auto s = bridge::parse_upstream("core-a.example:9000;priority=2");
@@ -350,4 +654,151 @@ BOOST_AUTO_TEST_CASE(queue_timeout_inside_the_deadline) {
   BOOST_TEST(r.message.find("queue timeout") != std::string::npos, r.message);
   BOOST_TEST(code(one.get()) == "ok");
   BOOST_TEST(host.requests("balance") == 1u);  // the queued call was never sent
+}
+
+BOOST_AUTO_TEST_CASE(sign_on_gates_calls_and_readiness) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "sign_on"}, {"fault", "delay"}, {"delay_ms", 700}}}));
+  recording_proxy wire(p, host.endpoint());
+  engine_fixture f(p, options({wire.endpoint()}));
+  BOOST_REQUIRE(eventually([&] { return host.requests("sign_on") == 1u; }));
+  BOOST_TEST(!f.engine->ready());
+  auto call = f.submit("balance", {{"account", "1"}}, 5000ms);
+  BOOST_TEST(f.endpoint_stats(0).at("connections").at("signing_on").to_number<int>() == 1);
+  BOOST_REQUIRE(arrives(call));
+  BOOST_TEST(code(call.get()) == "ok");
+  BOOST_TEST(f.engine->ready());
+  BOOST_TEST(host.requests("sign_on") == 1u);
+  // The balance was held until the sign-on was answered: on the wire, it follows the reply.
+  const std::vector<std::string> expected{"request sign_on", "reply sign_on", "request balance",
+                                          "reply balance"};
+  BOOST_TEST(wire.seen() == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_sign_on_reconnects_with_backoff) {
+  auto p = acme();
+  sim_host host(
+      p, rules({json::object{{"op", "sign_on"}, {"reply", {{"result", "91"}}}, {"times", 2}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  BOOST_TEST(host.requests("sign_on") == 3u);
+  BOOST_TEST(host.sim->stats().connections.load() == 3u);
+  BOOST_TEST(code(f.balance()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_when_idle_and_a_dead_peer_is_replaced) {
+  auto p = acme(200, 300);
+  sim_host host(p, rules({json::object{{"op", "echo"}, {"fault", "no_answer"}, {"times", 1}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  // The first echo goes unanswered: the connection is declared dead and replaced.
+  BOOST_REQUIRE(eventually([&] { return f.stat("heartbeat_failures_total") == 1u; }));
+  BOOST_REQUIRE(eventually([&] { return host.sim->stats().connections.load() == 2u; }));
+  BOOST_REQUIRE(eventually([&] { return host.requests("echo") >= 3u; }));
+  BOOST_TEST(f.stat("heartbeat_failures_total") == 1u);
+  BOOST_TEST(f.stat("heartbeats_total") >= 3u);
+  BOOST_TEST(f.wait_ready());
+  BOOST_TEST(code(f.balance()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(the_peers_echo_is_answered) {
+  auto p = acme();
+  json::object r{{"send", json::array{json::object{{"op", "echo"}, {"every_ms", 100}}}}};
+  sim_host host(p, r);
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  BOOST_REQUIRE(eventually([&] { return host.sim->stats().answers.load() >= 3u; }));
+  BOOST_TEST(f.stat("unsolicited_total") >= 3u);
+  BOOST_TEST(f.stat("protocol_errors_total") == 0u);
+  BOOST_TEST(host.sim->stats().bad_frames.load() == 0u);
+  BOOST_TEST(code(f.balance()) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(drain_finishes_calls_in_flight_and_answers_the_rest) {
+  auto p = acme();
+  sim_host host(
+      p, rules({json::object{{"op", "balance"},
+                             {"when", {{"account", "slow"}}},
+                             {"fault", "delay"},
+                             {"delay_ms", 200}},
+                json::object{
+                    {"op", "balance"}, {"when", {{"account", "stuck"}}}, {"fault", "no_answer"}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  auto slow = f.submit_named("slow", "balance", {{"account", "slow"}}, 10000ms);
+  auto stuck = f.submit_named("stuck", "balance", {{"account", "stuck"}}, 10000ms);
+  BOOST_REQUIRE(eventually([&] { return host.requests("balance") == 2u; }));
+  std::promise<void> drained;
+  std::atomic<int> done_calls{0};
+  // The drain deadline is well past the slow call's answer (200 ms after it reached the host).
+  f.engine->drain(std::chrono::steady_clock::now() + 2000ms, [&] {
+    if (++done_calls == 1) drained.set_value();
+  });
+  // New calls are refused at once.
+  auto late = f.balance();
+  BOOST_TEST(code(late) == "upstream_unavailable");
+  BOOST_TEST(late.message.find("draining") != std::string::npos, late.message);
+  BOOST_REQUIRE(arrives(slow));
+  BOOST_REQUIRE(arrives(stuck));
+  BOOST_TEST(code(slow.get()) == "ok");
+  // The drain waited for its deadline: the stuck call was answered by it, after the slow one.
+  auto s = stuck.get();
+  BOOST_TEST(code(s) == "upstream_unavailable");
+  BOOST_TEST(s.message.find("within the drain timeout") != std::string::npos, s.message);
+  BOOST_TEST(f.answer_order() == (std::vector<std::string>{"slow", "stuck"}),
+             boost::test_tools::per_element());
+  BOOST_REQUIRE(arrives(drained.get_future()));
+  BOOST_TEST(eventually([&] { return host.requests("sign_off") == 1u; }));
+  BOOST_TEST(!f.engine->ready());
+  // Once: also through the engine's teardown, which ends a drain still open.
+  f.engine.reset();
+  BOOST_TEST(done_calls.load() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(drain_with_nothing_in_flight_signs_off_at_once) {
+  auto p = acme();
+  sim_host host(p);
+  engine_fixture f(p, options({host.endpoint()}, 2));
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 2; }));
+  std::promise<void> drained;
+  // A deadline far beyond the bounded wait below: the drain can end within that wait only by
+  // signing off at once, not by reaching its deadline.
+  f.engine->drain(std::chrono::steady_clock::now() + 10min, [&] { drained.set_value(); });
+  BOOST_REQUIRE(arrives(drained.get_future()));
+  BOOST_TEST(host.requests("sign_off") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(reload_keeps_connections) {
+  auto p = acme();
+  sim_host host(p);
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  BOOST_TEST(code(f.balance()) == "ok");
+  // Same wire, another operation timeout and a new operation: the connection stays.
+  auto o = acme_json(0, 300);
+  o["operations"].as_object()["balance"].as_object()["timeout_ms"] = 900;
+  auto ops = o["operations"].as_object();
+  json::object extra = ops["balance"].as_object();
+  o["operations"].as_object()["balance2"] = extra;
+  auto next = compile(o);
+  f.engine->reload(next);
+  BOOST_TEST(code(f.call("balance2", {{"account", "1"}})) == "ok");
+  BOOST_TEST(code(f.balance()) == "ok");
+  BOOST_TEST(host.sim->stats().connections.load() == 1u);
+  BOOST_TEST(f.stat("reconnects_total") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(reload_with_another_wire_replaces_connections_once_idle) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "balance"}, {"fault", "delay"}, {"delay_ms", 400}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  auto in_flight = f.submit("balance", {{"account", "1"}}, 5000ms);
+  BOOST_REQUIRE(eventually([&] { return host.requests("balance") == 1u; }));
+  auto o = acme_json(0, 300);
+  o["framing"].as_object()["max_frame_length"] = 2048;  // a framing change
+  f.engine->reload(compile(o));
+  BOOST_TEST(code(in_flight.get()) == "ok");  // finished on the old connection
+  BOOST_REQUIRE(eventually([&] { return host.sim->stats().connections.load() == 2u; }));
+  BOOST_TEST(code(f.balance()) == "ok");
 }
