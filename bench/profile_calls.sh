@@ -3,7 +3,7 @@
 # instructions per call (valgrind --tool=callgrind) and system calls per call (strace -c), for
 # the line door and the HTTP door in front of a real memcached on loopback (docs/benchmarks.md).
 #
-#   bench/profile_calls.sh [DRAGOMAN [LOADGEN]]
+#   bench/profile_calls.sh [DRAGOMAN [LOADGEN]]   (scripts/build --target dragoman dragoman_loadgen)
 #
 # Environment: CALLS (20000 line calls under callgrind; strace runs use 5000 at c=1 and 20000 at
 # c=16), OUT (a directory for the callgrind files: inspect them with callgrind_annotate).
