@@ -5,8 +5,8 @@ namespace dragoman::bridge {
 
 std::string_view to_string(call_code c) noexcept {
   switch (c) {
-#define DRAGOMAN_CALL_CODE_NAME(name, status, title) \
-  case call_code::name:                              \
+#define DRAGOMAN_CALL_CODE_NAME(name, status, retry, title) \
+  case call_code::name:                                     \
     return #name;
     DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_NAME)
 #undef DRAGOMAN_CALL_CODE_NAME
@@ -16,8 +16,8 @@ std::string_view to_string(call_code c) noexcept {
 
 int http_status(call_code c) noexcept {
   switch (c) {
-#define DRAGOMAN_CALL_CODE_STATUS(name, status, title) \
-  case call_code::name:                                \
+#define DRAGOMAN_CALL_CODE_STATUS(name, status, retry, title) \
+  case call_code::name:                                       \
     return status;
     DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_STATUS)
 #undef DRAGOMAN_CALL_CODE_STATUS
@@ -25,10 +25,21 @@ int http_status(call_code c) noexcept {
   return 500;
 }
 
+bool retry_safe(call_code c) noexcept {
+  switch (c) {
+#define DRAGOMAN_CALL_CODE_RETRY(name, status, retry, title) \
+  case call_code::name:                                      \
+    return retry;
+    DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_RETRY)
+#undef DRAGOMAN_CALL_CODE_RETRY
+  }
+  return false;
+}
+
 std::string_view title_of(call_code c) noexcept {
   switch (c) {
-#define DRAGOMAN_CALL_CODE_TITLE(name, status, title) \
-  case call_code::name:                               \
+#define DRAGOMAN_CALL_CODE_TITLE(name, status, retry, title) \
+  case call_code::name:                                      \
     return title;
     DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_TITLE)
 #undef DRAGOMAN_CALL_CODE_TITLE
@@ -41,9 +52,17 @@ call_result make_error_result(call_code code, std::string message) {
   r.code = code;
   r.status = http_status(code);
   r.message = std::move(message);
-  if (code == call_code::upstream_unavailable || code == call_code::overloaded)
-    r.retry_after_seconds = 1;
+  if (retry_safe(code)) r.retry_after_seconds = 1;
   return r;
+}
+
+void mark_sent(call_result& r) {
+  r.sent = true;
+  if (!retry_safe(r.code)) return;
+  r.code = call_code::upstream_timeout;
+  r.status = http_status(r.code);
+  r.retry_after_seconds.reset();
+  r.message = "the request was sent and no reply came (" + r.message + ")";
 }
 
 }  // namespace dragoman::bridge

@@ -19,30 +19,33 @@
 namespace dragoman::bridge {
 
 // The stable codes of the error contract (DESIGN.md); apps model failure from these. One row per
-// code: (name, HTTP status, problem title). Everything that lists the codes is generated from this
-// table (the enum, to_string, http_status, problem_title, the metrics' code labels), so a new code
-// is one row. rejected's 422 is the default: the profile may say 200 (result_rule).
-#define DRAGOMAN_CALL_CODES(X)                         \
-  X(ok, 200, "OK")                                     \
-  X(bad_request, 400, "Bad request")                   \
-  X(unknown_operation, 404, "Unknown operation")       \
-  X(invalid_field, 422, "Invalid field")               \
-  X(payload_too_large, 413, "Payload too large")       \
-  X(rejected, 422, "Rejected by the legacy system")    \
-  X(overloaded, 503, "Overloaded")                     \
-  X(upstream_unavailable, 503, "Upstream unavailable") \
-  X(upstream_timeout, 504, "Upstream timeout")         \
-  X(upstream_protocol_error, 502, "Upstream protocol error")
+// code: (name, HTTP status, retry, problem title). Everything that lists the codes is generated
+// from this table (the enum, to_string, http_status, retry_safe, problem_title, the metrics' code
+// labels), so a new code is one row. rejected's 422 is the default: the profile may say 200
+// (result_rule). retry: the code is only ever answered when no byte of the request reached a
+// host, so the app may send the call again (those answers carry Retry-After); every other code
+// either needs a changed request or may have been acted on by the host.
+#define DRAGOMAN_CALL_CODES(X)                               \
+  X(ok, 200, false, "OK")                                    \
+  X(bad_request, 400, false, "Bad request")                  \
+  X(unknown_operation, 404, false, "Unknown operation")      \
+  X(invalid_field, 422, false, "Invalid field")              \
+  X(payload_too_large, 413, false, "Payload too large")      \
+  X(rejected, 422, false, "Rejected by the legacy system")   \
+  X(overloaded, 503, true, "Overloaded")                     \
+  X(upstream_unavailable, 503, true, "Upstream unavailable") \
+  X(upstream_timeout, 504, false, "Upstream timeout")        \
+  X(upstream_protocol_error, 502, false, "Upstream protocol error")
 
 enum class call_code {
-#define DRAGOMAN_CALL_CODE_ENUM(name, status, title) name,
+#define DRAGOMAN_CALL_CODE_ENUM(name, status, retry, title) name,
   DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_ENUM)
 #undef DRAGOMAN_CALL_CODE_ENUM
 };
 
 // Every code, in the table's order (metrics render their series in it).
 inline constexpr call_code all_call_codes[] = {
-#define DRAGOMAN_CALL_CODE_VALUE(name, status, title) call_code::name,
+#define DRAGOMAN_CALL_CODE_VALUE(name, status, retry, title) call_code::name,
     DRAGOMAN_CALL_CODES(DRAGOMAN_CALL_CODE_VALUE)
 #undef DRAGOMAN_CALL_CODE_VALUE
 };
@@ -52,6 +55,8 @@ inline constexpr std::size_t call_code_count = std::size(all_call_codes);
 std::string_view to_string(call_code c) noexcept;
 // The code's HTTP status from the table; 500 for a value outside it.
 int http_status(call_code c) noexcept;
+// Whether the code's answers invite a retry: nothing reached a host (the table's retry column).
+bool retry_safe(call_code c) noexcept;
 // The code's problem+json title ("Upstream timeout"); empty for a value outside the table.
 std::string_view title_of(call_code c) noexcept;
 
@@ -82,16 +87,25 @@ struct call_result {
   std::string legacy_code;   // the host's result code (rejected, and ok when known)
   int status = 200;          // HTTP status to answer with
   int attempts = 0;          // upstream attempts made
-  std::optional<int> retry_after_seconds;      // for upstream_unavailable / overloaded
+  std::optional<int> retry_after_seconds;  // for upstream_unavailable / overloaded
+  // Some byte of the request was handed to a host's socket, by any attempt (or the host
+  // answered): the host may have acted on it. Never with a retry_safe code (see mark_sent).
+  bool sent = false;
   std::string endpoint;                        // the endpoint of the last attempt ("" if none)
   std::chrono::microseconds upstream_time{0};  // request written → reply read, last attempt
   std::shared_ptr<const call_trace> trace;     // when the request asked for it
 };
 
-// A failed result with the code's status and the message. upstream_unavailable and overloaded
-// also say when to try again (retry_after_seconds = 1): both usually pass within a second (a
-// breaker's probe, a queue draining), and an app left to guess backs off far longer.
+// A failed result with the code's status and the message; not sent. The retry_safe codes
+// (upstream_unavailable, overloaded) also say when to try again (retry_after_seconds = 1): both
+// usually pass within a second (a breaker's probe, a queue draining), and an app left to guess
+// backs off far longer.
 call_result make_error_result(call_code code, std::string message);
+
+// The call's bytes reached a host (some attempt wrote them, or it answered): the result says
+// sent, and a code that would invite a retry becomes upstream_timeout (504, no Retry-After),
+// since the host may have acted on the request though no reply came.
+void mark_sent(call_result& r);
 
 // Called exactly once per submitted call, on the executor given to submit().
 using call_handler = std::function<void(call_result&&)>;

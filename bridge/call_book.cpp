@@ -129,6 +129,7 @@ std::optional<call_book::expiry> call_book::expire_next(time_point now) {
   tracked_call* c = deadlines_.begin()->second.get();
   const bool in_flight = c->at == tracked_call::place::in_flight;
   if (in_flight && keyed_) remember_timed_out(c->key);
+  if (in_flight && c->is_app()) c->call->written = true;
   return expiry{release(c, now), in_flight};
 }
 

@@ -150,7 +150,9 @@ class call_book {
     bool in_flight = false;  // else it was queued (or between queue and wire)
   };
   // The earliest call due by now, taken out of the book (a keyed call's key is remembered as
-  // a recent timeout, so that its late reply counts as late, not unmatched).
+  // a recent timeout, so that its late reply counts as late, not unmatched). An app call in
+  // flight is marked written: its frame is on the socket or queued behind a write in progress,
+  // and goes out either way.
   std::optional<expiry> expire_next(time_point now);
 
   // ---- teardown ----

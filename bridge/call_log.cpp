@@ -63,7 +63,7 @@ void observe_call(metrics* m, const call_observation& c) {
   append_field(line, "code", to_string(code));
   const int status = r ? answer_status(*r) : c.status;  // what the door answered with
   append_field(line, "status", static_cast<std::uint64_t>(status > 0 ? status : 0));
-  line += "}\n";
+  line += r && r->sent ? ",\"sent\":true}\n" : ",\"sent\":false}\n";
   log::write_line(line);
 }
 

@@ -46,6 +46,7 @@ boost::json::object make_problem(std::string_view code, int status, std::string_
   p["status"] = status;
   p["detail"] = detail;
   p["code"] = code;
+  p["sent"] = false;  // a door's own refusal: nothing of the request went anywhere
   if (!request_id.empty()) p["request_id"] = request_id;
   return p;
 }
@@ -57,6 +58,7 @@ int answer_status(const call_result& r) noexcept {
 
 boost::json::object make_problem(const call_result& r, std::string_view request_id) {
   auto p = make_problem(to_string(r.code), answer_status(r), r.message, request_id);
+  p["sent"] = r.sent;
   if (!r.legacy_code.empty()) p["legacy_code"] = r.legacy_code;
   if (r.retry_after_seconds) p["retry_after_seconds"] = *r.retry_after_seconds;
   if (r.code == call_code::rejected && !r.data.empty()) p["data"] = r.data;
@@ -119,6 +121,7 @@ void append_line_answer(std::string& out, const boost::json::value& id, const ca
     e["message"] = r.message;
     if (!r.legacy_code.empty()) e["legacy_code"] = r.legacy_code;
     if (r.retry_after_seconds) e["retry_after_seconds"] = *r.retry_after_seconds;
+    e["sent"] = r.sent;
     out.append(R"(,"ok":false,"error":)");
     append_json(out, e);
     if (r.code == call_code::rejected && !r.data.empty()) {

@@ -17,11 +17,13 @@ call_result door_error(call_code code, std::string message);
 // the HTTP door's "not_found" and "method_not_allowed") get a title from their HTTP status.
 std::string_view problem_title(std::string_view code, int status);
 
-// {"type","title","status","detail","code"} plus "request_id" when given.
+// {"type","title","status","detail","code","sent":false} plus "request_id" when given: a
+// refusal of the door's own, before anything was sent anywhere.
 boost::json::object make_problem(std::string_view code, int status, std::string_view detail,
                                  std::string_view request_id = {});
-// The problem body for an engine's failed (or rejected) result: adds "legacy_code" when the host
-// gave one, "retry_after_seconds" when set and, for rejections, the reply fields as "data".
+// The problem body for an engine's failed (or rejected) result: "sent" as the result says,
+// "legacy_code" when the host gave one, "retry_after_seconds" when set and, for rejections, the
+// reply fields as "data".
 boost::json::object make_problem(const call_result& r, std::string_view request_id = {});
 
 // The HTTP status to answer a result with: r.status when it is a valid status, else the code's.
@@ -38,7 +40,8 @@ void append_json(std::string& out, const boost::json::object& o);
 
 // Appends the line protocol's answer with its trailing newline to out:
 // {"id":…,"ok":true,"data":{…},"attempts":N} or
-// {"id":…,"ok":false,"error":{"code","message","legacy_code"?,"retry_after_seconds"?},"attempts":N}
+// {"id":…,"ok":false,"error":{"code","message","legacy_code"?,"retry_after_seconds"?,"sent"},
+//  "attempts":N}
 void append_line_answer(std::string& out, const boost::json::value& id, const call_result& r);
 // The same answer as a string of its own.
 std::string line_answer(const boost::json::value& id, const call_result& r);

@@ -331,6 +331,7 @@ void upstream_connection::complete_with_reply(tracked_call* c,
   if (decoded.op != owned->op) {
     std::string why =
         "the reply is a " + decoded.op->name + " reply, the call was " + owned->op->name;
+    if (owned->is_app()) owned->call->written = true;  // the host answered something
     ep_.record_failure(why, owned->probe, steady::now());
     owned->probe = false;
     if (!owned->is_app()) {
@@ -344,6 +345,7 @@ void upstream_connection::complete_with_reply(tracked_call* c,
     session_.replied(std::move(owned), reply_);
     return;
   }
+  owned->call->written = true;  // the host answered it
   if (ep_.record_success(owned->probe)) shared_->breaker_closed(ep_);
   owned->probe = false;
   call_result r = reply_result(*owned->op, reply_);

@@ -88,7 +88,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
 
   // Writing and reading.
   void start_write();
-  void on_write(std::uint64_t epoch, boost::system::error_code ec);
+  void on_write(std::uint64_t epoch, boost::system::error_code ec, std::size_t n);
   void do_read();
   void on_read(std::uint64_t epoch, boost::system::error_code ec, std::size_t n);
   void count_rejected(codecs::errc reason);

@@ -48,12 +48,15 @@ void upstream_connection::start_write() {
   writing_ = true;
   ++batches_started_;
   counters().bytes_out.fetch_add(out_writing_.size(), std::memory_order_relaxed);
-  asio::async_write(socket_, asio::buffer(out_writing_),
-                    [self = shared_from_this(), epoch = epoch_](
-                        boost::system::error_code ec, std::size_t) { self->on_write(epoch, ec); });
+  asio::async_write(
+      socket_, asio::buffer(out_writing_),
+      [self = shared_from_this(), epoch = epoch_](boost::system::error_code ec, std::size_t n) {
+        self->on_write(epoch, ec, n);
+      });
 }
 
-void upstream_connection::on_write(std::uint64_t epoch, boost::system::error_code ec) {
+void upstream_connection::on_write(std::uint64_t epoch, boost::system::error_code ec,
+                                   std::size_t n) {
   writing_ = false;
   out_writing_.clear();
   if (epoch != epoch_) {
@@ -61,6 +64,9 @@ void upstream_connection::on_write(std::uint64_t epoch, boost::system::error_cod
     return;
   }
   if (ec) {
+    // Not a byte of the batch reached the socket: its calls count as never written, so the
+    // close below may retry them elsewhere.
+    if (n == 0) --batches_started_;
     close_and({close_reason::kind::lost, "write failed: " + ec.message(),
                call_code::upstream_unavailable, true},
               then::reconnect);
@@ -412,6 +418,8 @@ void upstream_connection::check_drained() {
 
 void upstream_connection::drain_deadline_passed() {
   if (state_ != state::draining) return;
+  // Frames not yet handed to the socket stay unsent: their calls are answered as not sent now.
+  out_pending_.clear();
   fail_all(call_code::upstream_unavailable,
            "dragoman is draining: no answer from " + ep_.name() + " within the drain timeout",
            true);

@@ -84,8 +84,11 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
   std::minstd_rand rng_{std::random_device{}()};
 };
 
+// Every dispatched call is answered here. One that some attempt wrote is answered as sent,
+// whatever its last attempt found: never a code that invites the app to send it again.
 void pool_core::finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok) {
   r.attempts = c->attempts;
+  if (c->written) mark_sent(r);
   count_result(*counters, r);
   if (inline_ok)
     dispatch_result(c->caller, std::move(c->done), std::move(r));

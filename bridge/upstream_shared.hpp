@@ -32,8 +32,10 @@ struct pending_call : mapped_request {
   call_handler done;
   std::string request_id;
   bool trace = false;
-  int attempts = 0;      // attempts: times the call was handed to an endpoint
-  bool written = false;  // some attempt handed bytes of it to the socket: no blind resend
+  int attempts = 0;  // attempts: times the call was handed to an endpoint
+  // Some attempt handed bytes of it to a socket (or was answered): no blind resend of a call
+  // that is not idempotent, and its answer says sent (mark_sent).
+  bool written = false;
   boost::container::small_vector<const endpoint*, 2> tried;  // others first on a retry
 };
 

@@ -126,7 +126,7 @@ struct upstream_stat_def {
 namespace upstream_stats_detail {
 // The counts column's words: none, or a call_code's name.
 inline constexpr std::optional<call_code> none{};
-#define DRAGOMAN_UPSTREAM_STAT_CODE(code, status, title) \
+#define DRAGOMAN_UPSTREAM_STAT_CODE(code, status, retry, title) \
   inline constexpr std::optional<call_code> code{call_code::code};
 DRAGOMAN_CALL_CODES(DRAGOMAN_UPSTREAM_STAT_CODE)
 #undef DRAGOMAN_UPSTREAM_STAT_CODE

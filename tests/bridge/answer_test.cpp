@@ -89,7 +89,29 @@ BOOST_AUTO_TEST_CASE(line_answers_parse_back) {
   BOOST_TEST(e.at("error").at("retry_after_seconds") == json::value(2));
   BOOST_TEST(e.at("data") == json::value(rejected.data));
   BOOST_TEST(e.at("attempts") == json::value(2));
+  BOOST_TEST(e.at("error").at("sent") == json::value(false));
   BOOST_TEST(line_answer(json::value(7), rejected) == out);
+
+  // Every error answer says whether the request reached a host.
+  call_result timeout = make_error_result(call_code::upstream_timeout, "no reply");
+  timeout.sent = true;
+  auto t = json::parse(line_answer(json::value("t"), timeout)).as_object();
+  BOOST_TEST(t.at("error").at("sent") == json::value(true));
+  BOOST_TEST(!t.at("error").as_object().contains("retry_after_seconds"));
+}
+
+BOOST_AUTO_TEST_CASE(problems_say_whether_the_request_was_sent) {
+  call_result r = make_error_result(call_code::upstream_timeout, "no reply");
+  r.sent = true;
+  auto p = make_problem(r, "id1");
+  BOOST_TEST(p.at("sent") == json::value(true));
+  BOOST_TEST(p.at("code") == json::value("upstream_timeout"));
+  BOOST_TEST(!p.contains("retry_after_seconds"));
+  auto refused = make_problem(make_error_result(call_code::upstream_unavailable, "down"));
+  BOOST_TEST(refused.at("sent") == json::value(false));
+  BOOST_TEST(refused.at("retry_after_seconds") == json::value(1));
+  // The doors' own refusals (no call was made) say so too.
+  BOOST_TEST(make_problem("not_found", 404, "no such path").at("sent") == json::value(false));
 }
 
 // The error contract's codes as DESIGN.md "Error contract" states them (name, HTTP status), with
@@ -142,14 +164,44 @@ BOOST_AUTO_TEST_CASE(error_results_carry_status_message_and_when_to_retry) {
     BOOST_TEST(r.status == http_status(code));
     BOOST_TEST(r.message == "why");
     BOOST_TEST(r.attempts == 0);
-    // Only the codes that pass by themselves say when to come back.
+    BOOST_TEST(!r.sent);
+    // Only the codes that pass by themselves, with nothing sent, say when to come back.
     const bool transient = code == call_code::upstream_unavailable || code == call_code::overloaded;
+    BOOST_TEST(retry_safe(code) == transient, to_string(code));
     BOOST_TEST(r.retry_after_seconds.has_value() == transient, to_string(code));
     if (transient) BOOST_TEST(*r.retry_after_seconds == 1);
   }
   call_result d = door_error(call_code::payload_too_large, "over 1 MiB");
   BOOST_TEST(d.status == 413);
   BOOST_TEST(!d.retry_after_seconds.has_value());
+}
+
+// A call whose bytes reached a host is never answered with a code that invites a retry: the host
+// may have acted on it. Other codes keep what they say and only learn that it was sent.
+BOOST_AUTO_TEST_CASE(a_sent_call_is_never_answered_as_safe_to_retry) {
+  for (call_code code : all_call_codes) {
+    call_result r = make_error_result(code, "upstream h:1: closed by the peer");
+    mark_sent(r);
+    BOOST_TEST(r.sent);
+    BOOST_TEST(!retry_safe(r.code), to_string(code));
+    BOOST_TEST(!r.retry_after_seconds.has_value(), to_string(code));
+    BOOST_TEST(r.status == http_status(r.code));
+    if (retry_safe(code)) {
+      BOOST_TEST(to_string(r.code) == "upstream_timeout");
+      BOOST_TEST(r.status == 504);
+      BOOST_TEST(r.message ==
+                 "the request was sent and no reply came (upstream h:1: closed by the peer)");
+    } else {
+      BOOST_TEST(to_string(r.code) == to_string(code));
+      BOOST_TEST(r.message == "upstream h:1: closed by the peer");
+    }
+  }
+  // Twice is once.
+  call_result r = make_error_result(call_code::upstream_unavailable, "down");
+  mark_sent(r);
+  const std::string once = r.message;
+  mark_sent(r);
+  BOOST_TEST(r.message == once);
 }
 
 BOOST_AUTO_TEST_CASE(scratch_parse_accepts_and_rejects_like_json_parse) {

@@ -201,3 +201,45 @@ BOOST_AUTO_TEST_CASE(take_all_marks_written_only_what_reached_the_socket) {
   BOOST_TEST(f.queued.load() == 0u);
   BOOST_TEST(f.book.empty());
 }
+
+// A deadline that passes after the call was sent: its frame went out (or goes out behind the write
+// in progress), so the call is written and its answer says sent. One still queued was not.
+BOOST_AUTO_TEST_CASE(a_call_that_expires_in_flight_is_written_one_that_expires_queued_is_not) {
+  book_fixture f("sequential");
+  tracked_call* sent = f.send_balance("1", 100ms);
+  auto q = app_call(f.bundle, "balance", {{"account", "2"}}, f.clock.now + 100ms);
+  tracked_call* queued = f.book.adopt(std::move(q), f.clock.now + 100ms);
+  f.book.enqueue(queued);
+  BOOST_TEST(!sent->call->written);
+  f.clock.advance(100ms);
+  auto first = f.book.expire_next(f.clock.now);
+  auto second = f.book.expire_next(f.clock.now);
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE(second);
+  BOOST_TEST(!f.book.expire_next(f.clock.now));
+  auto& in_flight = first->in_flight ? first : second;
+  auto& waiting = first->in_flight ? second : first;
+  BOOST_TEST(in_flight->in_flight);
+  BOOST_TEST(in_flight->call.get() == sent);
+  BOOST_TEST(in_flight->call->call->written);
+  BOOST_TEST(!waiting->in_flight);
+  BOOST_TEST(waiting->call.get() == queued);
+  BOOST_TEST(!waiting->call->call->written);
+}
+
+// A connection lost with calls in flight, written in batches 1 and 2, and one more encoded but
+// not yet handed to the socket: only what reached the socket counts as written, and a call
+// written before on another attempt stays written.
+BOOST_AUTO_TEST_CASE(take_all_keeps_what_an_earlier_attempt_wrote) {
+  book_fixture f("field", 4, 4);
+  tracked_call* earlier = f.send_balance("1", 1000ms);  // batch 1
+  earlier->call->written = true;                        // a previous attempt's bytes
+  tracked_call* now = f.send_balance("2", 1000ms);      // batch 2
+  tracked_call* unsent = f.send_balance("3", 1000ms);   // batch 3, never started
+  earlier->batch = 3;                                   // this attempt's frame was not written
+  auto all = f.book.take_all(false, 2);
+  BOOST_TEST(all.size() == 3u);
+  BOOST_TEST(earlier->call->written);
+  BOOST_TEST(now->call->written);
+  BOOST_TEST(!unsent->call->written);
+}

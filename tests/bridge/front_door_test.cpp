@@ -64,12 +64,14 @@ class fake_engine : public call_engine {
     } else if (req.op == "timeout") {
       r = door_error(call_code::upstream_timeout, "no reply within 300 ms");
       r.attempts = 2;
+      r.sent = true;
     } else if (req.op == "reject") {
       r = door_error(call_code::rejected, "insufficient funds");
       r.status = 422;
       r.legacy_code = "51";
       r.data["balance"] = "1.00";
       r.attempts = 1;
+      r.sent = true;
     } else if (req.op == "busy") {
       r = door_error(call_code::upstream_unavailable, "no endpoint reachable");
       r.retry_after_seconds = 3;
@@ -291,6 +293,7 @@ void check_problem(const http_reply& r, int status, std::string_view code) {
   BOOST_TEST(p.at("type").as_string() == "urn:dragoman:problem:" + std::string(code));
   BOOST_TEST(!p.at("title").as_string().empty());
   BOOST_TEST(p.contains("detail"));
+  BOOST_TEST(p.at("sent").is_bool());  // every error answer says whether a host had the request
 }
 
 struct doors {
@@ -482,6 +485,8 @@ BOOST_AUTO_TEST_CASE(problem_json_carries_the_contract) {
   auto r = c.read_reply();
   check_problem(r, 504, "upstream_timeout");
   BOOST_TEST(r.header("x-dragoman-attempts") == "2");
+  BOOST_TEST(r.object().at("sent").as_bool());
+  BOOST_TEST(r.header("retry-after").empty());
   BOOST_TEST(r.object().at("detail").as_string() == "no reply within 300 ms");
   BOOST_TEST(r.object().at("request_id").as_string() == "t1");
 
@@ -495,6 +500,7 @@ BOOST_AUTO_TEST_CASE(problem_json_carries_the_contract) {
   r = c.read_reply();
   check_problem(r, 503, "upstream_unavailable");
   BOOST_TEST(r.header("retry-after") == "3");
+  BOOST_TEST(!r.object().at("sent").as_bool());
   BOOST_TEST(!r.object().contains("legacy_code"));
 }
 
@@ -697,11 +703,13 @@ BOOST_AUTO_TEST_CASE(errors_carry_code_message_and_legacy_code) {
   BOOST_TEST(a.at("error").at("code").as_string() == "rejected");
   BOOST_TEST(a.at("error").at("message").as_string() == "insufficient funds");
   BOOST_TEST(a.at("error").at("legacy_code").as_string() == "51");
+  BOOST_TEST(a.at("error").at("sent").as_bool());  // the host answered
   BOOST_TEST(a.at("attempts").as_int64() == 1);
   c.send(R"({"id":7,"op":"timeout"})"
          "\n");
   a = c.read_answer();
   BOOST_TEST(a.at("error").at("code").as_string() == "upstream_timeout");
+  BOOST_TEST(a.at("error").at("sent").as_bool());
   BOOST_TEST(a.at("attempts").as_int64() == 2);
 }
 

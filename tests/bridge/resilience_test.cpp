@@ -410,6 +410,7 @@ BOOST_AUTO_TEST_CASE(breaker_opens_rejects_fast_probes_and_closes) {
   // attempt, and nothing reached the host.
   auto r = f.balance();
   BOOST_TEST(code(r) == "upstream_unavailable");
+  BOOST_TEST(!r.sent);
   BOOST_TEST(r.status == 503);
   BOOST_TEST(r.message.find("breaker open") != std::string::npos, r.message);
   BOOST_REQUIRE(r.retry_after_seconds.has_value());
@@ -476,6 +477,7 @@ BOOST_AUTO_TEST_CASE(idempotent_calls_are_retried_on_the_other_endpoint) {
     auto r = f.balance();
     BOOST_TEST(code(r) == "ok", r.message);
     BOOST_TEST(r.endpoint == good.endpoint());
+    BOOST_TEST(r.sent);
     if (r.attempts == 2) ++retried;
   }
   BOOST_TEST(retried >= 1);
@@ -499,15 +501,99 @@ BOOST_AUTO_TEST_CASE(a_transfer_is_never_sent_twice) {
     BOOST_REQUIRE(eventually([&] { return f.up(0) == 1; }));
     auto r = f.transfer();
     BOOST_TEST(r.attempts == 1);
-    if (code(r) == "upstream_unavailable")
+    BOOST_TEST(r.sent);  // answered or cut, the host had it
+    // Cut after it reached the host: the host may have moved the money, so never "try again".
+    if (code(r) == "upstream_timeout") {
       ++lost;
-    else
+      BOOST_TEST(!r.retry_after_seconds.has_value());
+    } else {
       BOOST_TEST(code(r) == "ok", r.message);
+    }
   }
   BOOST_TEST(lost >= 1);
   BOOST_TEST(static_cast<std::uint64_t>(lost) == bad.requests("transfer"));
   BOOST_TEST(bad.requests("transfer") + good.requests("transfer") == 10u);
   BOOST_TEST(f.stat("retries_total") == 0u);
+}
+
+// (a) The transfer reached the host, then the host cut the connection: it may have moved the
+// money, so the answer is upstream_timeout (504, sent, no Retry-After), and it is not retried on
+// the healthy secondary.
+BOOST_AUTO_TEST_CASE(a_transfer_cut_after_it_was_written_is_a_timeout_and_not_retried) {
+  auto p = acme();
+  sim_host bad(p, rules({json::object{{"op", "transfer"}, {"fault", "close"}}}));
+  sim_host good(p);
+  auto o = options({bad.endpoint(), good.endpoint() + ";priority=1"});
+  o.breaker_failures = 1000;
+  o.retry_budget_floor = 100;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1 && f.up(1) == 1; }));
+  auto r = f.transfer();
+  BOOST_TEST(code(r) == "upstream_timeout", r.message);
+  BOOST_TEST(r.status == 504);
+  BOOST_TEST(r.sent);
+  BOOST_TEST(!r.retry_after_seconds.has_value());
+  BOOST_TEST(r.attempts == 1);
+  BOOST_TEST(r.message.find("closed by the peer") != std::string::npos, r.message);
+  BOOST_TEST(bad.requests("transfer") == 1u);
+  BOOST_TEST(good.requests("transfer") == 0u);
+  BOOST_TEST(f.stat("retries_total") == 0u);
+}
+
+// (b) Nothing listens: no byte of the call left dragoman, so a retry is safe and the answer says
+// so (upstream_unavailable, 503, Retry-After, not sent).
+BOOST_AUTO_TEST_CASE(a_transfer_that_no_host_received_is_unavailable_and_safe_to_retry) {
+  auto p = acme();
+  engine_fixture f(p, options({closed_port()}));
+  auto r = f.transfer(5000ms);
+  BOOST_TEST(code(r) == "upstream_unavailable", r.message);
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(!r.sent);
+  BOOST_REQUIRE(r.retry_after_seconds.has_value());
+  BOOST_TEST(*r.retry_after_seconds >= 1);
+}
+
+// (c) The transfer reached the host, which never answers: the deadline's upstream_timeout, sent.
+BOOST_AUTO_TEST_CASE(a_deadline_after_the_transfer_was_written_is_a_sent_timeout) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "transfer"}, {"fault", "no_answer"}}}));
+  engine_fixture f(p, options({host.endpoint()}));
+  BOOST_REQUIRE(f.wait_ready());
+  auto r = f.transfer(200ms);
+  BOOST_TEST(code(r) == "upstream_timeout", r.message);
+  BOOST_TEST(r.sent);
+  BOOST_TEST(!r.retry_after_seconds.has_value());
+  BOOST_TEST(r.attempts == 1);
+  BOOST_TEST(host.requests("transfer") == 1u);
+}
+
+// (d) A balance (idempotent) written and cut on the primary is retried on the secondary, which
+// answers: ok. With no other endpoint to answer, the retry cannot undo the first attempt: the
+// answer stays sent, a timeout, however the retry failed (here: nothing else is reachable).
+BOOST_AUTO_TEST_CASE(an_idempotent_call_cut_after_writing_is_retried_and_stays_sent) {
+  auto p = acme();
+  sim_host bad(p, rules({json::object{{"op", "balance"}, {"fault", "close"}}}));
+  sim_host good(p);
+  auto o = options({bad.endpoint(), good.endpoint() + ";priority=1"});
+  o.breaker_failures = 1000;
+  o.retry_budget_floor = 100;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1 && f.up(1) == 1; }));
+  auto r = f.balance();
+  BOOST_TEST(code(r) == "ok", r.message);
+  BOOST_TEST(r.attempts == 2);
+  BOOST_TEST(r.endpoint == good.endpoint());
+  BOOST_TEST(r.sent);
+  BOOST_TEST(bad.requests("balance") == 1u);
+
+  engine_fixture alone(p, options({bad.endpoint(), closed_port() + ";priority=1"}));
+  BOOST_REQUIRE(eventually([&] { return alone.up(0) == 1; }));
+  auto cut = alone.balance();
+  BOOST_TEST(code(cut) == "upstream_timeout", cut.message);
+  BOOST_TEST(cut.status == 504);
+  BOOST_TEST(cut.sent);
+  BOOST_TEST(!cut.retry_after_seconds.has_value());
+  BOOST_TEST(cut.attempts >= 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_transfer_is_retried_when_no_byte_was_written) {
@@ -561,8 +647,10 @@ BOOST_AUTO_TEST_CASE(the_retry_budget_caps_retries) {
       ++ok;
       BOOST_TEST(r.attempts == 2);
     } else {
+      // The balance reached the primary before its connection was cut: sent, not retried.
       ++failed;
-      BOOST_TEST(code(r) == "upstream_unavailable", r.message);
+      BOOST_TEST(code(r) == "upstream_timeout", r.message);
+      BOOST_TEST(r.sent);
       BOOST_TEST(r.message.find("retry budget") != std::string::npos, r.message);
     }
   }
@@ -737,13 +825,17 @@ BOOST_AUTO_TEST_CASE(drain_finishes_calls_in_flight_and_answers_the_rest) {
   // New calls are refused at once.
   auto late = f.balance();
   BOOST_TEST(code(late) == "upstream_unavailable");
+  BOOST_TEST(!late.sent);
   BOOST_TEST(late.message.find("draining") != std::string::npos, late.message);
   BOOST_REQUIRE(arrives(slow));
   BOOST_REQUIRE(arrives(stuck));
   BOOST_TEST(code(slow.get()) == "ok");
-  // The drain waited for its deadline: the stuck call was answered by it, after the slow one.
+  // The drain waited for its deadline: the stuck call was answered by it, after the slow one. The
+  // host had it and may have acted: a timeout, sent, never "try again".
   auto s = stuck.get();
-  BOOST_TEST(code(s) == "upstream_unavailable");
+  BOOST_TEST(code(s) == "upstream_timeout");
+  BOOST_TEST(s.sent);
+  BOOST_TEST(!s.retry_after_seconds.has_value());
   BOOST_TEST(s.message.find("within the drain timeout") != std::string::npos, s.message);
   BOOST_TEST(f.answer_order() == (std::vector<std::string>{"slow", "stuck"}),
              boost::test_tools::per_element());
