@@ -446,6 +446,27 @@ def no_duplicate_transfers(rig, answered):
                    "transfer %s answered ok but seen %s times" % (cid, seen.get(transfer_key(n))))
 
 
+def never_misreported(rig, answered):
+    """No answer invites a retry of what a host may have acted on: every error answer says
+    `sent`; a 503 (upstream_unavailable, overloaded) only with sent false; a transfer a host saw
+    is answered ok or with sent true (the proxies count what they wrote to the hosts)."""
+    seen = rig.all_transfers()
+    problems = []
+    for cid, (op, code, a) in answered.items():
+        if code == OK:
+            continue
+        sent = (a.get("error") or {}).get("sent")
+        if not isinstance(sent, bool):
+            problems.append("%s: no sent in %s" % (cid, a))
+        elif code in ("upstream_unavailable", "overloaded") and sent:
+            problems.append("%s: %s with sent true" % (cid, code))
+        if op == "transfer":
+            times = seen.get(transfer_key(int(cid.lstrip("abcdefghijklmnopqrstuvwxyz"))), 0)
+            if times and sent is not True:
+                problems.append("%s: the host saw it, answered %s sent %s" % (cid, code, sent))
+    expect(not problems, "%d misreported: %s" % (len(problems), "; ".join(problems[:8])))
+
+
 def describe_endpoints(rig):
     eps = rig.endpoints() or {}
     return {("primary", "secondary")[i]: {k: e.get(k) for k in ("breaker", "last_error")}
@@ -520,16 +541,19 @@ def failover_scenario(fault):
                 c.wait_all()
                 print("   burst answers:", summarize([c]), describe_endpoints(rig), flush=True)
                 # a reconnect that "refuse" accepts and resets at once may take a transfer down
-                # with it; dragoman cannot know whether the host saw it, so it must not retry it
+                # with it: unavailable if none of it was written, else a timeout (sent), and
+                # never retried
                 answered = verify_answers([c], {
                     "balance": (OK,),
-                    "transfer": (OK, "upstream_unavailable") if fault == "refuse" else (OK,)})
+                    "transfer": (OK, "upstream_unavailable", "upstream_timeout")
+                    if fault == "refuse" else (OK,)})
             finally:
                 c.close()
             expect(s.seen("BALQ") - before == 20, "secondary saw %d of 20 balances; %s" % (
                 s.seen("BALQ") - before, describe_endpoints(rig)))
             expect(p.stats()["mode"] == fault, "primary proxy left %s" % fault)
             no_duplicate_transfers(rig, answered)
+            never_misreported(rig, answered)
 
         check(name + ": 40 concurrent calls after the fault all succeed on the secondary, "
               "no transfer twice", burst)
@@ -673,6 +697,8 @@ def midstream_scenario(fault):
                   every_call_once)
             check(name + ": no transfer seen twice by the hosts; ok transfers seen once",
                   no_duplicate_transfers, rig, answered)
+            check(name + ": no answer says \"retry\" (503, sent false) for a call a host had",
+                  never_misreported, rig, answered)
             check(name + ": calls succeed once the faults stop", calls_succeed_again, rig)
         finally:
             for c in callers:
@@ -720,6 +746,68 @@ def delay_scenario():
         for px in rig.px:
             px.ctl("pass")
         check(name + ": calls succeed once the delay stops", calls_succeed_again, rig)
+
+
+def cut_transfer_scenario():
+    """(5) transfers that reached the host and whose replies are cut: 504 upstream_timeout with
+    sent true and no Retry-After, never 503, not retried; a transfer no host could receive: 503
+    upstream_unavailable with sent false and Retry-After. Deterministic: the proxy cuts the next
+    reply only, one transfer at a time, each on the primary's fresh connection."""
+    name = "cut-transfer"
+    with Rig() as rig:
+        p, s = rig.px
+
+        def over_http():
+            for i in range(4):
+                rig.wait_ready()  # the primary is back (signed on) after the previous cut
+                p.ctl("cut 1")
+                code, _, status, h, body = timed_call(rig.http, "transfer",
+                                                      transfer_data(700000 + i), 2000)
+                expect(status == 504 and code == "upstream_timeout", (status, h, body))
+                expect(body.get("sent") is True, body)
+                expect("retry-after" not in h and "retry_after_seconds" not in body, (h, body))
+                expect(h.get("x-dragoman-attempts") == "1", h)
+                expect(p.stats()["tracked"].get(transfer_key(700000 + i)) == 1,
+                       "the host saw transfer %d %s times" % (
+                           i, p.stats()["tracked"].get(transfer_key(700000 + i))))
+            expect(p.stats()["cuts"] == 4, p.stats())
+            expect(s.seen("XFRQ") == 0, "a cut transfer was sent to the secondary")
+
+        check(name + ": HTTP: 504 upstream_timeout, sent true, no Retry-After, not retried",
+              over_http)
+
+        def over_lines():
+            c = LineCaller(rig.line)
+            try:
+                for i in range(3):
+                    rig.wait_ready()
+                    p.ctl("cut 1")
+                    c.call("x%d" % (710000 + i), "transfer", transfer_data(710000 + i), 2000)
+                    c.wait_all()
+                answered = verify_answers([c], {"transfer": ("upstream_timeout",)})
+            finally:
+                c.close()
+            for cid, (_, _, a) in answered.items():
+                expect(a["error"].get("sent") is True and a.get("attempts") == 1, a)
+                expect("retry_after_seconds" not in a["error"], a)
+            never_misreported(rig, answered)
+            expect(s.seen("XFRQ") == 0, "a cut transfer was sent to the secondary")
+
+        check(name + ": lines: upstream_timeout, sent true, attempts 1", over_lines)
+
+        def nothing_sent():
+            before = dict(rig.all_transfers())
+            p.ctl("down")
+            s.ctl("down")
+            code, _, status, h, body = timed_call(rig.http, "transfer", transfer_data(720000),
+                                                  5000)
+            expect(status == 503 and code == "upstream_unavailable", (status, body))
+            expect(body.get("sent") is False, body)
+            expect(h.get("retry-after"), h)
+            expect(rig.all_transfers() == before, "a host saw a transfer")
+
+        check(name + ": with both hosts down: 503 upstream_unavailable, sent false, Retry-After",
+              nothing_sent)
 
 
 def proc_fds(pid):
@@ -776,7 +864,7 @@ def proc_rss_kib(pid):
 
 
 def resources_scenario():
-    """(5) after every kind of fault has come and gone, file descriptors and memory are back to
+    """(6) after every kind of fault has come and gone, file descriptors and memory are back to
     their baseline and calls succeed."""
     name = "resources"
     with Rig() as rig:
@@ -839,8 +927,9 @@ def resources_scenario():
 
 
 def sigterm_scenario():
-    """(6) SIGTERM with calls in flight: each call finishes or gets upstream_unavailable, none is
-    silent, and serve exits 0 within the drain timeout + 1 s."""
+    """(7) SIGTERM with calls in flight: each call finishes or, cut off by the drain timeout after
+    the host had it, gets upstream_timeout with sent true; none is silent, and serve exits 0
+    within the drain timeout + 1 s."""
     name = "sigterm"
     drain_ms = 2000
     rules = {"rules": [
@@ -891,14 +980,16 @@ def sigterm_scenario():
 
             def none_silent():
                 answered = verify_answers([c], {
-                    "*": (OK, "upstream_unavailable")}, extra=1.0)
+                    "*": (OK, "upstream_timeout")}, extra=1.0)
                 for i in range(8):
                     expect(answered["s%d" % i][1] == OK, answered["s%d" % i])
+                for cid, (_, code, a) in answered.items():
+                    expect(code == OK or a["error"].get("sent") is True, a)
                 codes = sorted((cid, code) for cid, (_, code, _) in answered.items())
                 print("   line answers:", codes, flush=True)
 
-            check(name + ": every line call answered once: finished, or upstream_unavailable "
-                  "(none silent)", none_silent)
+            check(name + ": every line call answered once: finished, or upstream_timeout with "
+                  "sent true (none silent)", none_silent)
             check(name + ": the HTTP call in flight finishes", lambda: expect(
                 http_results and http_results[0][0] == OK, http_results))
             check(name + ": no transfer seen twice", lambda: expect(
@@ -924,6 +1015,7 @@ def main():
         ("reset", midstream_scenario, "reset"),
         ("corrupt", midstream_scenario, "corrupt"),
         ("delay", delay_scenario),
+        ("cut-transfer", cut_transfer_scenario),
         ("resources", resources_scenario),
         ("sigterm", sigterm_scenario),
     ]
