@@ -300,10 +300,8 @@ class http_session : public door_session<http_session, http_door::shared> {
         answer_problem(m, "method_not_allowed", 405, "use GET", "GET");
       else if (target == "/healthz")
         answer_json(m, 200, R"({"status":"ok"})");
-      else if (shared_->engine.ready())
-        answer_json(m, 200, R"({"status":"ready"})");
       else
-        answer_json(m, 503, R"({"status":"not_ready"})");
+        answer_readiness(m);
       return std::nullopt;
     }
     if (!target.starts_with(ops_prefix) || !shared_->options.serve_calls)
@@ -315,6 +313,23 @@ class http_session : public door_session<http_session, http_door::shared> {
       return std::nullopt;
     }
     return op;
+  }
+
+  void answer_readiness(const request_meta& m) {
+    const bool upstream_up = shared_->engine.ready();
+    const std::atomic<bool>* serving = shared_->options.serving;
+    if (!serving) {
+      answer_json(m, upstream_up ? 200 : 503,
+                  upstream_up ? R"({"status":"ready"})" : R"({"status":"not_ready"})");
+    } else if (serving->load(std::memory_order_relaxed)) {
+      answer_json(m, 200,
+                  upstream_up ? R"({"status":"ready","upstream":"up"})"
+                              : R"({"status":"ready","upstream":"down"})");
+    } else {
+      answer_json(m, 503,
+                  upstream_up ? R"({"status":"draining","upstream":"up"})"
+                              : R"({"status":"draining","upstream":"down"})");
+    }
   }
 
   std::nullopt_t not_found(const request_meta& m, std::string_view target) {

@@ -27,6 +27,10 @@ struct http_door_options : door_options {
   std::size_t max_pipelined = 64;  // requests read ahead of their answers before reading pauses
   bool serve_calls = true;         // POST /v1/ops/{op}; false on the admin listener
   const admin* admin_endpoints = nullptr;  // serves /metrics and /admin/* when set (else 404)
+  // The health listener's (--health) readiness: when set, /readyz is 200 while it is true (the
+  // process serves calls and is not draining) whatever the upstream, which the body reports.
+  // Null: /readyz is 200 while an upstream connection can carry calls.
+  const std::atomic<bool>* serving = nullptr;
   // allow_trace_header: X-Dragoman-Trace: 1 traces one call.
 };
 

@@ -72,7 +72,7 @@ tcp::endpoint parse_listen(std::string_view flag, const std::string& text) {
 
 // The addresses the doors listen on, checked before anything starts.
 struct listen_addresses {
-  tcp::endpoint http, line, admin;
+  tcp::endpoint http, line, admin, health;
 
   explicit listen_addresses(const server_options& o) {
     if (o.http.empty() && o.line.empty())
@@ -86,6 +86,7 @@ struct listen_addresses {
       // Without --admin the admin endpoints ride on the HTTP door.
       check_admin_exposure("--http", http, o.admin_token);
     }
+    if (!o.health.empty()) health = parse_listen("--health", o.health);
   }
 };
 
@@ -119,6 +120,7 @@ class server {
     wait_signal();
     wait_hangup();
     log_listening();
+    serving_.store(true);
     pool_.run();
     pool_.stop();
     pool_.join();
@@ -127,6 +129,7 @@ class server {
     http_.reset();
     line_.reset();
     admin_door_.reset();
+    health_door_.reset();
     admin_.reset();
     engine_.reset();
     sim_.reset();
@@ -182,6 +185,19 @@ class server {
       o.admin_endpoints = admin_.get();
       o.name = "admin";
       admin_door_ = std::make_unique<http_door>(pool_, *engine_, o);
+    }
+    if (!options_.health.empty()) {
+      // Probes only: no calls, no admin paths; it stays open through the drain so that the
+      // kubelet sees /healthz alive and /readyz 503 until the process exits.
+      http_door_options o;
+      o.listen = addresses_.health;
+      o.max_body_bytes = 1024;
+      o.max_connections = 64;
+      o.idle_timeout = options_.idle_timeout;
+      o.serve_calls = false;
+      o.serving = &serving_;
+      o.name = "health";
+      health_door_ = std::make_unique<http_door>(pool_, *engine_, o);
     }
   }
 
@@ -257,6 +273,7 @@ class server {
          {"connections", open_connections()},
          {"drain_timeout_ms", options_.drain_timeout.count()},
          {"message", "stopped accepting; finishing calls in flight (signal again to stop now)"}});
+    serving_.store(false);
     if (http_) http_->stop_accepting(), http_->drain();
     if (line_) line_->stop_accepting(), line_->drain();
     drain_started_ = clock_type::now();
@@ -332,6 +349,7 @@ class server {
     if (http_) listening["http"] = format_endpoint(http_->local_endpoint());
     if (line_) listening["line"] = format_endpoint(line_->local_endpoint());
     if (admin_door_) listening["admin"] = format_endpoint(admin_door_->local_endpoint());
+    if (health_door_) listening["health"] = format_endpoint(health_door_->local_endpoint());
     listening["profile"] = profile_->name;
     listening["threads"] = threads_;
     listening["log_level"] = options_.log_level;
@@ -360,6 +378,9 @@ class server {
   std::unique_ptr<http_door> http_;
   std::unique_ptr<line_door> line_;
   std::unique_ptr<http_door> admin_door_;
+  std::unique_ptr<http_door> health_door_;
+  // True from the start of serving until the drain begins: the health listener's /readyz.
+  std::atomic<bool> serving_{false};
   std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0};
   int signals_seen_ = 0;
   bool forced_ = false;

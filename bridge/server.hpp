@@ -25,6 +25,9 @@ struct server_options {
   // Observability.
   std::string admin;        // admin + metrics listener; empty: served on the HTTP door
   std::string admin_token;  // required (Bearer) when set; needed for a non-loopback admin
+  // Health listener: only /healthz and /readyz, safe on any address; empty: none. Its /readyz
+  // says whether this process serves calls (503 once draining), not whether the upstream is up.
+  std::string health;
   // The level the caller checked and set (log::set_level): named in the "listening" line.
   std::string log_level = "info";
   bool trace = false;               // wire trace of every call

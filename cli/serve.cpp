@@ -91,6 +91,8 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")(
       "admin-token", po::value(&o.admin_token)->default_value(""),
       "token required on admin endpoints (Authorization: Bearer TOKEN)")(
+      "health", po::value(&o.health)->default_value(""),
+      "health listener ADDR:PORT: only /healthz and /readyz, for probes (empty: off)")(
       "log-level", po::value(&o.log_level)->default_value(o.log_level),
       "debug, info, warn or error")("trace", po::bool_switch(&o.trace),
                                     "wire trace of every call (sensitive fields masked)")(

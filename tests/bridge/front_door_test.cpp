@@ -360,6 +360,41 @@ BOOST_AUTO_TEST_CASE(healthz_and_readyz) {
   BOOST_TEST(c.read_reply().status == 503);
 }
 
+// --health: ready while the process serves calls, whatever the upstream (a sidecar's pod must not
+// leave its Service because the legacy host is down); 503 once draining; nothing else served.
+BOOST_AUTO_TEST_CASE(health_listener_readiness_follows_serving_not_the_upstream) {
+  std::atomic<bool> serving{true};
+  http_door_options h;
+  h.listen = {asio::ip::make_address("127.0.0.1"), 0};
+  h.serve_calls = false;
+  h.serving = &serving;
+  h.name = "health";
+  auto health = std::make_unique<http_door>(pool, engine, h);
+  client c(health->local_endpoint());
+  c.send(get("/readyz"));
+  auto up = c.read_reply();
+  BOOST_TEST(up.status == 200);
+  BOOST_TEST(up.object().at("upstream").as_string() == "up");
+  engine.ready_flag = false;
+  c.send(get("/readyz"));
+  auto down = c.read_reply();
+  BOOST_TEST(down.status == 200);
+  BOOST_TEST(down.object().at("status").as_string() == "ready");
+  BOOST_TEST(down.object().at("upstream").as_string() == "down");
+  serving = false;
+  c.send(get("/readyz"));
+  auto draining = c.read_reply();
+  BOOST_TEST(draining.status == 503);
+  BOOST_TEST(draining.object().at("status").as_string() == "draining");
+  c.send(get("/healthz"));
+  BOOST_TEST(c.read_reply().status == 200);
+  c.send(post("echo", "{}"));
+  check_problem(c.read_reply(), 404, "not_found");
+  c.send(get("/metrics"));
+  check_problem(c.read_reply(), 404, "not_found");
+  BOOST_TEST(engine.seen().empty());
+}
+
 BOOST_AUTO_TEST_CASE(call_and_keep_alive) {
   client c(http->local_endpoint());
   for (int i = 0; i < 3; ++i) {
