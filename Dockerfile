@@ -20,7 +20,7 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
 COPY --from=build /build/dragoman /usr/local/bin/dragoman
 COPY profiles /etc/dragoman/profiles
 USER 10001
-EXPOSE 8080 7070
+EXPOSE 8080 7070 8086
 ENTRYPOINT ["dragoman"]
-# Admin and metrics stay on loopback unless --admin-token is given.
-CMD ["serve", "--profile", "/etc/dragoman/profiles/acme-core.json", "--http", "0.0.0.0:8080", "--line", "0.0.0.0:7070", "--admin", "127.0.0.1:9901"]
+# Admin and metrics stay on loopback unless --admin-token is given; probes go to --health.
+CMD ["serve", "--profile", "/etc/dragoman/profiles/acme-core.json", "--http", "0.0.0.0:8080", "--line", "0.0.0.0:7070", "--admin", "127.0.0.1:9901", "--health", "0.0.0.0:8086"]
