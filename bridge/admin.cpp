@@ -1,6 +1,7 @@
 // The admin and metrics endpoints: rendering, masking and the token check (no Beast here).
 #include "bridge/admin.hpp"
 
+#include "bridge/openapi.hpp"
 #include "bridge/problem.hpp"
 
 #include <stdexcept>
@@ -99,8 +100,15 @@ admin_answer admin::handle(std::string_view method, std::string_view path,
     a.body = json::serialize(upstreams_json());
     return a;
   }
+  if (path == "/admin/openapi.json") {
+    auto p = profile();
+    a.content_type = "application/json";
+    a.body = p ? json::serialize(openapi_document(*p)) : "{}";
+    return a;
+  }
   problem("not_found", 404,
-          "no such admin path: " + std::string(path) + " (try /admin/profile, /admin/upstreams)");
+          "no such admin path: " + std::string(path) +
+              " (try /admin/profile, /admin/upstreams, /admin/openapi.json)");
   return a;
 }
 

@@ -1,4 +1,5 @@
-// The admin and metrics endpoints (GET /metrics, /admin/profile, /admin/upstreams), without Beast:
+// The admin and metrics endpoints (GET /metrics, /admin/profile, /admin/upstreams,
+// /admin/openapi.json), without Beast:
 // the HTTP door asks handle() and writes what it returns.
 #pragma once
 

@@ -28,5 +28,6 @@ int run_simulate(int argc, char** argv);
 int run_encode(int argc, char** argv);
 int run_decode(int argc, char** argv);
 int run_check(int argc, char** argv);
+int run_openapi(int argc, char** argv);
 
 }  // namespace dragoman::cli

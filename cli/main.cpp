@@ -18,6 +18,7 @@ constexpr const char* usage =
     "  encode    JSON fields on stdin -> framed wire bytes on stdout\n"
     "  decode    wire bytes on stdin -> JSON fields on stdout\n"
     "  check     validate a profile and name every mistake\n"
+    "  openapi   the app-facing API of a profile as an OpenAPI 3.1 document\n"
     "\n"
     "Run `dragoman <command> --help` for a command's options. Every option can also be set\n"
     "in the environment as DRAGOMAN_<OPTION> (upper case, dashes as underscores).\n";

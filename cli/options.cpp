@@ -14,6 +14,7 @@ command_fn find_command(std::string_view name) {
   if (name == "encode") return run_encode;
   if (name == "decode") return run_decode;
   if (name == "check") return run_check;
+  if (name == "openapi") return run_openapi;
   return nullptr;
 }
 
