@@ -234,7 +234,12 @@ std::vector<std::string> codes_with_status(int status) {
 }
 
 json::object problem_response(std::string_view description, const std::vector<std::string>& codes,
-                              bool retry_after, const json::value* rejected_data) {
+                              const json::value* rejected_data) {
+  // Retry-After comes with the codes answered only when nothing reached a host.
+  bool retry_after = false;
+  for (call_code c : all_call_codes)
+    if (retry_safe(c) && std::find(codes.begin(), codes.end(), to_string(c)) != codes.end())
+      retry_after = true;
   json::array enums;
   for (const auto& c : codes) enums.emplace_back(c);
   json::object narrowed{{"properties", json::object{{"code", json::object{{"enum", enums}}}}}};
@@ -259,7 +264,7 @@ json::object components() {
        "RFC 9457 problem details; code is stable, detail names the field for "
        "invalid_field"},
       {"type", "object"},
-      {"required", json::array{"type", "title", "status", "detail", "code"}},
+      {"required", json::array{"type", "title", "status", "detail", "code", "sent"}},
       {"properties",
        json::object{
            {"type", {{"type", "string"}, {"format", "uri-reference"}}},
@@ -267,6 +272,11 @@ json::object components() {
            {"status", {{"type", "integer"}}},
            {"detail", {{"type", "string"}}},
            {"code", {{"type", "string"}, {"enum", all_codes}}},
+           {"sent",
+            {{"type", "boolean"},
+             {"description",
+              "whether any byte of the request reached a host (it may have acted "
+              "on it); false: sending the call again is safe"}}},
            {"request_id", {{"type", "string"}}},
            {"legacy_code", {{"type", "string"}, {"description", "the host's result code"}}},
            {"retry_after_seconds", {{"type", "integer"}, {"minimum", 0}}},
@@ -347,29 +357,29 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
   json::object responses;
   const bool rejection_in_200 = op.result.field && op.result.rejected_status == 200;
   if (rejection_in_200) {
-    json::object rej = problem_response("", {"rejected"}, false, &rejected_data);
+    json::object rej = problem_response("", {"rejected"}, &rejected_data);
     ok["content"].as_object()["application/problem+json"] =
         rej["content"].as_object()["application/problem+json"];
     ok["description"] = "the host's reply, mapped; a rejection by the host as problem+json";
   }
   responses["200"] = std::move(ok);
   responses["400"] =
-      problem_response("malformed request (JSON, headers)", codes_with_status(400), false, nullptr);
-  responses["405"] = problem_response("not POST", {"method_not_allowed"}, false, nullptr);
+      problem_response("malformed request (JSON, headers)", codes_with_status(400), nullptr);
+  responses["405"] = problem_response("not POST", {"method_not_allowed"}, nullptr);
   responses["413"] =
-      problem_response("body over --max-body-bytes", codes_with_status(413), false, nullptr);
+      problem_response("body over --max-body-bytes", codes_with_status(413), nullptr);
   std::vector<std::string> unprocessable{"invalid_field"};
   if (op.result.field && !rejection_in_200) unprocessable.emplace_back("rejected");
   responses["422"] = problem_response(
       "invalid_field: a field is missing or does not fit (detail names it); rejected: the host "
       "said no (legacy_code, data)",
-      unprocessable, false, rejection_in_200 ? nullptr : &rejected_data);
+      unprocessable, rejection_in_200 ? nullptr : &rejected_data);
   responses["502"] = problem_response("the host answered what the profile cannot read",
-                                      codes_with_status(502), false, nullptr);
+                                      codes_with_status(502), nullptr);
   responses["503"] =
-      problem_response("no endpoint can take the call now", codes_with_status(503), true, nullptr);
+      problem_response("no endpoint can take the call now", codes_with_status(503), nullptr);
   responses["504"] =
-      problem_response("no reply within the deadline", codes_with_status(504), false, nullptr);
+      problem_response("no reply within the deadline", codes_with_status(504), nullptr);
 
   json::object post{{"operationId", op.name},
                     {"summary", op.name},
