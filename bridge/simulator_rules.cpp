@@ -420,9 +420,13 @@ void build_answer_record(const answer_input& in, codecs::generation_context& gen
     const codecs::field_spec& f = msg.fields[i];
     if (const std::string* value = default_for(in.defaults, i))
       reply.set(i, *value);
-    else if (f.generate == codecs::generator_kind::counter)
-      reply.set(i, std::to_string(gen.next_counter(f)));
-    else if (f.default_value)
+    else if (f.generate == codecs::generator_kind::counter) {
+      // Digits as written: at the counter's width, as the bridge writes its own counters.
+      std::string& slot = reply.slot(i);
+      slot.clear();
+      codecs::format_counter(slot, gen.next_counter(f), f.counter_width);
+      reply.set_present(i);
+    } else if (f.default_value)
       reply.set(i, *f.default_value);
     // Otherwise absent: the layout writes its padding.
   }

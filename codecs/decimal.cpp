@@ -132,6 +132,32 @@ void append_canonical(std::string& out, std::uint64_t magnitude, int decimals, b
   append_canonical(out, std::string_view(buf + n, sizeof buf - n), decimals, negative);
 }
 
+void append_digits(std::string& out, std::string_view digits, int decimals, bool negative,
+                   digits_style style) {
+  if (style == digits_style::canonical) return append_canonical(out, digits, decimals, negative);
+  const std::size_t dec = static_cast<std::size_t>(decimals);
+  const std::size_t whole = digits.size() > dec ? digits.size() - dec : 0;
+  bool nonzero = false;
+  for (char c : digits) nonzero = nonzero || c != '0';
+  if (negative && nonzero) out.push_back('-');
+  if (whole == 0)
+    out.push_back('0');
+  else
+    out.append(digits.data(), whole);
+  if (dec > 0) {
+    out.push_back('.');
+    for (std::size_t k = digits.size(); k < dec; ++k) out.push_back('0');
+    out.append(digits.data() + whole, digits.size() - whole);
+  }
+}
+
+std::size_t written_integer_digits(std::string_view text) noexcept {
+  std::size_t i = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+  std::size_t n = 0;
+  while (i < text.size() && is_digit(text[i])) ++i, ++n;
+  return n;
+}
+
 char overpunch(int digit, bool negative) noexcept {
   if (digit == 0) return negative ? '}' : '{';
   return static_cast<char>((negative ? 'J' : 'A') + digit - 1);

@@ -46,6 +46,22 @@ void append_canonical(std::string& out, std::string_view digits, int decimals, b
 // The same for an integer magnitude.
 void append_canonical(std::string& out, std::uint64_t magnitude, int decimals, bool negative);
 
+// How a decoded number is given to the app. as_written: every digit as on the wire, leading zeros
+// kept ("000001"), for identifiers (traces, account numbers); canonical: append_canonical, for
+// amounts. Either way exactly `decimals` fraction digits and '-' only for a non-zero negative.
+enum class digits_style { as_written, canonical };
+inline constexpr std::string_view digits_style_names[] = {"as_written", "canonical"};
+// The default: an unsigned number without decimals is an identifier, anything else an amount.
+constexpr digits_style default_digits_style(bool is_signed, int decimals) noexcept {
+  return !is_signed && decimals == 0 ? digits_style::as_written : digits_style::canonical;
+}
+// Appends the text of ASCII digits with implied decimals in the given style.
+void append_digits(std::string& out, std::string_view digits, int decimals, bool negative,
+                   digits_style style);
+// The integer digits canonical decimal text is written with, leading zeros included ("007.5" ->
+// 3, "-.5" -> 0): what an as_written field keeps on the wire where its pad is not '0'.
+std::size_t written_integer_digits(std::string_view text) noexcept;
+
 // Zoned decimal sign overpunch on the last digit, as text characters (IBM Enterprise COBOL zoned
 // decimal: zone C positive, D negative; in EBCDIC these characters are exactly bytes C0-C9 and
 // D0-D9): positive {ABCDEFGHI, negative }JKLMNOPQR.

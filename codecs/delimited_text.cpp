@@ -218,6 +218,7 @@ void read_value_format(config_object& c, const text_options& o, value_format& f)
     f.decimals = static_cast<int>(c.get_int("decimals", 0, 0, 30));
     f.is_signed = c.get_bool("signed", false);
     f.implied = c.get_bool("implied_decimals", false);
+    f.style = layout_detail::read_digits_style(c, f.is_signed, f.decimals);
     if (!o.have_digits) {
       c.diag().error(c.child_path("type"),
                      "charset " + std::string(o.cs->name()) + " has no digits or sign characters");
@@ -296,7 +297,11 @@ result<void> text_codec::encode_number(const value_format& f, std::string_view v
   }
   const std::size_t whole_end = decimal::max_digits - static_cast<std::size_t>(f.decimals);
   std::size_t first = 0;
-  const std::size_t keep_from = f.implied ? decimal::max_digits - 1 : whole_end - 1;
+  std::size_t keep_from = f.implied ? decimal::max_digits - 1 : whole_end - 1;
+  if (f.style == decimal::digits_style::as_written) {  // the zeros the value was written with
+    const std::size_t written = std::max<std::size_t>(decimal::written_integer_digits(v), 1);
+    keep_from = std::min(keep_from, whole_end - std::min(written, whole_end));
+  }
   while (first < keep_from && buf[first] == '0') ++first;
   const std::size_t chars =
       (negative ? 1 : 0) + (decimal::max_digits - first) + (!f.implied && f.decimals > 0 ? 1 : 0);
@@ -401,16 +406,26 @@ result<void> text_codec::decode_number(const value_format& f, byte_view in, std:
   char buf[decimal::max_digits];
   bool negative = false;
   const int scale = f.implied ? 0 : f.decimals;
-  const auto s = decimal::to_digits(std::string_view(text, n), scale, f.is_signed, buf,
-                                    decimal::max_digits, negative);
+  const std::string_view written(text, n);
+  const auto s =
+      decimal::to_digits(written, scale, f.is_signed, buf, decimal::max_digits, negative);
   if (s != decimal::status::ok) {
     return make_error(
         errc::malformed, f.name,
         decimal::message(s, f.decimals, decimal::max_digits) + " at offset " + std::to_string(b));
   }
+  // as_written keeps the integer digits the wire had (implied decimals count among them).
+  std::size_t from = 0;
+  if (f.style == decimal::digits_style::as_written) {
+    const std::size_t kept = decimal::written_integer_digits(written) +
+                             (f.implied ? 0 : static_cast<std::size_t>(f.decimals));
+    from = decimal::max_digits -
+           std::min(std::max(kept, static_cast<std::size_t>(f.decimals) + 1), decimal::max_digits);
+  }
   std::string& slot = r.slot(i);
   slot.clear();
-  decimal::append_canonical(slot, std::string_view(buf, decimal::max_digits), f.decimals, negative);
+  decimal::append_digits(slot, std::string_view(buf + from, decimal::max_digits - from), f.decimals,
+                         negative, f.style);
   r.set_present(i);
   return {};
 }
@@ -436,6 +451,7 @@ void text_codec::describe_value(const value_format& f, boost::json::object& o) {
     o["decimals"] = f.decimals;
     o["signed"] = f.is_signed;
     o["implied_decimals"] = f.implied;
+    o["digits"] = layout_detail::digits_style_name(f.style);
   }
   if (f.max_length) o["max_length"] = f.max_length;
 }

@@ -99,8 +99,9 @@ struct value_format {
   bool numeric = false;
   int decimals = 0;
   bool is_signed = false;
-  bool implied = false;        // numeric digits without a decimal point
-  std::size_t max_length = 0;  // characters; 0 for no limit
+  bool implied = false;  // numeric digits without a decimal point
+  decimal::digits_style style = decimal::digits_style::canonical;  // numeric
+  std::size_t max_length = 0;                                      // characters; 0 for no limit
 };
 
 // What the message keys both models share say: charset, delimiters, escape, digits.

@@ -109,6 +109,19 @@ std::string quote_bytes(std::string_view text) {
   return out;
 }
 
+decimal::digits_style read_digits_style(config_object& cfg, bool is_signed, int decimals) {
+  const decimal::digits_style fallback = decimal::default_digits_style(is_signed, decimals);
+  const std::string name =
+      cfg.get_enum("digits", decimal::digits_style_names, digits_style_name(fallback));
+  return name == digits_style_name(decimal::digits_style::canonical)
+             ? decimal::digits_style::canonical
+             : decimal::digits_style::as_written;
+}
+
+std::string_view digits_style_name(decimal::digits_style style) noexcept {
+  return decimal::digits_style_names[static_cast<std::size_t>(style)];
+}
+
 }  // namespace layout_detail
 
 }  // namespace dragoman::codecs

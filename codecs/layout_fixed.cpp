@@ -1,6 +1,7 @@
 // Fixed layout: fixed-width fields (alpha, numeric, zoned, packed, binary, hex) at fixed offsets.
 // Its configuration reader is in layout_fixed_config.cpp.
 #include "codecs/layout_fixed_impl.hpp"
+#include "codecs/layout_impl.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -138,7 +139,10 @@ class fixed_layout final : public layout {
       o["decimals"] = f.decimals;
       o["signed"] = f.is_signed;
     }
-    if (f.type == field_type::packed) o["digits"] = 2 * f.length - 1;
+    if (f.type == field_type::packed) o["packed_digits"] = 2 * f.length - 1;
+    if (f.type == field_type::numeric || f.type == field_type::zoned ||
+        f.type == field_type::packed)
+      o["digits"] = layout_detail::digits_style_name(f.style);
     if (f.type == field_type::alpha || f.type == field_type::numeric || f.type == field_type::zoned)
       o["charset"] = f.cs->name();
     return o;
@@ -208,7 +212,12 @@ class fixed_layout final : public layout {
     const charset_digits& d = *f.digits;
     std::size_t first = 0;
     if (f.pad != d.digit[0]) {  // a non-zero pad replaces the leading zeros
-      while (first + 1 < f.length && buf[first] == '0') ++first;
+      std::size_t keep = 1;     // an as_written field keeps the zeros the value was written with
+      if (f.style == decimal::digits_style::as_written)
+        keep = std::max<std::size_t>(decimal::written_integer_digits(v), 1) +
+               static_cast<std::size_t>(f.decimals);
+      const std::size_t last = f.length - std::clamp<std::size_t>(keep, 1, f.length);
+      while (first < last && buf[first] == '0') ++first;
     }
     byte* p = grow(out, f.length);
     if (f.align_right) p = std::fill_n(p, first, f.pad);
@@ -354,7 +363,7 @@ class fixed_layout final : public layout {
     }
     std::string& slot = r.slot(i);
     slot.clear();
-    decimal::append_canonical(slot, std::string_view(buf, n), f.decimals, false);
+    decimal::append_digits(slot, std::string_view(buf, n), f.decimals, false, f.style);
     r.set_present(i);
     return {};
   }
@@ -391,7 +400,7 @@ class fixed_layout final : public layout {
     }
     std::string& slot = r.slot(i);
     slot.clear();
-    decimal::append_canonical(slot, std::string_view(buf, n), f.decimals, negative);
+    decimal::append_digits(slot, std::string_view(buf, n), f.decimals, negative, f.style);
     r.set_present(i);
     return {};
   }
@@ -426,7 +435,8 @@ class fixed_layout final : public layout {
     }
     std::string& slot = r.slot(i);
     slot.clear();
-    decimal::append_canonical(slot, std::string_view(buf, 2 * in.size() - 1), f.decimals, negative);
+    decimal::append_digits(slot, std::string_view(buf, 2 * in.size() - 1), f.decimals, negative,
+                           f.style);
     r.set_present(i);
     return {};
   }

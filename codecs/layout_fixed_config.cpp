@@ -49,6 +49,7 @@ struct fixed_reader {
       case field_type::packed:
         f.is_signed = c.get_bool("signed", false);
         read_decimals(c, f, 2 * f.length - 1);
+        f.style = layout_detail::read_digits_style(c, f.is_signed, f.decimals);
         break;
       case field_type::binary:
         f.is_signed = c.get_bool("signed", false);
@@ -82,6 +83,7 @@ struct fixed_reader {
     f.pad = static_cast<byte>(w < 0 ? '0' : w);
     check_max_digits(c, f, "numeric");
     read_decimals(c, f, f.length);
+    f.style = layout_detail::read_digits_style(c, false, f.decimals);
     f.digits = digits_for(c, f.cs);
   }
 
@@ -90,6 +92,7 @@ struct fixed_reader {
     f.is_signed = c.get_bool("signed", false);
     check_max_digits(c, f, "zoned");
     read_decimals(c, f, f.length);
+    f.style = layout_detail::read_digits_style(c, f.is_signed, f.decimals);
     f.digits = digits_for(c, f.cs);
   }
 

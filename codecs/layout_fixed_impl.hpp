@@ -30,6 +30,7 @@ struct fixed_field {
   std::size_t length = 0;
   int decimals = 0;
   bool is_signed = false;
+  decimal::digits_style style = decimal::digits_style::canonical;  // numeric, zoned, packed
   bool align_right = false;
   bool little_endian = false;
   byte pad = ' ';        // wire byte of the pad character (or pad_byte for hex)

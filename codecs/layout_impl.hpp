@@ -2,6 +2,7 @@
 // Not part of the codecs interface; include codecs/layout.hpp instead.
 #pragma once
 
+#include "codecs/decimal.hpp"
 #include "codecs/layout.hpp"
 
 #include <cstddef>
@@ -21,6 +22,11 @@ int read_char_key(config_object& cfg, std::string_view key, std::string_view fal
                   const charset* cs, std::string& text);
 // "\"|\"" with control bytes as \xNN, for messages about separators.
 std::string quote_bytes(std::string_view text);
+// The "digits" key of a numeric field ("as_written" or "canonical"), defaulting by its sign and
+// decimals (decimal::default_digits_style).
+decimal::digits_style read_digits_style(config_object& cfg, bool is_signed, int decimals);
+// Its name for describe_field.
+std::string_view digits_style_name(decimal::digits_style style) noexcept;
 }  // namespace layout_detail
 
 // Factories per layout type, one line each in layout.cpp's table. Each reads its keys from ctx

@@ -191,6 +191,7 @@ class iso8583_layout final : public layout {
     if (e.type == data_type::n || e.type == data_type::z) {
       o["numeric_encoding"] = name_of(digit_names, e.digits);
       if (e.digits == digit_encoding::bcd) o["bcd_pad"] = e.pad_right ? "right" : "left";
+      o["digits"] = "as_written";  // no sign, no decimals: an identifier's digits, never trimmed
     }
     return o;
   }

@@ -127,7 +127,10 @@ class template_layout final : public layout {
     o["type"] = type_names[static_cast<int>(f.type)];
     o["charset"] = f.cs->name();
     if (f.max_length) o["max_length"] = f.max_length;
-    if (f.type == value_type::number) o["signed"] = f.is_signed;
+    if (f.type == value_type::number) {
+      o["signed"] = f.is_signed;
+      o["digits"] = "as_written";  // a number is the text on the wire, never reformatted
+    }
     if (f.length_from) o["length_from"] = f.length_from_name;
     return o;
   }

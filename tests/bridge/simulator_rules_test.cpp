@@ -271,3 +271,15 @@ BOOST_AUTO_TEST_CASE(garbage_is_framed_or_unframed_as_asked) {
   BOOST_TEST(
       (acme()->framing->make_decoder()->decode(raw->bytes).status != codecs::frame_status::frame));
 }
+
+// Issue #11: the echoed trace is the request's digits as written, leading zeros and all.
+BOOST_AUTO_TEST_CASE(the_echo_keeps_digits_as_written) {
+  planner p;
+  auto a = p.answer("balance", balance_of("12345"), t0);
+  BOOST_REQUIRE(a);
+  const auto& balance = *acme()->find_operation("balance");
+  BOOST_TEST(p.request().get(*balance.request.index_of("trace")) == "000001");
+  decoded_reply r = reply_in(a->bytes);
+  BOOST_TEST(text_of(r.fields, "trace") == "000001");
+  BOOST_TEST(text_of(r.fields, "account") == "12345");
+}

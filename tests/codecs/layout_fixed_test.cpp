@@ -71,10 +71,10 @@ const field_vector field_vectors[] = {
     // numeric (COBOL PIC 9(n)V9(d) DISPLAY)
     {"brief: 12.5 with 2 decimals in 8 = 00001250", "ascii",
      R"({"length":8,"type":"numeric","decimals":2})", "12.5", "3030303031323530", "12.50"},
-    {"numeric integer, zero filled", "ascii", R"({"length":6,"type":"numeric"})", "42",
-     "303030303432", "42"},
+    {"numeric integer, zero filled: an identifier keeps its width", "ascii",
+     R"({"length":6,"type":"numeric"})", "42", "303030303432", "000042"},
     {"IBM CCSID 037 digits F0-F9", "ebcdic-cp037", R"({"length":4,"type":"numeric"})", "42",
-     "f0f0f4f2", "42"},
+     "f0f0f4f2", "0042"},
     {"absent numeric is zeros", "ascii", R"({"length":3,"type":"numeric","decimals":1})", nullptr,
      "303030", "0.0"},
     {"numeric with space pad", "ascii", R"({"length":5,"type":"numeric","pad":" "})", "42",
@@ -89,7 +89,7 @@ const field_vector field_vectors[] = {
     {"IBM zoned: -1234 = F1 F2 F3 D4", "ebcdic-cp037",
      R"({"length":4,"type":"zoned","signed":true})", "-1234", "f1f2f3d4", "-1234"},
     {"IBM zoned unsigned: F zone = plain digits", "ebcdic-cp037", R"({"length":4,"type":"zoned"})",
-     "42", "f0f0f4f2", "42"},
+     "42", "f0f0f4f2", "0042"},
     {"IBM zoned: +0 with 2 decimals = F0 F0 C0", "ebcdic-cp037",
      R"({"length":3,"type":"zoned","signed":true,"decimals":2})", "0", "f0f0c0", "0.00"},
     {"overpunch as ASCII text: -1234 ends in M", "ascii",
@@ -104,7 +104,7 @@ const field_vector field_vectors[] = {
     {"IBM packed: -1234 in 3 bytes = 01 23 4D", "ascii",
      R"({"length":3,"type":"packed","signed":true})", "-1234", "01234d", "-1234"},
     {"IBM packed: unsigned 1234 = 01 23 4F", "ascii", R"({"length":3,"type":"packed"})", "1234",
-     "01234f", "1234"},
+     "01234f", "01234"},
     {"IBM packed: -12.50 with 2 decimals = 01 25 0D", "ebcdic-cp037",
      R"({"length":3,"type":"packed","signed":true,"decimals":2})", "-12.50", "01250d", "-12.50"},
     {"IBM packed: +7 in 1 byte = 7C", "ascii", R"({"length":1,"type":"packed","signed":true})",
@@ -181,6 +181,17 @@ const decode_vector decode_vectors[] = {
      R"({"length":2,"type":"packed","signed":true,"decimals":1})", "000d", "0.0"},
     {"unsigned zoned accepts a C zone", "ebcdic-cp037", R"({"length":2,"type":"zoned"})", "f1c2",
      "12"},
+    {"issue #11: a trace keeps its leading zero", "ebcdic-cp037",
+     R"({"length":6,"type":"numeric"})", "f0f7f0f9f4f9", "070949"},
+    {"issue #11: an amount is canonical", "ebcdic-cp037",
+     R"({"length":6,"type":"numeric","decimals":2})", "f0f0f1f2f5f0", "12.50"},
+    {"digits canonical overrides an identifier", "ascii",
+     R"({"length":6,"type":"numeric","digits":"canonical"})", "303730393439", "70949"},
+    {"digits as_written overrides an amount", "ascii",
+     R"({"length":6,"type":"zoned","signed":true,"decimals":2,"digits":"as_written"})",
+     "30303132357d", "-0012.50"},
+    {"as_written packed keeps all 2n-1 digits", "ascii", R"({"length":2,"type":"packed"})", "007f",
+     "007"},
     {"right aligned alpha strips leading pad only", "ascii", R"({"length":4,"align":"right"})",
      "20412042", "A B"},
     {"left aligned alpha keeps leading spaces", "ascii", R"({"length":4})", "20412020", " A"},
@@ -230,7 +241,7 @@ BOOST_AUTO_TEST_CASE(whole_record_round_trip) {
   back.reset(4);
   BOOST_REQUIRE(b->lay->decode(out, back).has_value());
   BOOST_TEST(back.get(0) == "BALR");
-  BOOST_TEST(back.get(1) == "123");
+  BOOST_TEST(back.get(1) == "000123");  // an identifier: digits as written
   BOOST_TEST(back.get(2) == "00");
   BOOST_TEST(back.get(3) == "-1234.56");
 

@@ -32,6 +32,10 @@ rc, out, err = run(["decode", "--profile", ACME], raw)
 msg = json.loads(out) if rc == 0 else {}
 check("decode recognises the operation", msg.get("operation") == "balance" and msg.get("message") == "request", out)
 check("decode gives the account back", msg.get("fields", {}).get("account") == "12345", out)
+# The README's acme-core walk-through, line for line: the trace keeps its six digits (issue #11).
+check("decode prints the README's line", out.decode().strip() ==
+      '{"operation":"balance","message":"request","fields":'
+      '{"tx_code":"BALQ","trace":"000001","account":"12345"}}', out)
 
 rc, out, err = run(["decode", "--profile", ACME, "--hex"], raw.hex().encode())
 check("decode --hex", rc == 0 and json.loads(out)["fields"]["account"] == "12345")
@@ -47,6 +51,7 @@ check("encode --reply", rc == 0, err)
 rc, out, err = run(["decode", "--profile", ACME, "--op", "balance"], rraw)
 fields = json.loads(out)["fields"] if rc == 0 else {}
 check("reply balance round trip", fields.get("balance") == "-12.50" and fields.get("currency") == "EUR", out + err.encode())
+check("reply trace decodes at its width", fields.get("trace") == "000007", out + err.encode())
 
 # Bad input: one clear line, non-zero exit.
 rc, out, err = run(["encode", "--profile", ACME, "--op", "balance"], b'{"account":')
