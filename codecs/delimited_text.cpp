@@ -260,7 +260,13 @@ result<void> text_codec::encode_text(std::string_view name, std::size_t max_leng
   // Escapes are found in the wire bytes: a separator may be a byte the charset maps a character to.
   for (std::size_t i = start; i < out.size(); ++i) {
     char kind = 0;
-    const std::size_t n = d_.special_at(out, i, out.size(), &kind);
+    std::size_t n = d_.special_at(out, i, out.size(), &kind);
+    // HL7 text carries no control bytes: they are hex escapes (\X0B\), so that a value can never
+    // hold what ends a segment or an MLLP block (0B, 1C) for a receiver that splits on it.
+    if (n == 0 && d_.hl7 && d_.escape >= 0 && (out[i] < 0x20 || out[i] == 0x7F)) {
+      n = 1;
+      kind = 'X';
+    }
     if (n == 0) continue;
     if (d_.escape < 0) {
       const std::string seq(reinterpret_cast<const char*>(out.data() + i), n);

@@ -120,6 +120,24 @@ BOOST_AUTO_TEST_CASE(values_with_encoding_characters_are_escaped_and_round_trip)
              R"({"id":"1","id_type":"MR","family":"O|BRIEN^&~\\","given":"JOSÉ"})");
 }
 
+// HL7 v2.5 section 2.7 escape \Xdd..\ (hexadecimal data): control bytes in a value (a pasted line
+// break, a tab, the MLLP block bytes 0B and 1C that would otherwise break the frame) go out as
+// hex escapes and come back as they were. Found by tests/codecs/roundtrip_test.cpp.
+BOOST_AUTO_TEST_CASE(control_characters_are_hex_escapes) {
+  const std::string frame = encode_request(
+      "admit", R"({"patient":{"id":"1","family":"A\u000bB\u001cC","given":"L1\nL2\tX"}})");
+  const std::string payload = unframe(frame);
+  BOOST_TEST(payload.find("||A\\X0B\\B\\X1C\\C^L1\\X0A\\L2\\X09\\X\r") != std::string::npos,
+             payload);
+  BOOST_TEST(payload.find_first_of(std::string("\x0b\x1c\n\t", 4)) == std::string::npos);
+  auto d = decode(payload, "admit", decode_preference::requests_first);
+  BOOST_TEST(d.fields.at("patient").at("family").as_string() ==
+             "A\x0b"
+             "B\x1c"
+             "C");
+  BOOST_TEST(d.fields.at("patient").at("given").as_string() == "L1\nL2\tX");
+}
+
 // ORU^R01 (HL7 v2.5 section 7.3.1): MSH PID OBR {OBX}; OBX-1 set ids 1, 2, ... (section 7.4.2.1).
 BOOST_AUTO_TEST_CASE(lab_result_writes_one_obx_per_observation) {
   const std::string frame = encode_request("lab_result", R"({
