@@ -99,7 +99,7 @@ json::object value_schema(const field_spec& f, const json::object& d, bool reque
     return s;
   }
   if (type == "numeric" || type == "zoned" || type == "packed") {
-    const std::int64_t digits = type == "packed" ? int_of(d, "digits", -1) : length;
+    const std::int64_t digits = type == "packed" ? int_of(d, "packed_digits", -1) : length;
     // Delimited numbers (implied_decimals present) take a sign when signed; fixed numeric never.
     const bool delimited = d.contains("implied_decimals");
     const bool implied = !delimited || bool_of(d, "implied_decimals");
