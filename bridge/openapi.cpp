@@ -376,10 +376,13 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
       unprocessable, rejection_in_200 ? nullptr : &rejected_data);
   responses["502"] = problem_response("the host answered what the profile cannot read",
                                       codes_with_status(502), nullptr);
-  responses["503"] =
-      problem_response("no endpoint can take the call now", codes_with_status(503), nullptr);
-  responses["504"] =
-      problem_response("no reply within the deadline", codes_with_status(504), nullptr);
+  responses["503"] = problem_response(
+      "no endpoint can take the call now; nothing was sent (sent false), a retry is safe",
+      codes_with_status(503), nullptr);
+  responses["504"] = problem_response(
+      "no reply: the deadline passed, or the connection was lost after the request was written "
+      "(sent true: the host may have acted)",
+      codes_with_status(504), nullptr);
 
   json::object post{{"operationId", op.name},
                     {"summary", op.name},

@@ -74,6 +74,11 @@ BOOST_AUTO_TEST_CASE(errors_are_problems_with_their_codes) {
   BOOST_TEST(codes("503") == R"(["overloaded","upstream_unavailable"])");
   BOOST_TEST(codes("504") == R"(["upstream_timeout"])");
   BOOST_TEST(at(responses, {"503", "headers"}).contains("Retry-After"));
+  BOOST_TEST(!at(responses, {"504", "headers"}).contains("Retry-After"));
+  // Every problem says whether the request reached a host.
+  const auto& problem = at(doc, {"components", "schemas", "Problem"});
+  BOOST_TEST(problem.at("properties").at("sent").at("type").as_string() == "boolean");
+  BOOST_TEST(json::serialize(problem.at("required")).find("\"sent\"") != std::string::npos);
   const auto& params = at(doc, {"components", "parameters"});
   BOOST_TEST(params.contains("Request-Timeout"));
   BOOST_TEST(params.contains("X-Request-Id"));
