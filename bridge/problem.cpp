@@ -3,6 +3,7 @@
 
 #include <array>
 #include <charconv>
+#include <optional>
 
 namespace dragoman::bridge {
 
@@ -28,6 +29,7 @@ std::string_view problem_title(std::string_view code, int status) {
   if (code == "not_found") return "Not found";
   if (code == "method_not_allowed") return "Method not allowed";
   if (code == "unauthorized") return "Unauthorized";
+  if (code == "request_timeout") return "Request timeout";
   switch (status / 100) {
     case 4:
       return "Client error";
@@ -90,12 +92,15 @@ void append_number(std::string& out, long long n) {
 }  // namespace
 
 boost::json::value parse_scratch(std::string_view text, boost::system::error_code& ec) {
-  // Released (back to the inline block, bigger blocks freed) before each parse.
+  // Made anew (back to the inline block, bigger blocks freed) before each parse. Not release():
+  // in Boost 1.81 it keeps the size of the next block, which doubles with every block taken, so
+  // after some dozens of parses larger than the inline block an allocation asks for more than
+  // the address space and throws std::bad_alloc.
   thread_local std::array<unsigned char, 4096> first_block;
-  thread_local boost::json::monotonic_resource scratch(first_block.data(), first_block.size());
+  thread_local std::optional<boost::json::monotonic_resource> scratch;
   thread_local boost::json::parser parser;  // reused: its stacks stay allocated between parses
-  scratch.release();
-  parser.reset(boost::json::storage_ptr(&scratch));
+  scratch.emplace(first_block.data(), first_block.size());
+  parser.reset(boost::json::storage_ptr(&*scratch));
   parser.write(text.data(), text.size(), ec);
   if (ec) return nullptr;
   return parser.release();

@@ -232,6 +232,19 @@ BOOST_AUTO_TEST_CASE(scratch_parse_accepts_and_rejects_like_json_parse) {
   BOOST_TEST(small.at("k") == json::value("v"));
 }
 
+// Each parse larger than the first block used to double the size of the next block asked for
+// (Boost 1.81's monotonic_resource::release keeps it): after some dozens, an allocation larger
+// than the address space threw std::bad_alloc on a door's thread, and the process ended.
+BOOST_AUTO_TEST_CASE(many_large_scratch_parses_in_a_row) {
+  const std::string text = R"({"v":")" + std::string(16384, 'x') + R"("})";
+  for (int i = 0; i < 200; ++i) {
+    boost::system::error_code ec;
+    auto v = parse_scratch(text, ec);
+    BOOST_REQUIRE(!ec);
+    BOOST_REQUIRE(v.at("v").as_string().size() == 16384u);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(the_buffer_pool_lends_only_full_size_buffers) {
   buffer_pool pool;
   pool.give(std::string());  // a default string (inline capacity) is not kept
