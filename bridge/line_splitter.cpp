@@ -34,7 +34,11 @@ line_splitter::piece line_splitter::next() {
     }
     auto nl = in_.find('\n', scan_);
     if (nl == std::string::npos) {
-      if (in_.size() - start_ > max_line_) {
+      // A '\r' at the end may begin the "\r\n" that ends the line: it counts once a byte other
+      // than '\n' follows it, as it does when the line comes whole.
+      std::size_t pending = in_.size() - start_;
+      if (pending != 0 && in_.back() == '\r') --pending;
+      if (pending > max_line_) {
         discarding_ = true;  // the rest of this line, whenever it comes
         in_.clear();
         start_ = scan_ = 0;

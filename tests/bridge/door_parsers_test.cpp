@@ -280,6 +280,18 @@ BOOST_AUTO_TEST_CASE(an_over_long_line_that_arrives_whole_is_refused) {
   BOOST_TEST(take(s) == "0123456789|");
 }
 
+// Found by the line_splitter fuzz target: a line of exactly the limit whose "\r\n" arrived split
+// was refused, while the same bytes in one read were a line.
+BOOST_AUTO_TEST_CASE(a_line_at_the_limit_with_its_crlf_split_is_a_line) {
+  line_splitter s(10);
+  s.append("0123456789\r");
+  BOOST_TEST(take(s).empty());
+  s.append("\nok\n");
+  BOOST_TEST(take(s) == "0123456789|ok|");
+  s.append("0123456789\rX");  // a '\r' inside the line counts
+  BOOST_TEST(take(s) == "!|");
+}
+
 BOOST_AUTO_TEST_CASE(split_at_every_offset_gives_the_same_lines) {
   const std::string input =
       "{\"id\":1}\r\n\n{\"id\":2}\n" + std::string(30, 'x') + "\n{\"id\":3}\n";
