@@ -2,13 +2,17 @@
 // drain registry, and what every door does with a finished call.
 #include "bridge/door.hpp"
 
+#include "bridge/log.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/wire_trace.hpp"
 
 #include <boost/asio/dispatch.hpp>
 
+#include <array>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
+#include <string>
 
 namespace dragoman::bridge {
 
@@ -60,17 +64,80 @@ void acceptor::do_accept() {
 void acceptor::on_accept(const error_code& ec, tcp::socket socket) {
   if (stopped_ || ec == asio::error::operation_aborted) return;
   if (ec) {
-    // Out of file descriptors and the like: back off briefly instead of spinning.
+    // Out of file descriptors and the like: back off briefly instead of spinning; the pending
+    // connection stays in the backlog and is accepted once a descriptor is free. Said once per
+    // episode, not once per retry.
+    if (!failing_) {
+      log::warn("accept_failing", {{"door", what_}, {"error", ec.message()}});
+      failing_ = true;
+    }
+    if (on_failure_) on_failure_();
     retry_.expires_after(std::chrono::milliseconds(100));
     retry_.async_wait([self = shared_from_this()](error_code wec) {
       if (!wec) self->do_accept();
     });
     return;
   }
+  if (failing_) {
+    log::info("accept_recovered", {{"door", what_}});
+    failing_ = false;
+  }
   error_code oec;
   socket.set_option(tcp::no_delay(true), oec);
   handler_(std::move(socket));
   do_accept();
+}
+
+namespace {
+
+// A refused connection's last moments: the refusal written, FIN, input dropped until the client
+// closes or a second passes.
+class refusal : public std::enable_shared_from_this<refusal> {
+ public:
+  refusal(tcp::socket socket, std::string_view text)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), text_(text) {}
+
+  void start() {
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->finish();
+    });
+    asio::async_write(socket_, asio::buffer(text_),
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        if (ec) return self->finish();
+                        error_code sec;
+                        self->socket_.shutdown(tcp::socket::shutdown_send, sec);
+                        self->drop_input();
+                      });
+  }
+
+ private:
+  void drop_input() {
+    socket_.async_read_some(asio::buffer(scratch_),
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) return self->finish();
+                              self->drop_input();
+                            });
+  }
+
+  void finish() {
+    error_code ec;
+    timer_.cancel();
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::string text_;
+  std::array<char, 512> scratch_;
+};
+
+}  // namespace
+
+void refuse(tcp::socket socket, std::string_view text) {
+  auto ex = socket.get_executor();
+  auto r = std::make_shared<refusal>(std::move(socket), text);
+  asio::dispatch(ex, [r] { r->start(); });
 }
 
 std::uint64_t session_registry::add_callback(std::function<void()> post_drain) {

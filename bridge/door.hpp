@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -36,6 +37,8 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   using on_connection = std::function<void(boost::asio::ip::tcp::socket)>;
 
   acceptor(io_pool& pool, std::string what, on_connection handler);
+  // Called on the acceptor's context each time accept fails (counted by the door).
+  void on_failure(std::function<void()> f) { on_failure_ = std::move(f); }
 
   // Binds and listens; throws std::runtime_error("cannot listen for WHAT on ADDR: reason").
   boost::asio::ip::tcp::endpoint open(const boost::asio::ip::tcp::endpoint& ep);
@@ -52,7 +55,9 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   boost::asio::steady_timer retry_;
   std::string what_;
   on_connection handler_;
+  std::function<void()> on_failure_;
   bool stopped_ = false;
+  bool failing_ = false;  // accept fails (said once, until it succeeds again)
 };
 
 // A door's sessions, for draining: each registers a callback that posts its own drain. Thread-safe.
@@ -89,8 +94,15 @@ struct call_result;
 // What every front door is configured with; each door's options add their own.
 struct door_options {
   boost::asio::ip::tcp::endpoint listen;
-  std::size_t max_connections = 10000;            // more are accepted and closed at once
+  std::size_t max_connections = 10000;  // more are refused (503 / an overloaded line) and closed
   std::chrono::milliseconds idle_timeout{60000};  // nothing received and nothing owed: close
+  // A begun request (HTTP) or line that is not complete must keep coming: an HTTP header within
+  // header_timeout of its first byte (else 408), and then n bytes by header_timeout + n /
+  // min_receive_rate seconds after the first (HTTP: 408; lines: an error line); both then close.
+  std::chrono::milliseconds header_timeout{10000};
+  std::size_t min_receive_rate = 1024;  // bytes per second; 0: any rate
+  // Answers waiting for a client that does not read, beyond the write in flight: close.
+  std::size_t max_output_bytes = 4 << 20;
   metrics* call_metrics = nullptr;  // per-call metrics; the per-call log line is written anyway
   bool trace_all = false;           // --trace: a wire trace of every call
   bool allow_trace_header = false;  // a call may ask for its own wire trace
@@ -101,6 +113,9 @@ struct door_options {
 struct door_stats {
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<std::uint64_t> slow_senders{0};          // closed: a request or line too slow
+  std::atomic<std::uint64_t> slow_readers{0};          // closed: answers left unread
+  std::atomic<std::uint64_t> accept_failures{0};       // accept failed (EMFILE, ENFILE, ...)
   std::atomic<std::uint64_t> errors_total{0};          // answers that report an error
   std::atomic<std::uint64_t> answers_dropped{0};       // the client left before its answer
 };
@@ -134,7 +149,8 @@ void observe_answer(const door_options& options, std::string_view request_id, st
 //   bool read_wanted()         a wait ended: read now? (false: the bytes stay in the socket)
 //   on_read(ec, bytes)         bytes read (valid until it returns), or the read's error
 //   on_written(answers, last)  a write ended; last: its final answer ends the connection
-//   on_timer()                 the timer fired (check_idle() applies the idle rule)
+//   on_timer()                 the timer fired (check_idle() applies the idle and slow rules)
+//   too_slow(header_done)      a begun message missed its deadline: answer it and close
 //   std::size_t on_close()     frees what it holds; returns the answers it held outside out()
 template <class Session, class Shared>
 class door_session : public std::enable_shared_from_this<Session> {
@@ -167,12 +183,47 @@ class door_session : public std::enable_shared_from_this<Session> {
   }
 
   // The idle rule: waiting on the engine is not idleness (its deadlines bound the wait), a stalled
-  // write is; with nothing owed, a connection quiet for the idle timeout is closed.
-  void check_idle(bool owing) {
+  // write is; with nothing owed, a connection quiet for the idle timeout is closed. The slow rule
+  // comes first: a begun message past its deadline is Session::too_slow's (header_done: whether
+  // its header, if it has one, is complete).
+  void check_idle(bool owing, bool header_done = true) {
     const auto now = clock_type::now();
     const auto idle = shared_->options.idle_timeout;
-    if (!owing && now - last_activity_ >= idle) return close();
-    arm_timer(owing ? idle : last_activity_ + idle - now);
+    if (in_message_ && now >= message_deadline(header_done)) {
+      in_message_ = false;
+      shared_->stats.slow_senders.fetch_add(1, std::memory_order_relaxed);
+      self().too_slow(header_done);
+      if (!closed_) arm_timer(idle);  // the answer may stall: the idle rule closes it then
+      return;
+    }
+    if (!owing && !in_message_ && now - last_activity_ >= idle) return close();
+    auto next = owing || in_message_ ? now + idle : last_activity_ + idle;
+    if (in_message_) next = std::min(next, message_deadline(header_done));
+    arm_timer(next - now);
+  }
+
+  // The slow rule's bookkeeping. A message began or goes on, n more bytes of it received: the
+  // timer is brought forward to its deadline when that comes first.
+  void message_partial(std::size_t n, bool header_done = true) {
+    if (!in_message_) {
+      in_message_ = true;
+      message_start_ = clock_type::now();
+      message_bytes_ = 0;
+      const auto deadline = message_deadline(header_done);
+      if (deadline < timer_.expiry()) arm_timer(deadline - message_start_);
+    }
+    message_bytes_ += n;
+  }
+  // The message is complete (or nothing of one is buffered); the idle rule applies again.
+  void message_complete() { in_message_ = false; }
+
+  // header_timeout after the first byte for a header; then min_receive_rate for what came.
+  clock_type::time_point message_deadline(bool header_done) const {
+    const auto& o = shared_->options;
+    const auto header_due = message_start_ + o.header_timeout;
+    if (!header_done) return header_due;
+    if (o.min_receive_rate == 0) return clock_type::time_point::max();
+    return header_due + std::chrono::microseconds(message_bytes_ * 1000000 / o.min_receive_rate);
   }
 
   // Reactor-style: waits until the socket is readable, then reads into this thread's scratch
@@ -196,9 +247,17 @@ class door_session : public std::enable_shared_from_this<Session> {
     if (last) out_last_ = true;
   }
 
-  // One write at a time: what gathers in out_ meanwhile leaves together in the next one.
+  // One write at a time: what gathers in out_ meanwhile leaves together in the next one. A client
+  // that leaves more than max_output_bytes unread behind a stalled write is closed.
   void do_write() {
-    if (closed_ || writing_ || out_.empty()) return;
+    if (closed_ || out_.empty()) return;
+    if (writing_) {
+      if (out_.size() > shared_->options.max_output_bytes) {
+        shared_->stats.slow_readers.fetch_add(1, std::memory_order_relaxed);
+        close();
+      }
+      return;
+    }
     writing_ = true;
     std::swap(out_, writing_buf_);  // out_ is now empty (its buffer went back after a write)
     writing_count_ = std::exchange(out_count_, 0);
@@ -249,6 +308,10 @@ class door_session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
 
  private:
+  bool in_message_ = false;  // a message began and is not complete (the slow rule applies)
+  clock_type::time_point message_start_{};
+  std::size_t message_bytes_ = 0;
+
   Session& self() { return static_cast<Session&>(*this); }
 
   void on_readable(error_code ec) {
@@ -285,18 +348,22 @@ class door_session : public std::enable_shared_from_this<Session> {
   bool registered_ = false;
 };
 
+// Answers a connection over a door's maximum with the door's refusal (an HTTP 503, an overloaded
+// line), then closes it: FIN after the refusal, the client's bytes read and dropped until it
+// closes too or a second passes, so that unread input does not reset the connection (and destroy
+// the refusal) before the client has read it.
+void refuse(boost::asio::ip::tcp::socket socket, std::string_view refusal);
+
 // Counts an accepted connection and starts a Session on the socket's own context, unless the door
-// already holds its maximum (then the connection is closed and counted as rejected). Shared is a
-// door's shared state: stats.connections_total/connections_rejected, active,
-// options.max_connections.
+// already holds its maximum (then the connection gets Session::refusal() and is counted as
+// rejected). Shared is a door's shared state: stats.connections_total/connections_rejected,
+// active, options.max_connections.
 template <class Session, class Shared>
 void admit(const std::shared_ptr<Shared>& sh, boost::asio::ip::tcp::socket socket) {
   sh->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
   if (sh->active.load() >= sh->options.max_connections) {
     sh->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-    boost::system::error_code ec;
-    socket.close(ec);
-    return;
+    return refuse(std::move(socket), Session::refusal());
   }
   sh->active.fetch_add(1);
   auto ex = socket.get_executor();
@@ -321,6 +388,9 @@ class door {
             [sh = shared_, admit_one = std::move(admit_one)](boost::asio::ip::tcp::socket s) {
               admit_one(sh, std::move(s));
             })) {
+    listener_->on_failure([sh = std::weak_ptr<shared>(shared_)] {
+      if (auto s = sh.lock()) s->stats.accept_failures.fetch_add(1, std::memory_order_relaxed);
+    });
     endpoint_ = listener_->open(shared_->options.listen);
     listener_->start();
   }

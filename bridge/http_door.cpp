@@ -79,6 +79,20 @@ class http_session : public door_session<http_session, http_door::shared> {
     if (owed() == 0 && !writing_) close();
   }
 
+  // The answer to a connection over the door's maximum (door.hpp's admit).
+  static std::string_view refusal() {
+    static const std::string text = [] {
+      std::string body;
+      append_json(body, make_problem("overloaded", 503,
+                                     "the door holds its maximum of connections; try again"));
+      return "HTTP/1.1 503 Service Unavailable\r\nServer: dragoman\r\n"
+             "Content-Type: application/problem+json\r\nRetry-After: 1\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    }();
+    return text;
+  }
+
  private:
   // Where the connection is; closed_ (door_session) overrides them all.
   enum class phase {
@@ -168,6 +182,7 @@ class http_session : public door_session<http_session, http_door::shared> {
     }
     std::size_t used = parse(bytes);
     if (used < bytes.size() && keeps_input()) in_.assign(bytes.substr(used));
+    note_input(bytes.size());
     do_read();
   }
 
@@ -183,12 +198,40 @@ class http_session : public door_session<http_session, http_door::shared> {
         in_start_ = 0;
       }
     }
+    note_input(0);
     do_read();
+  }
+
+  // The slow rule (door.hpp) applies while a request is begun and the door waits for the rest of
+  // it: not while reading pauses for room (then the wait is the door's, not the client's).
+  void note_input(std::size_t n) {
+    if (may_parse() && (parser_ || in_start_ < in_.size()))
+      message_partial(n, header_done());
+    else
+      message_complete();
+  }
+
+  bool header_done() const { return parser_ && parser_->is_header_done(); }
+
+  // A begun request missed its deadline: 408, then the connection closes.
+  void too_slow(bool header_done) {
+    drop_input();
+    request_meta m;
+    m.request_id = make_request_id();
+    m.keep_alive = false;
+    m.seq = add_request(false);
+    const auto& o = shared_->options;
+    answer_problem(m, "request_timeout", 408,
+                   header_done ? "the request arrived slower than " +
+                                     std::to_string(o.min_receive_rate) + " bytes per second"
+                               : "the request header did not complete within " +
+                                     std::to_string(o.header_timeout.count()) + " ms");
   }
 
   bool keeps_input() const { return !closed_ && phase_ == phase::reading; }
 
   void drop_input() {
+    message_complete();
     parser_.reset();
     std::string().swap(in_);
     in_start_ = 0;
@@ -240,6 +283,7 @@ class http_session : public door_session<http_session, http_door::shared> {
   // The stream cannot be resynchronised after a bad message: answer, then close.
   void bad_message(http_request_parser& p, error_code ec) {
     last_activity_ = clock_type::now();
+    message_complete();
     request_meta m;
     m.request_id =
         p.request_id_given && p.request_id_valid ? std::move(p.request_id) : make_request_id();
@@ -263,6 +307,7 @@ class http_session : public door_session<http_session, http_door::shared> {
   void handle(http_request_parser& req) {
     const auto started = clock_type::now();
     last_activity_ = started;  // a whole request, not a trickle of bytes, is activity
+    message_complete();
     request_meta m;
     const bool rid_ok = !req.request_id_given || req.request_id_valid;
     m.request_id = req.request_id_given && rid_ok ? std::move(req.request_id) : make_request_id();
@@ -552,7 +597,7 @@ class http_session : public door_session<http_session, http_door::shared> {
   void on_timer() {
     if (closed_) return;
     if (phase_ == phase::lingering) return close();
-    check_idle(owed() != 0 && !writing_);
+    check_idle(owed() != 0 && !writing_, header_done());
   }
 
   // door_session closes: parked answers are dropped with those in the output.

@@ -34,6 +34,14 @@ class line_session : public door_session<line_session, line_door::shared> {
     finish_if_done();
   }
 
+  // The answer to a connection over the door's maximum (door.hpp's admit).
+  static std::string_view refusal() {
+    static const std::string text = line_answer(
+        nullptr,
+        door_error(call_code::overloaded, "the door holds its maximum of connections; try again"));
+    return text;
+  }
+
  private:
   void do_read() {
     if (closed_ || reading_ || eof_ || draining_) return;
@@ -56,11 +64,11 @@ class line_session : public door_session<line_session, line_door::shared> {
     }
     last_activity_ = clock_type::now();
     lines_.append(bytes);
-    process();
+    process(bytes.size());
   }
 
   // Handles every complete line in the input while there is room for more calls in flight.
-  void process() {
+  void process(std::size_t received = 0) {
     while (!closed_ && !draining_ && outstanding_ < shared_->options.max_in_flight) {
       const line_splitter::piece p = lines_.next();
       if (p.what == line_splitter::kind::need_more) break;
@@ -70,7 +78,27 @@ class line_session : public door_session<line_session, line_door::shared> {
         handle(p.line);
     }
     lines_.compact();
+    // The slow rule (door.hpp) applies to a begun line while the door waits for its rest.
+    if (!closed_ && !draining_ && !eof_ && lines_.buffered() != 0 &&
+        outstanding_ < shared_->options.max_in_flight)
+      message_partial(received);
+    else
+      message_complete();
     do_read();
+  }
+
+  // A begun line missed its deadline: an error line, then the connection closes once what it
+  // owes is written.
+  void too_slow(bool) {
+    if (shared_->options.call_metrics) shared_->options.call_metrics->call_begun();
+    draining_ = true;  // no more lines are read or handled
+    call_info info;
+    info.started = clock_type::now();
+    call_answer(std::move(info), door_error(call_code::bad_request,
+                                            "the line arrived slower than " +
+                                                std::to_string(shared_->options.min_receive_rate) +
+                                                " bytes per second"));
+    finish_if_done();
   }
 
   // What the answer of a call needs to be counted, logged and traced.

@@ -156,6 +156,9 @@ class server {
     o.listen = listen;
     o.max_connections = options_.max_connections;
     o.idle_timeout = options_.idle_timeout;
+    o.header_timeout = options_.header_timeout;
+    o.min_receive_rate = options_.min_receive_rate;
+    o.max_output_bytes = options_.max_output_bytes;
     o.call_metrics = &call_metrics_;
     o.trace_all = options_.trace;
     o.allow_trace_header = options_.allow_trace_header;

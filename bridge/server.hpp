@@ -21,7 +21,10 @@ struct server_options {
   std::size_t max_line_bytes = 1 << 20;
   std::size_t max_connections = 10000;  // per front door
   std::chrono::milliseconds idle_timeout{60000};
-  std::chrono::milliseconds drain_timeout{10000};  // SIGTERM: calls in flight may finish this long
+  std::chrono::milliseconds header_timeout{10000};  // door_options: the slow rule
+  std::size_t min_receive_rate = 1024;              // bytes per second; 0: any rate
+  std::size_t max_output_bytes = 4 << 20;           // unread answers per connection
+  std::chrono::milliseconds drain_timeout{10000};   // SIGTERM: calls in flight may finish this long
   // Observability.
   std::string admin;        // admin + metrics listener; empty: served on the HTTP door
   std::string admin_token;  // required (Bearer) when set; needed for a non-loopback admin

@@ -40,7 +40,7 @@ std::vector<std::string> split_list(const std::vector<std::string>& values) {
 
 // The flags given in milliseconds: 0 for the first two means "the profile's".
 struct millisecond_flags {
-  std::size_t connect_timeout = 0, max_timeout = 0, idle_timeout = 0;
+  std::size_t connect_timeout = 0, max_timeout = 0, idle_timeout = 0, header_timeout = 0;
   std::size_t drain_timeout = 0, queue_timeout = 0, breaker_cooldown = 0;
 };
 
@@ -72,6 +72,14 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "max-line-bytes", po::value(&o.max_line_bytes)->default_value(o.max_line_bytes),
       "longest request line")("idle-timeout-ms", po::value(&ms.idle_timeout)->default_value(60000),
                               "close app connections idle this long")(
+      "header-timeout-ms", po::value(&ms.header_timeout)->default_value(10000),
+      "an HTTP request's header must complete this long after its first byte (else 408)")(
+      "min-receive-rate", po::value(&o.min_receive_rate)->default_value(o.min_receive_rate),
+      "bytes/s a begun request or line must keep up after --header-timeout-ms (0: any)")(
+      "max-connections", po::value(&o.max_connections)->default_value(o.max_connections),
+      "connections per front door; more are refused (503 / an overloaded line)")(
+      "max-output-bytes", po::value(&o.max_output_bytes)->default_value(o.max_output_bytes),
+      "answers a client leaves unread before its connection is closed")(
       "drain-timeout-ms", po::value(&ms.drain_timeout)->default_value(10000),
       "on SIGTERM/SIGINT, how long calls in flight may finish")(
       "max-in-flight-per-endpoint",
@@ -113,6 +121,8 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   e.connect_timeout = ms.connect_timeout ? milliseconds(ms.connect_timeout) : up.connect_timeout;
   e.max_timeout = ms.max_timeout ? milliseconds(ms.max_timeout) : up.max_timeout;
   o.idle_timeout = milliseconds(ms.idle_timeout);
+  o.header_timeout = milliseconds(ms.header_timeout);
+  if (o.header_timeout.count() == 0) throw usage_error("--header-timeout-ms must be > 0");
   o.drain_timeout = milliseconds(ms.drain_timeout);
   e.queue_timeout = milliseconds(ms.queue_timeout);
   e.breaker_cooldown = milliseconds(ms.breaker_cooldown);
