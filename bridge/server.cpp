@@ -222,13 +222,14 @@ class server {
   void write_door_metrics(prom_writer& w) {
     struct door_view {
       std::string_view name;
-      std::uint64_t total, rejected, dropped;
+      std::uint64_t total, rejected, dropped, slow_senders, slow_readers, accept_failures;
       std::size_t active;
     };
     std::vector<door_view> doors;
     auto view = [&](std::string_view name, const door_stats& st, std::size_t active) {
       doors.push_back({name, st.connections_total.load(), st.connections_rejected.load(),
-                       st.answers_dropped.load(), active});
+                       st.answers_dropped.load(), st.slow_senders.load(), st.slow_readers.load(),
+                       st.accept_failures.load(), active});
     };
     if (http_) view("http", http_->stats(), http_->connections());
     if (line_) view("line", line_->stats(), line_->connections());
@@ -237,7 +238,7 @@ class server {
     for (const auto& d : doors)
       w.sample("dragoman_door_connections_total", {{"door", d.name}}, static_cast<double>(d.total));
     w.family("dragoman_door_connections_rejected_total", "counter",
-             "App connections closed at once because the door was at its connection limit.");
+             "App connections refused (503 / an overloaded line) at the door's connection limit.");
     for (const auto& d : doors)
       w.sample("dragoman_door_connections_rejected_total", {{"door", d.name}},
                static_cast<double>(d.rejected));
@@ -249,6 +250,21 @@ class server {
     for (const auto& d : doors)
       w.sample("dragoman_door_answers_dropped_total", {{"door", d.name}},
                static_cast<double>(d.dropped));
+    w.family("dragoman_door_slow_clients_total", "counter",
+             "App connections closed for a request or line arriving too slowly (sending) or for "
+             "answers left unread beyond --max-output-bytes (reading).");
+    for (const auto& d : doors) {
+      w.sample("dragoman_door_slow_clients_total", {{"door", d.name}, {"way", "sending"}},
+               static_cast<double>(d.slow_senders));
+      w.sample("dragoman_door_slow_clients_total", {{"door", d.name}, {"way", "reading"}},
+               static_cast<double>(d.slow_readers));
+    }
+    w.family("dragoman_door_accept_failures_total", "counter",
+             "Times accepting a connection failed (out of descriptors and the like); the "
+             "connection waits in the backlog and is accepted on a retry.");
+    for (const auto& d : doors)
+      w.sample("dragoman_door_accept_failures_total", {{"door", d.name}},
+               static_cast<double>(d.accept_failures));
   }
 
   std::size_t open_connections() const {
