@@ -59,6 +59,10 @@ void config_object::accept(std::string_view key) {
   if (std::find(used_.begin(), used_.end(), key) == used_.end()) used_.emplace_back(key);
 }
 
+void config_object::accept_all() {
+  for (const auto& kv : *obj_) accept(kv.key());
+}
+
 const json::value* config_object::find(std::string_view key) {
   accept(key);
   return obj_->if_contains(key);

@@ -41,6 +41,9 @@ class config_object {
   bool has(std::string_view key) const;
   // Marks the key as known without reading it.
   void accept(std::string_view key);
+  // Marks every key as known: for an object whose type was wrong, where the keys cannot be judged
+  // and reporting them as unknown would bury the one real mistake.
+  void accept_all();
   const boost::json::value* find(std::string_view key);
 
   std::string get_string(std::string_view key, std::string_view fallback = {});

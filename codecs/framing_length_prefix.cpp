@@ -312,20 +312,23 @@ std::unique_ptr<framer> make_length_prefix_framer(config_object& cfg) {
                "must be 1, 2, 3, 4 or 8 for a binary length");
   c->field_length = static_cast<std::size_t>(field_length);
 
-  if (c->encoding != length_encoding::binary && cfg.has("byte_order")) {
-    cfg.accept("byte_order");
-    diag.error(cfg.child_path("byte_order"), "only applies to length_encoding binary");
-  } else {
-    c->big_endian = cfg.get_enum("byte_order", {"big", "little"}, "big") == "big";
-  }
-
   c->adjustment =
       cfg.get_int("length_adjustment", 0, -max_frame_length_limit, max_frame_length_limit);
   c->includes_header = cfg.get_bool("length_includes_header", false);
   const auto strip = cfg.get_optional_int("initial_bytes_to_strip", 0, max_frame_length_limit);
   c->max_frame_length =
       static_cast<std::size_t>(cfg.require_int("max_frame_length", 1, max_frame_length_limit));
-  if (diag.errors().size() > errors_before) return nullptr;
+  // The checks below combine the sizes read so far; with one of them wrong they would report
+  // consequences of that mistake rather than mistakes of their own.
+  const bool sizes_ok = diag.errors().size() == errors_before;
+
+  if (c->encoding != length_encoding::binary && cfg.has("byte_order")) {
+    cfg.accept("byte_order");
+    diag.error(cfg.child_path("byte_order"), "only applies to length_encoding binary");
+  } else {
+    c->big_endian = cfg.get_enum("byte_order", {"big", "little"}, "big") == "big";
+  }
+  if (!sizes_ok) return nullptr;
 
   const std::size_t header = c->header_length();
   c->strip = strip ? static_cast<std::size_t>(*strip) : header;
@@ -347,13 +350,16 @@ std::unique_ptr<framer> make_length_prefix_framer(config_object& cfg) {
                          "-byte header";
     if (c->includes_header) reason += " (length_includes_header subtracts the header as well)";
     diag.error(cfg.child_path("length_adjustment"), reason);
-  } else if (static_cast<std::int64_t>(c->strip) > shortest_frame) {
+    return nullptr;
+  }
+  if (static_cast<std::int64_t>(c->strip) > shortest_frame) {
     diag.error(cfg.child_path("initial_bytes_to_strip"),
                std::to_string(c->strip) + " is larger than the header (" +
                    std::to_string(shortest_frame) +
                    " bytes: length_field_offset + length_field_length" +
                    (c->effective_adjustment > 0 ? " + length_adjustment" : "") + ")");
-  } else if (static_cast<std::int64_t>(c->max_frame_length) < shortest_frame) {
+  }
+  if (static_cast<std::int64_t>(c->max_frame_length) < shortest_frame) {
     diag.error(cfg.child_path("max_frame_length"), std::to_string(c->max_frame_length) +
                                                        " is smaller than the shortest frame (" +
                                                        std::to_string(shortest_frame) + " bytes)");

@@ -377,6 +377,9 @@ std::unique_ptr<framer> make_line_blocks_framer(config_object& cfg) {
   }
   c->max_frame_length =
       static_cast<std::size_t>(cfg.require_int("max_frame_length", 1, max_frame_length_limit));
+  // The checks at the end compare prefixes with max_frame_length and line_end; with either wrong
+  // they would only repeat that mistake.
+  const bool sizes_ok = diag.errors().size() == errors_before;
 
   if (const boost::json::array* blocks = cfg.get_array("blocks")) {
     for (std::size_t i = 0; i < blocks->size(); ++i) {
@@ -406,7 +409,7 @@ std::unique_ptr<framer> make_line_blocks_framer(config_object& cfg) {
         c->continue_prefixes.push_back(std::move(prefix));
     }
   }
-  if (diag.errors().size() > errors_before) return nullptr;
+  if (!sizes_ok) return nullptr;
 
   // The shortest frame is an empty line; a prefix must fit in a frame to be recognised when the
   // decoder discards an overlong line by its first bytes.

@@ -26,8 +26,13 @@ struct fixed_reader {
     constexpr std::int64_t max_length = 1 << 20;
     fixed_field f;
     f.name = std::move(name);
+    const std::size_t errors_before = c.diag().errors().size();
     const std::string type =
         c.get_enum("type", {"alpha", "numeric", "zoned", "packed", "binary", "hex"}, "alpha");
+    // A wrong type is the mistake: only the length (which places the next fields) is read, and
+    // the keys of the intended type are not reported as unknown.
+    const bool type_known = c.diag().errors().size() == errors_before;
+    if (!type_known) c.accept_all();
     for (std::size_t t = 0; t < std::size(type_names); ++t)
       if (type_names[t] == type) f.type = static_cast<field_type>(t);
     const std::int64_t max = f.type == field_type::packed   ? 16
@@ -36,6 +41,7 @@ struct fixed_reader {
     f.length = static_cast<std::size_t>(c.require_int("length", 1, max));
     f.offset = offset;
     f.cs = msg_cs;
+    if (!type_known) return f;
     switch (f.type) {
       case field_type::alpha:
         read_alpha(c, f);

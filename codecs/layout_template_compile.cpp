@@ -186,7 +186,10 @@ template_field read_field(layout_context& ctx, std::size_t i, const charset* msg
   config_object& c = ctx.fields[i];
   template_field f;
   f.name = i < ctx.field_names.size() ? ctx.field_names[i] : std::string();
+  const std::size_t errors_before = c.diag().errors().size();
   const std::string type = c.get_enum("type", {"text", "token", "number"}, "text");
+  // A wrong type is the mistake: the keys of the intended type are not unknown.
+  if (c.diag().errors().size() != errors_before) c.accept_all();
   for (std::size_t t = 0; t < std::size(type_names); ++t)
     if (type_names[t] == type) f.type = static_cast<value_type>(t);
   f.cs = layout_detail::resolve_charset(c, msg_cs);

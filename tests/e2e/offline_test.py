@@ -20,13 +20,17 @@ def damaged(text_change):
     return path
 
 
-# encode prints the framed EBCDIC bytes: length 0x0016, BALQ, trace 000001, account.
-rc, out, err = run(["encode", "--profile", ACME, "--op", "balance", "--hex"], b'{"account":"12345"}')
+# encode prints the framed EBCDIC bytes: length 0x0016, BALQ, trace 000001, account. The trace
+# starts from the time of day unless the profile gives "start" a number, as this copy does.
+ACME_FIXED = damaged(lambda t: t.replace('"generate": "counter", "width": 6',
+                                         '"generate": "counter", "width": 6, "start": 1'))
+rc, out, err = run(["encode", "--profile", ACME_FIXED, "--op", "balance", "--hex"], b'{"account":"12345"}')
 check("encode --hex exact bytes", rc == 0 and out.decode().strip() ==
       "0016c2c1d3d8f0f0f0f0f0f1f1f2f3f4f540404040404040", out + err.encode())
 
-rc, raw, err = run(["encode", "--profile", ACME, "--op", "balance"], b'{"account":"12345"}')
+rc, raw, err = run(["encode", "--profile", ACME_FIXED, "--op", "balance"], b'{"account":"12345"}')
 check("encode raw bytes", rc == 0 and raw.hex() == "0016c2c1d3d8f0f0f0f0f0f1f1f2f3f4f540404040404040")
+
 
 rc, out, err = run(["decode", "--profile", ACME], raw)
 msg = json.loads(out) if rc == 0 else {}
@@ -85,6 +89,22 @@ path = damaged(lambda t: t.replace('"type": "length_prefix"', '"type": "smoke"')
     '"length": 12, "from": "account"', '"length": -12, "from": "account"'))
 rc, out, err = run(["check", "--profile", path])
 check("check reports every mistake", rc == 1 and "framing.type" in err and "fields[2].length" in err, err)
+# Several mistakes in one framing section and a wrong field type: each named once, and the keys
+# of the intended type are not reported as unknown.
+path = damaged(lambda t: t.replace('"byte_order": "big"', '"byte_order": "bigg"').replace(
+    '"max_frame_length": 4096', '"max_frame_length": 70000').replace(
+    '"type": "zoned", "signed": true', '"type": "zonned", "signed": true'))
+rc, out, err = run(["check", "--profile", path])
+lines = err.strip().splitlines()
+expected = [
+    path + ': framing.byte_order: unknown value "bigg", must be one of big, little',
+    path + ": framing.max_frame_length: exceeds what a 2-byte length can express (65535), the "
+    "largest frame it can describe is 65537 bytes",
+    path + ': operations.balance.reply.fields[4].type: unknown value "zonned", must be one of '
+    "alpha, numeric, zoned, packed, binary, hex",
+    "3 mistakes in " + path,
+]
+check("check names every mistake once", rc == 1 and lines == expected, err)
 rc, out, err = run(["check", "--profile", "/nonexistent.json"])
 check("check unreadable file", rc == 1 and "cannot be read" in err, err)
 
