@@ -3,9 +3,11 @@
 #include "bridge/simulator.hpp"
 
 #include "bridge/host_port.hpp"
+#include "bridge/log.hpp"
 #include "bridge/simulator_rules.hpp"
 #include "codecs/frame_reader.hpp"
 #include "codecs/pipeline.hpp"
+#include "codecs/unrecognised.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -74,6 +76,7 @@ class sim_connection : public std::enable_shared_from_this<sim_connection> {
   // or a full buffer with no frame in it).
   bool handle_frames();
   void handle_payload(codecs::byte_view payload);
+  void unrecognised(codecs::byte_view payload, const std::string& why);
   void enqueue(planned p);
   void close();
 
@@ -89,6 +92,7 @@ class sim_connection : public std::enable_shared_from_this<sim_connection> {
   bool reader_done_ = false;
   codecs::frame_reader input_;
   codecs::record request_;
+  codecs::record unrecognised_answer_;
   codecs::byte_buffer payload_;  // scratch for our own requests
   sim::answer_scratch answer_;
   bool logged_encode_error_ = false;
@@ -395,8 +399,7 @@ void sim_connection::handle_payload(codecs::byte_view payload) {
     return;
   }
   if (!decoded) {
-    // Well framed but not a message of this profile: counted and ignored.
-    sim_->mutable_stats().bad_frames.fetch_add(1, std::memory_order_relaxed);
+    unrecognised(payload, decoded.error().to_string());
     return;
   }
   const codecs::operation& op = *decoded->op;
@@ -415,6 +418,31 @@ void sim_connection::handle_payload(codecs::byte_view payload) {
     return;  // no answer; the caller times out, as with a host that chokes on its own reply
   }
   enqueue(std::move(*answer));
+}
+
+// Well framed but no message of this profile: counted and logged with why and a masked excerpt,
+// and answered with the profile's negative reply when it gives one (the connection stays open).
+void sim_connection::unrecognised(codecs::byte_view payload, const std::string& why) {
+  sim_->mutable_stats().bad_frames.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t n =
+      sim_->mutable_stats().unrecognised.fetch_add(1, std::memory_order_relaxed) + 1;
+  const codecs::profile& prof = sim_->profile();
+  const codecs::operation* op =
+      codecs::answer_unrecognised(prof, payload, request_, unrecognised_answer_);
+  if (n <= 100 || n % 1000 == 0)
+    log::warn("unrecognised_frame",
+              {{"connection", id_},
+               {"reason", why},
+               {"bytes", payload.size()},
+               {"excerpt", codecs::masked_excerpt(payload)},
+               {"answered_with", op ? json::value(op->name) : json::value(nullptr)},
+               {"unrecognised_total", n}});
+  if (!op) return;
+  planned p;
+  p.what = answer_action::send;
+  p.due = steady_clock::now();
+  if (!codecs::encode_message(prof, op->reply, unrecognised_answer_, payload_, p.bytes)) return;
+  enqueue(std::move(p));
 }
 
 tcp::endpoint parse_listen(const std::string& text) {

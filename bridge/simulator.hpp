@@ -37,6 +37,9 @@ struct simulator_stats {
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> bad_frames{0};
+  // Well-framed payloads that matched no operation (also bad frames): each logged as
+  // unrecognised_frame, and answered with the profile's session.unrecognised reply when it has one.
+  std::atomic<std::uint64_t> unrecognised{0};
   std::atomic<std::uint64_t> sent{0};     // requests of our own sent (send rules, send_request)
   std::atomic<std::uint64_t> answers{0};  // replies the clients sent to them
 };

@@ -5,6 +5,7 @@
 #include "bridge/call_handoff.hpp"
 #include "bridge/log.hpp"
 #include "codecs/pipeline.hpp"
+#include "codecs/unrecognised.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -286,6 +287,11 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
   auto decoded = keyed ? codecs::decode_incoming(profile(), payload, reply_, expected, find_by_key_)
                        : codecs::decode_in_order(profile(), payload, reply_, expected);
   if (!decoded) {
+    // A request of the host's that no operation reads: answered when the profile says how, and
+    // the connection goes on; anything else that reads as nothing is a broken reply.
+    if (decoded.error().code == codecs::errc::unknown_message &&
+        unrecognised_frame(payload, decoded.error().to_string()))
+      return;
     ++counters().decode_errors;
     count_rejected(decoded.error().code);
     protocol_failure("undecodable reply: " + decoded.error().to_string());
@@ -293,7 +299,10 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
   }
   if (!decoded->is_reply) {
     ++counters().unsolicited;
-    session_.peer_request(*decoded->op, reply_);
+    if (!session_.peer_request(*decoded->op, reply_))
+      unrecognised_frame(payload, "a " + decoded->op->name +
+                                      " request, which the session does "
+                                      "not answer (session.answer)");
     return;
   }
   if (book_.keyed()) {
@@ -358,6 +367,25 @@ void upstream_connection::unmatched(std::string key, const std::string& op) {
   if (n <= 100 || n % 1000 == 0)
     log::warn("unmatched_reply",
               {{"endpoint", ep_.name()}, {"operation", op}, {"key", key}, {"unmatched_total", n}});
+}
+
+// A frame from the host that matches no call and no session operation: counted, logged with why
+// and a masked excerpt, and answered with the profile's negative reply when it gives one.
+bool upstream_connection::unrecognised_frame(codecs::byte_view payload, const std::string& why) {
+  const std::uint64_t n = ++counters().unmatched_frames;
+  const codecs::operation* op =
+      codecs::answer_unrecognised(profile(), payload, reply_, unrecognised_answer_);
+  if (n <= 100 || n % 1000 == 0)
+    log::warn("unrecognised_frame",
+              {{"endpoint", ep_.name()},
+               {"reason", why},
+               {"bytes", payload.size()},
+               {"excerpt", codecs::masked_excerpt(payload)},
+               {"answered_with", op ? boost::json::value(op->name) : boost::json::value(nullptr)},
+               {"unmatched_frames_total", n}});
+  if (!op) return false;
+  send_answer(*op, unrecognised_answer_);
+  return true;
 }
 
 // ---- deadlines ----------------------------------------------------------------------------------

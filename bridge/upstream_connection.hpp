@@ -95,6 +95,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   void handle_payload(codecs::byte_view payload);
   void complete_with_reply(tracked_call* c, const codecs::decoded_message& decoded);
   void unmatched(std::string key, const std::string& op);
+  bool unrecognised_frame(codecs::byte_view payload, const std::string& why);
 
   // Deadlines.
   void arm_timer();
@@ -172,6 +173,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
 
   codecs::frame_reader reader_;
   codecs::record reply_;
+  codecs::record unrecognised_answer_;
 };
 
 }  // namespace dragoman::bridge

@@ -124,14 +124,12 @@ void upstream_session::failed(std::unique_ptr<tracked_call> t, const std::string
   }
 }
 
-void upstream_session::peer_request(const codecs::operation& op, const codecs::record& request) {
+bool upstream_session::peer_request(const codecs::operation& op, const codecs::record& request) {
   const auto& answer = spec().answer;
-  if (std::find(answer.begin(), answer.end(), op.index) == answer.end()) {
-    log::debug("unsolicited_request", {{"endpoint", endpoint_}, {"operation", op.name}});
-    return;
-  }
+  if (std::find(answer.begin(), answer.end(), op.index) == answer.end()) return false;
   codecs::build_reply(op, request, answer_);
   host_.send_answer(op, answer_);
+  return true;
 }
 
 }  // namespace dragoman::bridge

@@ -79,8 +79,9 @@ class upstream_session {
   void replied(std::unique_ptr<tracked_call> message, const codecs::record& reply);
   void failed(std::unique_ptr<tracked_call> message, const std::string& why);
 
-  // The peer's own request (an echo test): answered when the profile says so.
-  void peer_request(const codecs::operation& op, const codecs::record& request);
+  // The peer's own request (an echo test): answered when the profile says so; false when the
+  // session does not answer its operation (the connection treats it as unrecognised).
+  bool peer_request(const codecs::operation& op, const codecs::record& request);
 
   // The connection closed: nothing of the session is out any more.
   void reset() noexcept { echo_out_ = false; }

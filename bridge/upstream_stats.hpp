@@ -52,6 +52,10 @@ class prom_writer;
           "Replies that arrived after their call's deadline.")                                     \
   COUNTER(unsolicited, none, "unsolicited_total", "dragoman_upstream_unsolicited_total",           \
           "Messages the upstream sent on its own (heartbeats, echo tests, notifications).")        \
+  COUNTER(unmatched_frames, none, "unmatched_frames_total",                                        \
+          "dragoman_upstream_unmatched_frames_total",                                              \
+          "Frames from the upstream that matched no operation (logged; answered when the "         \
+          "profile says how).")                                                                    \
   SHARDED(protocol_errors, upstream_protocol_error, "protocol_errors_total",                       \
           "dragoman_upstream_protocol_errors_total",                                               \
           "Replies that could not be decoded or did not fit the call.")                            \

@@ -228,10 +228,29 @@ result<void> encode_message(const profile& p, const message_def& msg, const reco
 }
 
 namespace {
-bool matches(const message_def& msg, const record& r) {
-  for (const auto& [idx, value] : msg.match)
-    if (r.get(idx) != value) return false;
-  return true;
+// Whether r holds every match value of msg; when not, how many it held and the first it missed.
+bool matches(const message_def& msg, const record& r, std::size_t& held,
+             std::optional<std::size_t>& missed) {
+  held = 0;
+  missed.reset();
+  for (std::size_t i = 0; i < msg.match.size(); ++i) {
+    if (r.get(msg.match[i].first) == msg.match[i].second)
+      ++held;
+    else if (!missed)
+      missed = i;
+  }
+  return !missed;
+}
+
+// "admit request wants trigger_event "A01", got "R01"": a candidate's failed match, for logs.
+std::string failed_match(const operation& op, const message_def& msg, const record& r,
+                         std::size_t condition) {
+  const auto& [idx, value] = msg.match[condition];
+  const field_spec& f = msg.fields[idx];
+  std::string got = r.has(idx) ? std::string(r.get(idx)) : std::string();
+  if (f.sensitive && !got.empty()) got = mask_value(got);
+  return op.name + (msg.is_request ? " request" : " reply") + " wants " + f.name + " \"" + value +
+         "\", got " + (r.has(idx) ? "\"" + got + "\"" : std::string("nothing"));
 }
 }  // namespace
 
@@ -246,7 +265,10 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
     body = *verified;
   }
   std::optional<codec_error> first_error;
-  auto try_message = [&](const message_def& msg) -> bool {
+  // Of the candidates that decoded but did not match, the one that held the most match values.
+  std::string closest;
+  std::size_t closest_held = 0;
+  auto try_message = [&](const operation& op, const message_def& msg) -> bool {
     if (!msg.codec) return false;
     out.reset(msg.fields.size());
     auto res = msg.codec->decode(body, out);
@@ -258,22 +280,36 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
       }
       return false;
     }
-    return matches(msg, out);
+    std::size_t held = 0;
+    std::optional<std::size_t> missed;
+    if (matches(msg, out, held, missed)) return true;
+    if (closest.empty() || held > closest_held) {
+      closest = failed_match(op, msg, out, *missed);
+      closest_held = held;
+    }
+    return false;
   };
   for (int pass = 0; pass < 2; ++pass) {
     bool replies = (pass == 0) == (pref == decode_preference::replies_first);
     for (const auto& op : p.operations) {
       if (only_op && &op != only_op) continue;
+      // The negative answer's operation reads whatever matched nothing; it is not a candidate.
+      if (!only_op && p.session.unrecognised == op.index) continue;
       const message_def& msg = replies ? op.reply : op.request;
-      if (try_message(msg)) {
+      if (try_message(op, msg)) {
         if (trace) trace->stage("layout", body);
         return decoded_message{&op, &msg, replies};
       }
     }
   }
   if (first_error && (only_op || p.operations.size() == 1)) return *first_error;
-  std::string why = "matches no message of the profile";
-  if (first_error) why += " (first failure: " + first_error->to_string() + ")";
+  std::string why;
+  if (!closest.empty()) {
+    why = "no operation's match holds (closest: " + closest + ")";
+  } else {
+    why = "matches no message of the profile";
+    if (first_error) why += " (first failure: " + first_error->to_string() + ")";
+  }
   return make_error(errc::unknown_message, "", why);
 }
 

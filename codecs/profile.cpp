@@ -109,6 +109,12 @@ struct compiler {
       msg.codec = make_layout(type, ctx);
       if (!msg.codec && diag.ok()) diag.error(m.child_path("layout"), "could not be built");
     }
+    // An unknown layout is the mistake: the keys of the intended layout are not unknown.
+    const auto layouts = layout_names();
+    if (std::find(layouts.begin(), layouts.end(), type) == layouts.end()) {
+      m.accept_all();
+      for (auto& fc : field_cfgs) fc.accept_all();
+    }
     for (auto& fc : field_cfgs) fc.finish();
     compile_match(m, msg);
     if (out.correlation.mode == correlation_mode::field && !out.correlation.field.empty())
@@ -160,7 +166,9 @@ struct compiler {
     }
   }
 
-  // What recognises the message on decode: its "match" values, then every constant field.
+  // What recognises the message on decode: its "match" values, and only those. A constant
+  // ("value") is what encode writes, not a condition on what is read: senders leave out or vary
+  // fields a profile writes (HL7's MSH-18, a version), and such a message is still the message.
   void compile_match(config_object& m, message_def& msg) {
     if (const json::object* match = m.get_object("match")) {
       for (const auto& kv : *match) {
@@ -177,12 +185,6 @@ struct compiler {
         }
         msg.match.emplace_back(*idx, *t);
       }
-    }
-    for (std::size_t i = 0; i < msg.fields.size(); ++i) {
-      if (!msg.fields[i].constant) continue;
-      bool listed = std::any_of(msg.match.begin(), msg.match.end(),
-                                [&](const auto& p) { return p.first == i; });
-      if (!listed) msg.match.emplace_back(i, *msg.fields[i].constant);
     }
   }
 
@@ -371,14 +373,56 @@ struct compiler {
     return static_cast<std::size_t>(it - out.operations.begin());
   }
 
+  // "unrecognised": {"reply_with": op, "reply": {field: value | {"from": field, "add": N}}}.
+  void compile_unrecognised(const json::object& obj) {
+    config_object uc(obj, "session.unrecognised", diag);
+    session_spec& s = out.session;
+    if (!uc.has("reply_with")) {
+      uc.accept("reply_with");
+      diag.error(uc.child_path("reply_with"), "is required (the operation that answers)");
+    }
+    s.unrecognised = session_operation(uc, "reply_with", false);
+    const json::object* values = uc.get_object("reply");
+    uc.finish();
+    if (!values || !s.unrecognised) return;
+    const operation& op = out.operations[*s.unrecognised];
+    for (const auto& kv : *values) {
+      const std::string path = uc.child_path("reply") + "." + std::string(kv.key());
+      session_spec::reply_value rv;
+      auto field = op.reply.index_of(kv.key());
+      if (!field) {
+        diag.error(path, "no reply field named \"" + std::string(kv.key()) + "\" in operation \"" +
+                             op.name + "\"");
+        continue;
+      }
+      rv.field = *field;
+      if (auto text = scalar_text(kv.value())) {
+        rv.text = std::move(*text);
+      } else if (kv.value().is_object()) {
+        config_object vc(kv.value().get_object(), path, diag);
+        const std::string from = vc.require_string("from");
+        rv.add = vc.get_int("add", 0, -1000000000, 1000000000);
+        vc.finish();
+        rv.from = op.request.index_of(from);
+        if (!from.empty() && !rv.from)
+          diag.error(vc.child_path("from"), "no request field named \"" + from + "\"");
+        if (!rv.from) continue;
+      } else {
+        diag.error(path, "must be a value or {\"from\": request field, \"add\": N}");
+        continue;
+      }
+      s.unrecognised_reply.push_back(std::move(rv));
+    }
+  }
+
   void compile_session(const json::object& obj) {
     config_object sc(obj, "session", diag);
     session_spec& s = out.session;
     s.sign_on = session_operation(sc, "sign_on", true);
     s.sign_off = session_operation(sc, "sign_off", true);
     s.echo = session_operation(sc, "echo", true);
-    s.heartbeat_interval =
-        std::chrono::milliseconds(sc.get_int("heartbeat_interval_ms", 30000, 0, 86400000));
+    const auto heartbeat = sc.get_optional_int("heartbeat_interval_ms", 0, 86400000);
+    s.heartbeat_interval = std::chrono::milliseconds(heartbeat.value_or(30000));
     std::int64_t echo_default = s.echo ? out.operations[*s.echo].timeout.count() : 5000;
     s.echo_timeout =
         std::chrono::milliseconds(sc.get_int("echo_timeout_ms", echo_default, 1, 3600000));
@@ -402,15 +446,16 @@ struct compiler {
       return true;
     };
     names("answer", s.answer);
+    if (const json::object* u = sc.get_object("unrecognised")) compile_unrecognised(*u);
     std::vector<std::size_t> internal;
     if (!names("internal", internal)) {
       // By default every operation the session uses is ours alone.
-      for (auto idx : {s.sign_on, s.sign_off, s.echo})
+      for (auto idx : {s.sign_on, s.sign_off, s.echo, s.unrecognised})
         if (idx) internal.push_back(*idx);
       internal.insert(internal.end(), s.answer.begin(), s.answer.end());
     }
     for (auto idx : internal) out.operations[idx].internal = true;
-    if (s.heartbeat_interval.count() > 0 && !s.echo && sc.has("heartbeat_interval_ms"))
+    if (heartbeat && *heartbeat > 0 && !s.echo)
       diag.error(sc.child_path("heartbeat_interval_ms"), "needs \"echo\" (the message to send)");
     sc.finish();
   }
@@ -428,103 +473,6 @@ const operation* profile::find_operation(std::string_view op_name) const noexcep
   for (const auto& op : operations)
     if (op.name == op_name) return &op;
   return nullptr;
-}
-
-namespace {
-json::object describe_message(const message_def& msg) {
-  json::object m = msg.codec ? msg.codec->describe() : json::object{};
-  json::array fields;
-  for (std::size_t i = 0; i < msg.fields.size(); ++i) {
-    const field_spec& f = msg.fields[i];
-    json::object o;
-    o["name"] = f.name;
-    if (!f.from.empty()) o["from"] = f.from;
-    if (!f.to.empty()) o["to"] = f.to;
-    if (f.constant) o["value"] = f.sensitive ? "****" : *f.constant;
-    if (f.default_value) o["default"] = f.sensitive ? "****" : *f.default_value;
-    if (f.required) o["required"] = true;
-    if (f.sensitive) o["sensitive"] = true;
-    if (f.generate == generator_kind::counter) {
-      o["generate"] = "counter";
-      o["width"] = f.counter_width;
-      o["start"] = f.counter_start;
-      o["wrap"] = f.counter_wrap;
-    } else if (f.generate == generator_kind::timestamp) {
-      o["generate"] = "timestamp";
-      o["format"] = f.timestamp_format;
-      o["utc"] = f.timestamp_utc;
-    }
-    if (msg.codec)
-      for (const auto& kv : msg.codec->describe_field(i)) o[kv.key()] = kv.value();
-    fields.push_back(std::move(o));
-  }
-  m["fields"] = std::move(fields);
-  json::object match;
-  for (const auto& [idx, value] : msg.match) match[msg.fields[idx].name] = value;
-  m["match"] = std::move(match);
-  if (msg.correlation_field) m["correlation_field"] = msg.fields[*msg.correlation_field].name;
-  return m;
-}
-}  // namespace
-
-json::object profile::describe() const {
-  json::object o;
-  o["name"] = name;
-  if (!description.empty()) o["description"] = description;
-  o["framing"] = framing ? framing->describe() : json::object{};
-  o["charset"] = text_charset ? std::string(text_charset->name()) : std::string();
-  o["checksum"] = checksum ? json::value(checksum->describe()) : json::value("none");
-  o["correlation"] = {{"mode", correlation.mode == correlation_mode::field     ? "field"
-                               : correlation.mode == correlation_mode::ordered ? "ordered"
-                                                                               : "sequential"},
-                      {"field", correlation.field},
-                      {"also", json::value_from(correlation.also)}};
-  json::array eps;
-  for (const auto& e : upstream.endpoints) eps.emplace_back(e);
-  o["upstream"] = {{"endpoints", std::move(eps)},
-                   {"connect_timeout_ms", upstream.connect_timeout.count()},
-                   {"connections", upstream.connections},
-                   {"max_timeout_ms", upstream.max_timeout.count()}};
-  json::object sess;
-  auto op_name = [&](const std::optional<std::size_t>& i) -> json::value {
-    return i ? json::value(operations[*i].name) : json::value(nullptr);
-  };
-  sess["sign_on"] = op_name(session.sign_on);
-  sess["sign_off"] = op_name(session.sign_off);
-  sess["echo"] = op_name(session.echo);
-  sess["heartbeat_interval_ms"] = session.echo ? session.heartbeat_interval.count() : 0;
-  sess["echo_timeout_ms"] = session.echo_timeout.count();
-  json::array answer;
-  for (auto i : session.answer) answer.emplace_back(operations[i].name);
-  sess["answer"] = std::move(answer);
-  json::array internal;
-  for (const auto& op : operations)
-    if (op.internal) internal.emplace_back(op.name);
-  sess["internal"] = std::move(internal);
-  o["session"] = std::move(sess);
-  json::object ops;
-  for (const auto& op : operations) {
-    json::object d;
-    d["idempotent"] = op.idempotent;
-    if (op.internal) d["internal"] = true;
-    d["timeout_ms"] = op.timeout.count();
-    d["request"] = describe_message(op.request);
-    d["reply"] = describe_message(op.reply);
-    json::object res;
-    if (op.result.field) {
-      res["field"] = op.reply.fields[*op.result.field].name;
-      json::array s;
-      for (const auto& c : op.result.success) s.emplace_back(c);
-      res["success"] = std::move(s);
-      if (op.result.message_field)
-        res["message_field"] = op.reply.fields[*op.result.message_field].name;
-      res["rejected_status"] = op.result.rejected_status;
-    }
-    d["result"] = std::move(res);
-    ops[op.name] = std::move(d);
-  }
-  o["operations"] = std::move(ops);
-  return o;
 }
 
 compile_output compile_profile(std::string_view text) {

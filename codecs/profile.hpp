@@ -103,6 +103,17 @@ struct session_spec {
   std::chrono::milliseconds heartbeat_interval{30000};  // 0: no heartbeats
   std::chrono::milliseconds echo_timeout{5000};         // an echo unanswered this long: dead
   std::vector<std::size_t> answer;  // operations whose requests the peer sends and we answer
+  // "unrecognised": a frame that matches no operation is read as this operation's request and
+  // answered with its reply (build_reply), with unrecognised_reply's values on top: the
+  // protocol's negative answer (HL7 ACK AR, ISO 8583 response code 30). Absent: not answered.
+  std::optional<std::size_t> unrecognised;
+  struct reply_value {
+    std::size_t field = 0;            // reply field
+    std::string text;                 // the value, when from is empty
+    std::optional<std::size_t> from;  // a request field whose value is taken
+    std::int64_t add = 0;             // added to it as a number, keeping its width
+  };
+  std::vector<reply_value> unrecognised_reply;
 
   bool signs_on() const noexcept { return sign_on.has_value(); }
 };

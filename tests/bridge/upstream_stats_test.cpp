@@ -100,8 +100,8 @@ BOOST_AUTO_TEST_CASE(every_row_reaches_stats_and_metrics_with_its_value) {
     }
   }
   // One JSON key per plain row, one object for the three frame reasons; nothing else.
-  BOOST_TEST(keyed == 19u);
-  BOOST_TEST(o.size() == 17u);
+  BOOST_TEST(keyed == 20u);
+  BOOST_TEST(o.size() == 18u);
 }
 
 // The keys, their order and their values as the engine's stats() wrote them by hand before.
@@ -126,17 +126,19 @@ BOOST_AUTO_TEST_CASE(stats_json_keeps_its_keys_order_and_values) {
   c.disconnects = 99;  // not in stats()
   c.heartbeats = 16;
   c.heartbeat_failures = 17;
+  c.unmatched_frames = 18;
   c.connected = 3;  // not in stats()
   json::object o;
   write_stats(o, c, {.calls_in_flight = 11, .calls_queued = 12});
-  BOOST_TEST(json::serialize(o) ==
-             R"({"calls_total":10,"retries_total":2,"retry_budget_exhausted_total":1,)"
-             R"("unmatched_replies_total":3,"late_replies_total":4,"unsolicited_total":5,)"
-             R"("protocol_errors_total":6,"frames_rejected_total":{"frame_too_long":7,)"
-             R"("malformed":8,"checksum_mismatch":9},"bytes_in_total":1000,"bytes_out_total":900,)"
-             R"("calls_in_flight":11,"calls_queued":12,"connects_total":13,)"
-             R"("connect_failures_total":14,"reconnects_total":15,"heartbeats_total":16,)"
-             R"("heartbeat_failures_total":17})");
+  BOOST_TEST(
+      json::serialize(o) ==
+      R"({"calls_total":10,"retries_total":2,"retry_budget_exhausted_total":1,)"
+      R"("unmatched_replies_total":3,"late_replies_total":4,"unsolicited_total":5,)"
+      R"("unmatched_frames_total":18,"protocol_errors_total":6,"frames_rejected_total":{"frame_too_long":7,)"
+      R"("malformed":8,"checksum_mismatch":9},"bytes_in_total":1000,"bytes_out_total":900,)"
+      R"("calls_in_flight":11,"calls_queued":12,"connects_total":13,)"
+      R"("connect_failures_total":14,"reconnects_total":15,"heartbeats_total":16,)"
+      R"("heartbeat_failures_total":17})");
   // A pool gauge assigned afterwards keeps its place.
   json::object later;
   write_stats(later, c);

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "codecs/pipeline.hpp"
+#include "codecs/unrecognised.hpp"
 
 #include <string>
 
@@ -345,4 +346,72 @@ BOOST_AUTO_TEST_CASE(an_ack_split_at_every_offset_is_framed_then_decoded) {
       BOOST_TEST(r.get(*d->msg->index_of("control_id")) == "0000000001");
     }
   }
+}
+
+// Recognition is by each operation's match (MSH-9.1, MSH-9.2) only: the constants the profile
+// writes (MSH-18, MSH-12, MSH-9.3) are not conditions on what is read. The A01 below is written as
+// most senders write it: no MSH-18, version 2.3, no message structure.
+BOOST_AUTO_TEST_CASE(an_admit_without_msh18_is_an_admit) {
+  const profile& p = *hl7();
+  const std::string payload =
+      "MSH|^~\\&|LAB|FAC|DRAGOMAN|SIDECAR|20260101120000||ADT^A01|MSG00042|P|2.3\r"
+      "EVN|A01|20260101120000\r"
+      "PID|1||555^^^^MR||DOE^JANE\r"
+      "PV1|1|I\r";
+  record r;
+  auto res = decode_payload(p, as_bytes(payload), r, decode_preference::requests_first);
+  BOOST_TEST_REQUIRE(res.has_value(), (res ? "" : res.error().to_string()));
+  BOOST_TEST(res->op->name == "admit");
+  BOOST_TEST(!res->is_reply);
+  BOOST_TEST(map_reply(*res->msg, r, true).at("patient").at("id").as_string() == "555");
+}
+
+// A message no operation matches says why: the closest candidate's failed match.
+BOOST_AUTO_TEST_CASE(an_unknown_event_names_the_closest_failed_match) {
+  const profile& p = *hl7();
+  const std::string payload =
+      "MSH|^~\\&|LAB|FAC|DRAGOMAN|SIDECAR|20260101120000||ADT^A03|MSG00043|P|2.5\r"
+      "EVN|A03|20260101120000\r"
+      "PID|1||555^^^^MR||DOE^JANE\r";
+  record r;
+  auto res = decode_payload(p, as_bytes(payload), r, decode_preference::requests_first);
+  BOOST_TEST_REQUIRE(!res.has_value());
+  BOOST_TEST((res.error().code == errc::unknown_message));
+  BOOST_TEST(res.error().to_string() ==
+             R"(no operation's match holds (closest: admit request wants trigger_event "A01", )"
+             R"(got "A03"))");
+}
+
+// The profile's negative answer (session.unrecognised): ACK AR to the sender, MSA-2 its control
+// id, MSH-9.2 its event, MSA-3 and ERR-3 saying why (HL7 v2.5 table 0357, code 200).
+BOOST_AUTO_TEST_CASE(an_unknown_message_is_answered_with_ack_ar) {
+  const profile& p = *hl7();
+  const std::string payload =
+      "MSH|^~\\&|LAB|FAC|DRAGOMAN|SIDECAR|20260101120000||ADT^A03|MSG00043|P|2.5\r"
+      "EVN|A03|20260101120000\r";
+  record request, reply;
+  const operation* op = answer_unrecognised(p, as_bytes(payload), request, reply);
+  BOOST_TEST_REQUIRE(op);
+  BOOST_TEST(op->name == "unsupported");
+  BOOST_TEST(op->internal);
+  byte_buffer scratch, frame;
+  auto enc = encode_message(p, op->reply, reply, scratch, frame);
+  BOOST_TEST_REQUIRE(enc.has_value(), (enc ? "" : enc.error().to_string()));
+  BOOST_TEST(unframe(std::string(as_chars(frame))) ==
+             "MSH|^~\\&|DRAGOMAN|SIDECAR|LAB|FAC|||ACK^A03|MSG00043|P|2.5\r"
+             "MSA|AR|MSG00043|unsupported message type or event\r"
+             "ERR|||200^Unsupported message type^HL70357|E\r");
+
+  // An ACK that does not decode as a reply is a broken reply, never answered.
+  const std::string ack = "MSH|^~\\&|HIS|HOSPITAL|DRAGOMAN|SIDECAR|||ACK^A01|X1|P|2.5\r";
+  BOOST_TEST(!answer_unrecognised(p, as_bytes(ack), request, reply));
+}
+
+// Excerpts of unrecognised frames for logs: control bytes escaped, long digit runs (card numbers)
+// masked, cut after the limit.
+BOOST_AUTO_TEST_CASE(unrecognised_frames_are_logged_as_masked_excerpts) {
+  BOOST_TEST(masked_excerpt(as_bytes(std::string_view("PID|1||4111111111111111^^^^MR\r"))) ==
+             "PID|1||****************^^^^MR\\x0d");
+  BOOST_TEST(masked_excerpt(as_bytes(std::string_view("MSH|^~\\&|A|B|20260101")), 12) ==
+             "MSH|^~\\x5c&|A|B…");
 }

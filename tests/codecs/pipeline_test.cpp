@@ -61,6 +61,9 @@ std::string sample_value(const message_def& msg, std::size_t i) {
   if (f.json == field_spec::json_kind::boolean) return "true";
   if (f.json == field_spec::json_kind::array) return "[{}]";
   json::object d = msg.codec->describe_field(i);
+  // An ISO 8583 MTI that no constant gives (the request that reads unrecognised messages).
+  if (const json::value* n = d.if_contains("type"); n && n->is_string() && n->get_string() == "mti")
+    return "0100";
   const json::value* type = d.if_contains("type");
   if (type && type->is_string() && (type->get_string() == "b" || type->get_string() == "hex")) {
     std::int64_t n = 1;

@@ -1,11 +1,14 @@
 // Profile compilation: every mistake reported with its path, syntax errors with line and column.
 #define BOOST_TEST_MODULE profile_test
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include "codecs/profile.hpp"
 
 #include <algorithm>
+#include <ostream>
 #include <string>
+#include <vector>
 
 using namespace dragoman::codecs;
 
@@ -62,8 +65,8 @@ BOOST_AUTO_TEST_CASE(good_profile_compiles) {
   BOOST_TEST(op.request.fields.size() == 3u);
   BOOST_TEST(op.request.correlation_field.value() == 1u);
   BOOST_TEST(op.reply.correlation_field.value() == 1u);
-  // Constants become match rules; explicit ones are kept.
-  BOOST_TEST(op.request.match.size() == 1u);
+  // Only an explicit match recognises a message: the request's constant code is not one.
+  BOOST_TEST(op.request.match.size() == 0u);
   BOOST_TEST(op.reply.match.size() == 1u);
   BOOST_TEST(op.result.field.value() == 2u);
   BOOST_TEST(p.counter_count == 1u);
@@ -150,4 +153,168 @@ BOOST_AUTO_TEST_CASE(shipped_acme_core_compiles) {
   BOOST_TEST_REQUIRE(out.errors.empty(), all_errors(out));
   BOOST_TEST(out.compiled->find_operation("balance")->idempotent);
   BOOST_TEST(!out.compiled->find_operation("transfer")->idempotent);
+}
+
+// `dragoman check` names every mistake of a section in one run, each once and with its path, and
+// nothing that is not a mistake. Each case puts several mistakes into one section of the good
+// profile and lists the exact errors expected, in the order they are found.
+namespace {
+
+struct edit {
+  const char* from;
+  const char* to;
+};
+
+struct section_case {
+  const char* section;
+  std::vector<edit> edits;
+  std::vector<std::string> expected;
+};
+
+std::ostream& operator<<(std::ostream& os, const section_case& c) {
+  return os << c.section;
+}
+
+const section_case section_cases[] = {
+    {"framing (length_prefix)",
+     {{R"("length_field_length": 2, "max_frame_length": 100)",
+       R"("length_field_length": 2, "byte_order": "bigg", "max_frame_length": 70000, "strip": 2)"}},
+     {R"(framing.byte_order: unknown value "bigg", must be one of big, little)",
+      "framing.max_frame_length: exceeds what a 2-byte length can express (65535), the largest "
+      "frame it can describe is 65537 bytes",
+      "framing.strip: unknown key"}},
+    {"framing (length_prefix, two size checks)",
+     {{R"("length_field_length": 2, "max_frame_length": 100)",
+       R"("length_field_length": 2, "initial_bytes_to_strip": 5, "max_frame_length": 1)"}},
+     {"framing.initial_bytes_to_strip: 5 is larger than the header (2 bytes: length_field_offset + "
+      "length_field_length)",
+      "framing.max_frame_length: 1 is smaller than the shortest frame (2 bytes)"}},
+    {"framing (delimiter)",
+     {{R"({"type": "length_prefix", "length_field_length": 2, "max_frame_length": 100})",
+       R"({"type": "delimiter", "delimiters": [], "strip": "yes", "max_frame_length": 0})"}},
+     {"framing.delimiters: must not be empty", "framing.strip: must be true or false",
+      "framing.max_frame_length: must be > 0"}},
+    {"framing (line_blocks)",
+     {{R"({"type": "length_prefix", "length_field_length": 2, "max_frame_length": 100})",
+       R"({"type": "line_blocks", "line_end": "\r\n", "max_frame_length": 1,
+           "blocks": [{"length_token": 1}], "continue_prefix": ["x"]})"}},
+     {"framing.blocks[0].prefix: is required",
+      "framing.max_frame_length: must be at least the length of line_end (2)",
+      "framing.continue_prefix: unknown key"}},
+    {"framing (stx_etx)",
+     {{R"({"type": "length_prefix", "length_field_length": 2, "max_frame_length": 100})",
+       R"({"type": "stx_etx", "max_frame_length": -1, "lrc": 1, "lrc_covers": "payload"})"}},
+     {"framing.max_frame_length: must be > 0", "framing.lrc: must be true or false",
+      "framing.lrc_covers: only applies when lrc is true"}},
+    {"framing (unknown type)",
+     {{R"({"type": "length_prefix", "length_field_length": 2, "max_frame_length": 100})",
+       R"({"type": "lenght_prefix", "length_field_length": 2, "max_frame_length": 100})"}},
+     {R"(framing.type: unknown value "lenght_prefix", must be one of length_prefix, delimiter, )"
+      "mllp, stx_etx, fixed_size, line_blocks"}},
+    {"charset",
+     {{R"("charset": "ascii")", R"("charset": "latin9")"},
+      {R"({"name": "who", "length": 8, "from": "who", "required": true})",
+       R"({"name": "who", "length": 8, "from": "who", "required": true, "charset": "klingon"})"}},
+     {R"(charset: unknown charset "latin9", must be one of )" + names_list(charset_names()),
+      R"(operations.ping.request.fields[2].charset: unknown charset "klingon", must be one of )" +
+          names_list(charset_names())}},
+    {"checksum",
+     {{R"("charset": "ascii")",
+       R"("charset": "ascii", "checksum": {"type": "crc32", "byte_order": "middle",
+           "encoding": "base64", "covers": 2})"}},
+     {R"(checksum.byte_order: unknown value "middle", must be one of big, little)",
+      R"(checksum.encoding: unknown value "base64", must be one of binary, hex)",
+      "checksum.covers: unknown key"}},
+    {"correlation",
+     {{R"("correlation": {"mode": "field", "field": "trace"})",
+       R"("correlation": {"mode": "byfield", "also": [3], "feld": "trace"})"}},
+     {R"(correlation.mode: unknown value "byfield", must be one of sequential, ordered, field)",
+      "correlation.also[0]: must be a field name", "correlation.feld: unknown key"}},
+    {"upstream",
+     {{R"("charset": "ascii")",
+       R"("charset": "ascii", "upstream": {"endpoints": [""], "connections": 0,
+           "connect_timeout_ms": "fast", "max_timeout": 5})"}},
+     {R"(upstream.endpoints[0]: must be a "host:port" string)",
+      "upstream.connect_timeout_ms: must be an integer", "upstream.connections: must be > 0",
+      "upstream.max_timeout: unknown key"}},
+    {"session",
+     {{R"("charset": "ascii")",
+       R"("charset": "ascii", "session": {"sign_on": "logon", "heartbeat_interval_ms": -1,
+           "answer": [1, "pong"], "echo_timout_ms": 5})"}},
+     {R"(session.sign_on: no operation named "logon")",
+      "session.heartbeat_interval_ms: must be >= 0", "session.answer[0]: must be an operation name",
+      R"(session.answer[1]: no operation named "pong")", "session.echo_timout_ms: unknown key"}},
+    {"operation and result",
+     {{R"("ping": {)", R"("ping": {"timeout_ms": 0, "idempotant": true,)"},
+      {R"("result": {"field": "rc", "success": ["00"]})",
+       R"("result": {"field": "rcode", "success": [], "rejected_status": 300})"}},
+     {"operations.ping.timeout_ms: must be > 0",
+      R"(operations.ping.reply.result.field: no reply field named "rcode")",
+      "operations.ping.reply.result.success: must not be empty",
+      "operations.ping.reply.result.rejected_status: must be 200 or 422",
+      "operations.ping.idempotant: unknown key"}},
+    {"fields (common keys)",
+     {{R"({"name": "trace", "length": 6, "type": "numeric", "generate": "counter"})",
+       R"({"name": "trace", "length": 6, "type": "numeric", "generate": "counter", "width": 0,
+           "start": 5, "wrap": 3, "json": "text"})"}},
+     {"operations.ping.request.fields[1].json: unknown value \"text\", must be one of string, "
+      "number, boolean, array",
+      "operations.ping.request.fields[1].width: must be > 0",
+      "operations.ping.request.fields[1].wrap: must be >= start"}},
+    {"fixed layout (unknown type)",
+     {{R"({"name": "who", "length": 8, "from": "who", "required": true})",
+       R"({"name": "who", "length": 8, "from": "who", "required": true, "type": "packd",
+           "signed": true, "decimals": 2})"},
+      {R"({"name": "rc", "length": 2, "to": "rc"})",
+       R"({"name": "rc", "length": 2, "to": "rc", "type": "numeric", "decimals": 2, "algn": 1})"}},
+     {"operations.ping.request.fields[2].type: unknown value \"packd\", must be one of alpha, "
+      "numeric, zoned, packed, binary, hex",
+      "operations.ping.reply.fields[2].decimals: must be less than the field's 2 digits",
+      "operations.ping.reply.fields[2].algn: unknown key"}},
+    {"unknown layout",
+     {{R"("reply": {"layout": "fixed",)", R"("reply": {"layout": "fixd", "pad": "x",)"}},
+     {"operations.ping.reply.layout: unknown layout \"fixd\", must be one of fixed, delimited, "
+      "template, iso8583"}},
+};
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(every_mistake_of_a_section_is_named_once,
+                     boost::unit_test::data::make(section_cases), c) {
+  std::string text = good;
+  for (const auto& e : c.edits) text = replace(text, e.from, e.to);
+  auto out = compile_profile(text);
+  BOOST_TEST(!out.compiled);
+  BOOST_TEST(out.errors == c.expected, boost::test_tools::per_element());
+  BOOST_TEST(out.errors.size() == c.expected.size(), all_errors(out));
+}
+
+// The ISO 8583 dictionary is shared by every message: its mistakes are named once, not per message.
+BOOST_AUTO_TEST_CASE(iso8583_dictionary_mistakes_are_named_once) {
+  const char* text = R"({
+    "name": "iso", "layout": "iso8583", "framing": {"type": "length_prefix", "length_field_length": 2,
+    "max_frame_length": 9999},
+    "dictionary": {"bitmap_encoding": "base64", "fields": {
+      "3": {"type": "nn", "length": 6},
+      "4": {"type": "n", "format": "llvar", "length": 120, "lable": "amount"},
+      "0": {"type": "n", "length": 4}}},
+    "operations": {"auth": {
+      "request": {"match": {"mti": "0100"}, "fields": [{"field": 0, "name": "mti", "value": "0100"},
+                  {"field": 3, "as": "processing_code"}, {"field": 1, "as": "bitmap"}]},
+      "reply": {"match": {"mti": "0110"}, "fields": [{"field": 0, "name": "mti"},
+                {"field": 4, "as": "amount"}, {"field": 5, "as": "other"}]}}}
+  })";
+  auto out = compile_profile(text);
+  const std::vector<std::string> expected = {
+      R"(dictionary.bitmap_encoding: unknown value "base64", must be one of binary, hex)",
+      R"(dictionary.fields.3.type: unknown value "nn", must be one of n, an, ans, b, z)",
+      "dictionary.fields.4.length: must be <= 99 for an llvar field",
+      "dictionary.fields.4.lable: unknown key",
+      "dictionary.fields.0: fields 0 (MTI) and 1 (secondary bitmap) are built in; define 2 to 128",
+      "operations.auth.request.fields[2].field: field 1 is the secondary bitmap, written from the "
+      "fields present",
+      "operations.auth.reply.fields[2].field: field 5 is not in dictionary.fields",
+  };
+  BOOST_TEST(out.errors == expected, boost::test_tools::per_element());
+  BOOST_TEST(out.errors.size() == expected.size(), all_errors(out));
 }

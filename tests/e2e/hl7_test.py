@@ -8,6 +8,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -35,9 +37,9 @@ def offline_checks():
     rc, out, err = run(["encode", "--profile", PROFILE, "--op", "admit"], json.dumps(ADMIT).encode())
     if check("encode admit", rc == 0, err):
         check("admit is MLLP framed", out.startswith(b"\x0b") and out.endswith(b"\x1c\x0d"), repr(out))
-        text = re.sub(rb"\d{14}", b"TS", out[1:-2])
+        text = re.sub(rb"\|\d{10}\|", b"|ID|", re.sub(rb"\d{14}", b"TS", out[1:-2]))
         check("admit bytes (HL7 v2.5 ADT^A01, trailing empties trimmed)",
-              text == b"MSH|^~\\&|DRAGOMAN|SIDECAR|HIS|HOSPITAL|TS||ADT^A01^ADT_A01|0000000001|P|2.5"
+              text == b"MSH|^~\\&|DRAGOMAN|SIDECAR|HIS|HOSPITAL|TS||ADT^A01^ADT_A01|ID|P|2.5"
                       b"||||||UNICODE UTF-8\rEVN|A01|TS\rPID|1||12345^^^^MR||DOE^JOHN||19800101|M\r"
                       b"PV1|1|I\r", repr(text))
         rc, dec, err = run(["decode", "--profile", PROFILE], out)
@@ -133,6 +135,37 @@ def serve_checks(peer_name, peer_cmd, reject_text):
         stop(peer)
 
 
+def simulate_checks():
+    """`dragoman simulate` answered by Debian's mllp_send (python3-hl7): an ADT^A01 written without
+    MSH-18 gets its ACK AA; an event no operation matches gets ACK AR, not silence."""
+    sim = Process([DRAGOMAN, "simulate", "--profile", PROFILE, "--listen", "127.0.0.1:0"])
+    try:
+        ev = sim.json_line("simulate", where=lambda o: o.get("event") == "listening")
+        if not check("simulate: listening", ev is not None):
+            return
+        port = ev["simulate"].rsplit(":", 1)[1]
+        for name, event, expect in [("an ADT^A01 without MSH-18", "A01", b"MSA|AA|MSG0001"),
+                                    ("an unsupported ADT^A03", "A03", b"MSA|AR|MSG0001")]:
+            msg = ("MSH|^~\\&|LAB|FAC|DRAGOMAN|SIDECAR|20260101120000||ADT^" + event +
+                   "|MSG0001|P|2.3\rEVN|" + event + "|20260101120000\rPID|1||555^^^^MR||DOE^JANE\r"
+                   "PV1|1|I\r").encode()
+            # mllp_send reads MLLP-framed messages from a file (its stdin reading is broken in
+            # 0.4.5) and prints each ACK.
+            with tempfile.NamedTemporaryFile(suffix=".hl7") as f:
+                f.write(b"\x0b" + msg + b"\x1c\x0d")
+                f.flush()
+                p = subprocess.run(["/usr/bin/mllp_send", "-p", port, "-f", f.name, "127.0.0.1"],
+                                   capture_output=True, timeout=20)
+            check(f"simulate: {name} is answered {expect.decode()}",
+                  p.returncode == 0 and expect in p.stdout.replace(b"\n", b"\r"),
+                  repr(p.stdout) + p.stderr.decode(errors="replace"))
+    finally:
+        stop(sim)
+    log = sim.output()
+    check("simulate: the unsupported message is logged with why",
+          '"event":"unrecognised_frame"' in log and 'wants trigger_event' in log, log[-2000:])
+
+
 def raw_listener(ack_for):
     """A bare MLLP socket that answers each frame with ack_for(control_id); returns the port."""
     srv = socket.socket()
@@ -193,6 +226,10 @@ def main():
         check("DRAGOMAN is an executable", False, DRAGOMAN)
     else:
         offline_checks()
+        if os.access("/usr/bin/mllp_send", os.X_OK):
+            simulate_checks()
+        else:
+            check("mllp_send installed (Debian python3-hl7)", False)
         serve_checks("python3-hl7", ["/usr/bin/python3", os.path.join(PEERS, "hl7_listener.py")],
                      "Patient rejected")
         if os.path.isdir(os.path.join(PEERS, "node_modules", "node-hl7-server")):

@@ -1,0 +1,106 @@
+// The compiled profile as readable JSON (GET /admin/profile): operations, fields, stages, policies.
+#include "codecs/profile.hpp"
+
+namespace dragoman::codecs {
+
+namespace json = boost::json;
+
+namespace {
+json::object describe_message(const message_def& msg) {
+  json::object m = msg.codec ? msg.codec->describe() : json::object{};
+  json::array fields;
+  for (std::size_t i = 0; i < msg.fields.size(); ++i) {
+    const field_spec& f = msg.fields[i];
+    json::object o;
+    o["name"] = f.name;
+    if (!f.from.empty()) o["from"] = f.from;
+    if (!f.to.empty()) o["to"] = f.to;
+    if (f.constant) o["value"] = f.sensitive ? "****" : *f.constant;
+    if (f.default_value) o["default"] = f.sensitive ? "****" : *f.default_value;
+    if (f.required) o["required"] = true;
+    if (f.sensitive) o["sensitive"] = true;
+    if (f.generate == generator_kind::counter) {
+      o["generate"] = "counter";
+      o["width"] = f.counter_width;
+      o["start"] = f.counter_start;
+      o["wrap"] = f.counter_wrap;
+    } else if (f.generate == generator_kind::timestamp) {
+      o["generate"] = "timestamp";
+      o["format"] = f.timestamp_format;
+      o["utc"] = f.timestamp_utc;
+    }
+    if (msg.codec)
+      for (const auto& kv : msg.codec->describe_field(i)) o[kv.key()] = kv.value();
+    fields.push_back(std::move(o));
+  }
+  m["fields"] = std::move(fields);
+  json::object match;
+  for (const auto& [idx, value] : msg.match) match[msg.fields[idx].name] = value;
+  m["match"] = std::move(match);
+  if (msg.correlation_field) m["correlation_field"] = msg.fields[*msg.correlation_field].name;
+  return m;
+}
+}  // namespace
+
+json::object profile::describe() const {
+  json::object o;
+  o["name"] = name;
+  if (!description.empty()) o["description"] = description;
+  o["framing"] = framing ? framing->describe() : json::object{};
+  o["charset"] = text_charset ? std::string(text_charset->name()) : std::string();
+  o["checksum"] = checksum ? json::value(checksum->describe()) : json::value("none");
+  o["correlation"] = {{"mode", correlation.mode == correlation_mode::field     ? "field"
+                               : correlation.mode == correlation_mode::ordered ? "ordered"
+                                                                               : "sequential"},
+                      {"field", correlation.field},
+                      {"also", json::value_from(correlation.also)}};
+  json::array eps;
+  for (const auto& e : upstream.endpoints) eps.emplace_back(e);
+  o["upstream"] = {{"endpoints", std::move(eps)},
+                   {"connect_timeout_ms", upstream.connect_timeout.count()},
+                   {"connections", upstream.connections},
+                   {"max_timeout_ms", upstream.max_timeout.count()}};
+  json::object sess;
+  auto op_name = [&](const std::optional<std::size_t>& i) -> json::value {
+    return i ? json::value(operations[*i].name) : json::value(nullptr);
+  };
+  sess["sign_on"] = op_name(session.sign_on);
+  sess["sign_off"] = op_name(session.sign_off);
+  sess["echo"] = op_name(session.echo);
+  sess["heartbeat_interval_ms"] = session.echo ? session.heartbeat_interval.count() : 0;
+  sess["echo_timeout_ms"] = session.echo_timeout.count();
+  json::array answer;
+  for (auto i : session.answer) answer.emplace_back(operations[i].name);
+  sess["answer"] = std::move(answer);
+  json::array internal;
+  for (const auto& op : operations)
+    if (op.internal) internal.emplace_back(op.name);
+  sess["internal"] = std::move(internal);
+  if (session.unrecognised) sess["unrecognised"] = {{"reply_with", op_name(session.unrecognised)}};
+  o["session"] = std::move(sess);
+  json::object ops;
+  for (const auto& op : operations) {
+    json::object d;
+    d["idempotent"] = op.idempotent;
+    if (op.internal) d["internal"] = true;
+    d["timeout_ms"] = op.timeout.count();
+    d["request"] = describe_message(op.request);
+    d["reply"] = describe_message(op.reply);
+    json::object res;
+    if (op.result.field) {
+      res["field"] = op.reply.fields[*op.result.field].name;
+      json::array s;
+      for (const auto& c : op.result.success) s.emplace_back(c);
+      res["success"] = std::move(s);
+      if (op.result.message_field)
+        res["message_field"] = op.reply.fields[*op.result.message_field].name;
+      res["rejected_status"] = op.result.rejected_status;
+    }
+    d["result"] = std::move(res);
+    ops[op.name] = std::move(d);
+  }
+  o["operations"] = std::move(ops);
+  return o;
+}
+
+}  // namespace dragoman::codecs
