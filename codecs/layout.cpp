@@ -13,6 +13,7 @@ namespace {
 struct layout_type {
   std::string_view name;
   std::unique_ptr<layout> (*make)(layout_context&);
+  dictionary_fields (*dictionary)(const boost::json::array&, const boost::json::object&) = nullptr;
 };
 
 // One line per layout type.
@@ -20,7 +21,7 @@ constexpr layout_type layout_types[] = {
     {"fixed", make_fixed_layout},
     {"delimited", make_delimited_layout},
     {"template", make_template_layout},
-    {"iso8583", make_iso8583_layout},
+    {"iso8583", make_iso8583_layout, iso8583_dictionary_fields},
 };
 
 }  // namespace
@@ -37,6 +38,14 @@ std::unique_ptr<layout> make_layout(std::string_view type, layout_context& ctx) 
       ctx.message.child_path("layout"),
       "unknown layout \"" + std::string(type) + "\", must be one of " + names_list(layout_names()));
   return nullptr;
+}
+
+std::optional<dictionary_fields> layout_dictionary_fields(std::string_view type,
+                                                          const boost::json::array& listed,
+                                                          const boost::json::object& profile) {
+  for (const auto& t : layout_types)
+    if (t.name == type && t.dictionary) return t.dictionary(listed, profile);
+  return std::nullopt;
 }
 
 std::vector<std::string_view> layout_names() {

@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,19 @@ struct layout_context {
 
 // Returns null after recording mistakes. type: one of layout_names() (the table in layout.cpp).
 std::unique_ptr<layout> make_layout(std::string_view type, layout_context& ctx);
+
+// What a layout type with a dictionary (ISO 8583's data elements) adds to a message open to it
+// ("unknown_fields": "dictionary"): a field object for every dictionary entry the message does
+// not list, named by the entry's "name" or else "f<number>", and the further request names of
+// every field (listed ones first, then the extra ones, in the same order).
+struct dictionary_fields {
+  std::vector<boost::json::object> extra;
+  std::vector<std::vector<std::string>> aliases;  // listed.size() + extra.size() entries
+};
+// nullopt when the layout type has no dictionary. listed: the message's "fields" as written.
+std::optional<dictionary_fields> layout_dictionary_fields(std::string_view type,
+                                                          const boost::json::array& listed,
+                                                          const boost::json::object& profile);
 std::vector<std::string_view> layout_names();
 
 }  // namespace dragoman::codecs

@@ -36,5 +36,7 @@ std::unique_ptr<layout> make_delimited_layout(layout_context& ctx);
 std::unique_ptr<layout> make_template_layout(layout_context& ctx);
 // From ctx.fields ({"field": N} entries) and the profile's root "dictionary".
 std::unique_ptr<layout> make_iso8583_layout(layout_context& ctx);
+dictionary_fields iso8583_dictionary_fields(const boost::json::array& listed,
+                                            const boost::json::object& profile);
 
 }  // namespace dragoman::codecs

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ std::shared_ptr<dictionary> compile_dictionary(const json::object& obj, const ch
 
   if (const json::object* fields = d.get_object("fields", true)) {
     if (fields->empty()) diag.error(d.child_path("fields"), "must define at least one field");
+    std::map<std::string, int> taken;  // entry names, unique across the dictionary
     for (const auto& kv : *fields) {
       const std::string key(kv.key());
       const std::string path = d.child_path("fields") + "." + key;
@@ -95,6 +97,20 @@ std::shared_ptr<dictionary> compile_dictionary(const json::object& obj, const ch
           diag.error(c.child_path("bcd_pad"), "applies only to n and z fields in bcd");
         e.pad_right = c.get_enum("bcd_pad", {"left", "right"}, "left") == "right";
       }
+      // The name an open message gives the field (else "f<number>"), and whether its value is
+      // masked there; both are read by iso8583_dictionary_fields.
+      if (auto name = c.get_optional_string("name")) {
+        const bool identifier =
+            !name->empty() && std::all_of(name->begin(), name->end(), [](char ch) {
+              return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+            });
+        if (!identifier)
+          diag.error(c.child_path("name"), "must be lower-case letters, digits and _");
+        else if (!taken.emplace(*name, number).second)
+          diag.error(c.child_path("name"),
+                     "\"" + *name + "\" already names field " + std::to_string(taken[*name]));
+      }
+      c.get_bool("sensitive", false);
       c.accept("label");
       c.accept("description");
       c.finish();
@@ -170,6 +186,51 @@ std::unique_ptr<layout> make_iso8583_layout(layout_context& ctx) {
   std::vector<std::string> names = ctx.field_names;
   names.resize(ctx.fields.size());
   return make_compiled_iso8583_layout(std::move(dict), std::move(numbers), std::move(names));
+}
+
+dictionary_fields iso8583_dictionary_fields(const json::array& listed,
+                                            const json::object& profile) {
+  // The dictionary as written; its mistakes are reported by make_iso8583_layout.
+  std::array<const json::object*, max_field + 1> entries{};
+  if (const json::value* dv = profile.if_contains("dictionary"); dv && dv->is_object())
+    if (const json::value* fv = dv->get_object().if_contains("fields"); fv && fv->is_object())
+      for (const auto& kv : fv->get_object()) {
+        int n = -1;
+        auto [ptr, ec] = std::from_chars(kv.key().data(), kv.key().data() + kv.key().size(), n);
+        if (ec == std::errc() && ptr == kv.key().data() + kv.key().size() && n >= 2 &&
+            n <= max_field && kv.value().is_object())
+          entries[static_cast<std::size_t>(n)] = &kv.value().get_object();
+      }
+  auto name_of_entry = [&](int n) -> std::string {
+    const json::value* v = entries[static_cast<std::size_t>(n)]->if_contains("name");
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+  };
+  auto number_name = [](int n) { return "f" + std::to_string(n); };
+
+  dictionary_fields out;
+  std::array<bool, max_field + 1> is_listed{};
+  for (const auto& v : listed) {
+    std::vector<std::string>& names = out.aliases.emplace_back();
+    const json::value* f = v.is_object() ? v.get_object().if_contains("field") : nullptr;
+    if (!f || !f->is_int64() || f->get_int64() < 2 || f->get_int64() > max_field) continue;
+    const int n = static_cast<int>(f->get_int64());
+    is_listed[static_cast<std::size_t>(n)] = true;
+    names.push_back(number_name(n));
+    if (entries[static_cast<std::size_t>(n)])
+      if (std::string name = name_of_entry(n); !name.empty()) names.push_back(std::move(name));
+  }
+  for (int n = 2; n <= max_field; ++n) {
+    const json::object* e = entries[static_cast<std::size_t>(n)];
+    if (!e || is_listed[static_cast<std::size_t>(n)]) continue;
+    std::string name = name_of_entry(n);
+    json::object field{{"field", n}, {"as", name.empty() ? number_name(n) : name}};
+    if (const json::value* s = e->if_contains("sensitive"); s && s->is_bool() && s->get_bool())
+      field["sensitive"] = true;
+    out.extra.push_back(std::move(field));
+    out.aliases.push_back(name.empty() ? std::vector<std::string>{}
+                                       : std::vector<std::string>{number_name(n)});
+  }
+  return out;
 }
 
 }  // namespace dragoman::codecs

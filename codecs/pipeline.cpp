@@ -14,20 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Finds a dotted path ("patient.id") in a JSON object.
-const json::value* find_path(const json::object& obj, std::string_view path) {
-  const json::object* cur = &obj;
-  while (true) {
-    auto dot = path.find('.');
-    std::string_view head = path.substr(0, dot);
-    const json::value* v = cur->if_contains(head);
-    if (!v || dot == std::string_view::npos) return v;
-    if (!v->is_object()) return nullptr;
-    cur = &v->get_object();
-    path.remove_prefix(dot + 1);
-  }
-}
-
 // The slot for a dotted path, creating intermediate objects.
 json::value& make_path(json::object& obj, std::string_view path) {
   json::object* cur = &obj;
@@ -77,34 +63,94 @@ std::string json_type_name(const json::value& v) {
 
 }  // namespace
 
+namespace {
+
+// One request value into its field's slot.
+result<void> take_value(const field_spec& f, std::string_view given_as, const json::value& v,
+                        std::size_t i, record& out) {
+  std::string& slot = out.slot(i);
+  slot.clear();
+  if (f.json == field_spec::json_kind::array) {
+    if (!v.is_array())
+      return make_error(errc::invalid_field, std::string(given_as), "must be an array");
+    for (const auto& item : v.get_array())
+      if (!item.is_object())
+        return make_error(errc::invalid_field, std::string(given_as),
+                          "must be an array of objects");
+    slot = json::serialize(v);
+  } else if (!scalar_text(v, slot)) {
+    return make_error(errc::invalid_field, std::string(given_as),
+                      "must be a string or a number, not " + json_type_name(v));
+  }
+  out.set_present(i);
+  return {};
+}
+
+// Walks the request's keys (prefix: the dotted path of obj, empty at the top), filling the
+// fields they name and listing the names that are none of the message's in unknown.
+result<void> take_fields(const message_def& msg, const json::object& obj, std::string_view prefix,
+                         record& out, std::vector<std::string>& unknown) {
+  std::string path;
+  for (const auto& kv : obj) {
+    std::string_view name = kv.key();
+    if (!prefix.empty()) {
+      path.assign(prefix).append(".").append(kv.key());
+      name = path;
+    }
+    const request_name* known = msg.find_request_name(name);
+    if (!known) {
+      unknown.emplace_back(name);
+      continue;
+    }
+    const json::value& v = kv.value();
+    if (v.is_null()) continue;  // null is absent
+    if (known->object) {
+      if (!v.is_object())
+        return make_error(errc::invalid_field, std::string(name), "must be an object");
+      if (auto r = take_fields(msg, v.get_object(), name, out, unknown); !r) return r;
+      continue;
+    }
+    const field_spec& f = msg.fields[known->field];
+    if (f.constant) continue;  // the profile's value is sent whatever the app says
+    if (out.has(known->field))
+      return make_error(errc::invalid_field, std::string(name),
+                        "is given twice (also as \"" + f.from + "\" or another of its names)");
+    if (auto r = take_value(f, name, v, known->field, out); !r) return r;
+  }
+  return {};
+}
+
+codec_error unknown_fields_error(const message_def& msg, const std::vector<std::string>& names) {
+  std::string which;
+  for (const auto& n : names) {
+    if (!which.empty()) which += ", ";
+    which += n;
+  }
+  std::string listed = msg.listed_request_names();
+  std::string why =
+      names.size() == 1 ? "is not a field of this operation" : "are not fields of this operation";
+  if (msg.unknown == unknown_fields::dictionary) why += " nor of the profile's dictionary";
+  why += listed.empty() ? " (it takes none)" : " (it takes " + listed + ")";
+  return make_error(errc::invalid_field, std::move(which), std::move(why));
+}
+
+}  // namespace
+
 result<void> map_request(const message_def& msg, const json::object& fields,
                          generation_context& gen, record& out) {
   out.reset(msg.fields.size());
+  thread_local std::vector<std::string> unknown;
+  unknown.clear();
+  if (auto taken = take_fields(msg, fields, {}, out, unknown); !taken) return taken;
+  if (!unknown.empty() && msg.unknown != unknown_fields::ignore)
+    return unknown_fields_error(msg, unknown);
   for (std::size_t i = 0; i < msg.fields.size(); ++i) {
     const field_spec& f = msg.fields[i];
     if (f.constant) {
       out.set(i, *f.constant);
       continue;
     }
-    const json::value* v = f.from.empty() ? nullptr : find_path(fields, f.from);
-    if (v && !v->is_null()) {
-      std::string& slot = out.slot(i);
-      slot.clear();
-      if (f.json == field_spec::json_kind::array) {
-        if (!v->is_array()) return make_error(errc::invalid_field, f.from, "must be an array");
-        for (const auto& item : v->get_array())
-          if (!item.is_object())
-            return make_error(errc::invalid_field, f.from, "must be an array of objects");
-        slot = json::serialize(*v);
-        out.set_present(i);
-        continue;
-      }
-      if (!scalar_text(*v, slot))
-        return make_error(errc::invalid_field, f.from,
-                          "must be a string or a number, not " + json_type_name(*v));
-      out.set_present(i);
-      continue;
-    }
+    if (out.has(i)) continue;
     if (f.generate == generator_kind::counter) {
       std::string& slot = out.slot(i);
       slot.clear();

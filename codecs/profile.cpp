@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <list>
 #include <sstream>
 
 namespace dragoman::codecs {
@@ -31,6 +32,8 @@ struct compiler {
   diagnostics& diag;
   const json::object& root;
   profile& out;
+  unknown_fields default_unknown = unknown_fields::reject;  // the profile's "unknown_fields"
+  std::list<json::object> synthetic_fields;                 // dictionary fields' configs
 
   void compile_field_common(config_object& f, field_spec& spec, std::size_t index) {
     spec.from = f.get_string("from");
@@ -95,14 +98,19 @@ struct compiler {
   }
 
   void compile_message(const json::object& obj, const std::string& path, bool is_request,
-                       message_def& msg) {
+                       unknown_fields unknown, message_def& msg) {
     msg.path = path;
     msg.is_request = is_request;
+    msg.unknown = unknown;
     config_object m(obj, path, diag);
     const std::string type = layout_type(m);
     std::vector<config_object> field_cfgs;
     std::vector<std::string> names;
-    compile_fields(m, msg, field_cfgs, names);
+    const json::array* listed = compile_fields(m, msg, field_cfgs, names);
+    msg.listed_fields = msg.fields.size();
+    if (unknown == unknown_fields::dictionary && listed && !type.empty())
+      open_to_dictionary(m, type, *listed, msg, field_cfgs, names);
+    msg.index_request_names();
     if (!type.empty() && field_cfgs.size() == msg.fields.size() && !field_cfgs.empty()) {
       layout_context ctx{m, field_cfgs, names,
                          out.text_charset ? out.text_charset : find_charset("ascii"), root};
@@ -140,11 +148,39 @@ struct compiler {
     return type;
   }
 
+  // "unknown_fields": "dictionary": the fields of the layout's dictionary that the message does
+  // not list join it after the listed ones, and every field takes its dictionary names too.
+  void open_to_dictionary(config_object& m, const std::string& type, const json::array& listed,
+                          message_def& msg, std::vector<config_object>& field_cfgs,
+                          std::vector<std::string>& names) {
+    auto dict = layout_dictionary_fields(type, listed, root);
+    if (!dict) {
+      diag.error(m.path(),
+                 "\"unknown_fields\": \"dictionary\" needs a layout with a dictionary "
+                 "(iso8583), not \"" +
+                     type + "\"");
+      return;
+    }
+    if (field_cfgs.size() != listed.size()) return;  // a listed field was not an object: reported
+    for (auto& extra : dict->extra) {
+      const json::object& kept = synthetic_fields.emplace_back(std::move(extra));
+      field_cfgs.emplace_back(kept, m.child_path("dictionary"), diag);
+      field_spec spec;
+      compile_field_common(field_cfgs.back(), spec, msg.fields.size());
+      names.push_back(spec.name);
+      msg.fields.push_back(std::move(spec));
+    }
+    for (std::size_t i = 0; i < msg.fields.size() && i < dict->aliases.size(); ++i)
+      for (auto& alias : dict->aliases[i])
+        if (alias != msg.fields[i].from) msg.fields[i].aliases.push_back(std::move(alias));
+  }
+
   // The keys every layout shares, field by field; the layout reads its own from field_cfgs.
-  void compile_fields(config_object& m, message_def& msg, std::vector<config_object>& field_cfgs,
-                      std::vector<std::string>& names) {
+  const json::array* compile_fields(config_object& m, message_def& msg,
+                                    std::vector<config_object>& field_cfgs,
+                                    std::vector<std::string>& names) {
     const json::array* fields = m.get_array("fields", true);
-    if (!fields) return;
+    if (!fields) return nullptr;
     field_cfgs.reserve(fields->size());
     if (fields->empty()) diag.error(m.child_path("fields"), "must not be empty");
     for (std::size_t i = 0; i < fields->size(); ++i) {
@@ -164,6 +200,7 @@ struct compiler {
       names.push_back(spec.name);
       msg.fields.push_back(std::move(spec));
     }
+    return fields;
   }
 
   // What recognises the message on decode: its "match" values, and only those. A constant
@@ -241,6 +278,16 @@ struct compiler {
     r.finish();
   }
 
+  static unknown_fields read_unknown_fields(config_object& c, unknown_fields fallback) {
+    auto v = c.get_enum("unknown_fields", {"reject", "ignore", "dictionary"},
+                        fallback == unknown_fields::ignore       ? "ignore"
+                        : fallback == unknown_fields::dictionary ? "dictionary"
+                                                                 : "reject");
+    return v == "ignore"       ? unknown_fields::ignore
+           : v == "dictionary" ? unknown_fields::dictionary
+                               : unknown_fields::reject;
+  }
+
   void compile_operation(const std::string& name, const json::value& v) {
     std::string path = "operations." + name;
     if (!v.is_object()) {
@@ -253,10 +300,11 @@ struct compiler {
     config_object o(v.get_object(), path, diag);
     op.idempotent = o.get_bool("idempotent", false);
     op.timeout = std::chrono::milliseconds(o.get_int("timeout_ms", 5000, 1, 3600000));
+    const unknown_fields unknown = read_unknown_fields(o, default_unknown);
     if (const json::object* req = o.get_object("request", true))
-      compile_message(*req, o.child_path("request"), true, op.request);
+      compile_message(*req, o.child_path("request"), true, unknown, op.request);
     if (const json::object* rep = o.get_object("reply", true)) {
-      compile_message(*rep, o.child_path("reply"), false, op.reply);
+      compile_message(*rep, o.child_path("reply"), false, unknown, op.reply);
       compile_result(*rep, o.child_path("reply"), op);
     }
     o.finish();
@@ -269,6 +317,7 @@ struct compiler {
     r.accept("layout");      // a default layout type for every message
     r.accept("dictionary");  // layout-level definitions (e.g. ISO 8583 data elements)
     r.accept("$schema");
+    default_unknown = read_unknown_fields(r, unknown_fields::reject);
 
     std::string cs = r.get_string("charset", "ascii");
     out.text_charset = find_charset(cs);
@@ -500,7 +549,7 @@ compile_output compile_profile(std::string_view text) {
   auto p = std::make_shared<profile>();
   p->source = std::move(v.get_object());
   diagnostics diag;
-  compiler c{diag, p->source, *p};
+  compiler c{diag, p->source, *p, unknown_fields::reject, {}};
   c.run();
   if (!diag.ok()) {
     result.errors = diag.errors();

@@ -40,22 +40,48 @@ struct field_spec {
   std::uint64_t counter_wrap = 999999;  // largest value before wrapping to counter_start
   std::string timestamp_format;         // strftime-like: %Y %m %d %H %M %S %y %j
   bool timestamp_utc = true;
+  // Further names the app may give the field by in a request (an open dictionary's "f18" and
+  // the dictionary's own name); replies use reply_name().
+  std::vector<std::string> aliases;
 
   // The name the app knows the field by: from/to when set, else the record name.
   std::string_view request_name() const noexcept { return from.empty() ? name : from; }
   std::string_view reply_name() const noexcept { return to.empty() ? name : to; }
 };
 
+// What a request does with a JSON field that names none of its fields ("unknown_fields"):
+// reject it (invalid_field naming every such field), ignore it, or, for a layout with a
+// dictionary (ISO 8583), take any field of the dictionary as well as the listed ones (fields in
+// neither are rejected) and decode every dictionary field found on the wire.
+enum class unknown_fields { reject, ignore, dictionary };
+
+// One name an app may use in a request: a field's `from` path or alias ("patient.id"), or an
+// object such a path passes through ("patient"). A message keeps them sorted by name.
+struct request_name {
+  std::string name;
+  std::uint32_t field = 0;  // index into message_def::fields (leaves only)
+  bool object = false;      // a path prefix: its value must be a JSON object
+};
+
 struct message_def {
   std::string path;  // "operations.balance.request", for errors and admin
   bool is_request = true;
+  unknown_fields unknown = unknown_fields::reject;
   std::vector<field_spec> fields;
+  std::size_t listed_fields = 0;  // fields[0, listed) are the profile's; the rest its dictionary's
+  std::vector<request_name> request_names;  // sorted; built by index_request_names
   std::unique_ptr<layout> codec;
   std::vector<std::pair<std::size_t, std::string>> match;  // field index → constant to recognise it
   std::optional<std::size_t> correlation_field;            // the generated part of the key
   std::vector<std::size_t> correlation_key_fields;         // every part, correlation_field first
 
   std::optional<std::size_t> index_of(std::string_view field_name) const noexcept;
+  // The entry for an app's name, or null.
+  const request_name* find_request_name(std::string_view name) const noexcept;
+  // Fills request_names from the fields' `from` paths and aliases.
+  void index_request_names();
+  // The names an app may give, for error messages: "account, amount" (listed fields only).
+  std::string listed_request_names() const;
 };
 
 // How a reply's legacy result code maps to success or a business rejection.

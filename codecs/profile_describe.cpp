@@ -1,4 +1,5 @@
-// The compiled profile as readable JSON (GET /admin/profile): operations, fields, stages, policies.
+// A compiled profile as readable JSON, for `dragoman check` and /admin/profile: operations,
+// fields with their layout attributes, stages and policies. Sensitive values are masked.
 #include "codecs/profile.hpp"
 
 namespace dragoman::codecs {
@@ -9,12 +10,18 @@ namespace {
 json::object describe_message(const message_def& msg) {
   json::object m = msg.codec ? msg.codec->describe() : json::object{};
   json::array fields;
+  json::array dictionary;  // the names of the fields an open message takes beyond its list
   for (std::size_t i = 0; i < msg.fields.size(); ++i) {
     const field_spec& f = msg.fields[i];
+    if (i >= msg.listed_fields) {
+      dictionary.emplace_back(f.name);
+      continue;
+    }
     json::object o;
     o["name"] = f.name;
     if (!f.from.empty()) o["from"] = f.from;
     if (!f.to.empty()) o["to"] = f.to;
+    if (!f.aliases.empty()) o["aliases"] = json::value_from(f.aliases);
     if (f.constant) o["value"] = f.sensitive ? "****" : *f.constant;
     if (f.default_value) o["default"] = f.sensitive ? "****" : *f.default_value;
     if (f.required) o["required"] = true;
@@ -34,6 +41,10 @@ json::object describe_message(const message_def& msg) {
     fields.push_back(std::move(o));
   }
   m["fields"] = std::move(fields);
+  m["unknown_fields"] = msg.unknown == unknown_fields::ignore       ? "ignore"
+                        : msg.unknown == unknown_fields::dictionary ? "dictionary"
+                                                                    : "reject";
+  if (!dictionary.empty()) m["dictionary_fields"] = std::move(dictionary);
   json::object match;
   for (const auto& [idx, value] : msg.match) match[msg.fields[idx].name] = value;
   m["match"] = std::move(match);
