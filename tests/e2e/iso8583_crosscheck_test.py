@@ -124,6 +124,16 @@ CORPUS = [
         "transmission_time": "0101120000", "stan": "000003", "terminal_id": "TERM0001"}),
     ("echo", "request", "without a terminal id", {
         "transmission_time": "0101120001", "stan": "000004"}),
+    # Open messages: fields the operation does not list, by dictionary name or f<number>.
+    ("reversal", "request", "unlisted 14, 18 (by name) and 22 (as f22)", {
+        "pan": "4761739001010010", "amount": "000000001000", "transmission_time": "0101120500",
+        "stan": "000005", "local_time": "120500", "local_date": "0101", "expiry": "2812",
+        "merchant_type": "5411", "f22": "051", "terminal_id": "TERM0001",
+        "original_data": "010000000101011200000000012345678900000000"}),
+    ("authorize", "reply", "unlisted 14, 18 and 22 on the wire", {
+        "mti": "0110", "amount": "000000001000", "stan": "000006", "expiry": "2812",
+        "merchant_type": "5411", "pos_entry_mode": "051", "response_code": "00",
+        "terminal_id": "TERM0001"}),
     ("echo", "reply", "answered", {
         "mti": "0810", "transmission_time": "0101120000", "stan": "000003",
         "response_code": "00", "terminal_id": "TERM0001", "network_code": "301"}),
@@ -172,6 +182,22 @@ def main():
         label = f"{op} {kind}: {what}"
         msg = message(op, kind)
         by_name = {field_name(e): e for e in msg["fields"]}
+        # The profile is open ("unknown_fields": "dictionary"): every dictionary element the
+        # message does not list is taken and decoded under its dictionary name, else f<number>;
+        # every element also answers to f<number> (decoded under its canonical name).
+        listed = {e["field"] for e in msg["fields"]}
+        canonical_name = {}
+        for number, d in dictionary.items():
+            if int(number) not in listed:
+                name = d.get("name") or f"f{number}"
+                by_name[name] = {"field": int(number)}
+        for name, e in list(by_name.items()):
+            if e["field"] != 0:
+                canonical_name[f"f{e['field']}"] = name
+                by_name.setdefault(f"f{e['field']}", e)
+        fields_given = fields
+        fields = {canonical_name.get(n, n) if n.startswith("f") and n not in
+                  {field_name(e) for e in msg["fields"]} else n: v for n, v in fields.items()}
         # What the message holds after mapping: the input, constants and (requests) defaults.
         values = dict(fields)
         for e in msg["fields"]:
@@ -191,7 +217,7 @@ def main():
         expected = {n: (v if by_name[n]["field"] == 0 else canonical(by_name[n]["field"], v))
                     for n, v in values.items()}
 
-        rc_d, ours, err_d = dragoman_encode(op, kind, fields)
+        rc_d, ours, err_d = dragoman_encode(op, kind, fields_given)
         rc_n, theirs, err_n = npm_encode(npm_fields)
         if rc_d != 0 or rc_n != 0:
             check(f"{label} [encode]", False,
