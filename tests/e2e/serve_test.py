@@ -160,6 +160,23 @@ def embedded_simulator_suite():
             problem(status, body, "invalid_field", 422)
             expect("account" in body["detail"], body)
 
+        def unknown_fields():
+            # The issue's own example: "extra" used to vanish with a 200.
+            status, _, body = request(addr, "POST", "/v1/ops/balance",
+                                      {"account": "12345", "extra": "x", "colour": "red"})
+            problem(status, body, "invalid_field", 422)
+            expect(body["detail"].startswith("extra, colour: are not fields of this operation"),
+                   body)
+            expect(body.get("sent") is False, body)
+            c = LineClient(line_addr)
+            try:
+                c.send([{"id": "u", "op": "balance", "data": {"account": "1", "extra": "x"}}])
+                a = c.read(1)[0]
+                expect(a["error"]["code"] == "invalid_field" and
+                       a["error"]["message"].startswith("extra: is not a field"), a)
+            finally:
+                c.close()
+
         def over_body_limit():
             status, _, body = request(addr, "POST", "/v1/ops/balance",
                                       {"account": "1", "pad": "x" * 4000})
@@ -188,6 +205,7 @@ def embedded_simulator_suite():
         check("malformed JSON is 400 problem+json", malformed)
         check("unknown operation is 404", unknown_op)
         check("too-long account is 422 naming the field", too_long_account)
+        check("unknown fields are 422 naming each, on both doors", unknown_fields)
         check("body over --max-body-bytes is 413", over_body_limit)
         check("pipelined lines, ids echoed, errors in place", pipelined_lines)
         check("SIGTERM drains and exits 0", lambda: expect(p.stop() == 0, p.proc.returncode))
