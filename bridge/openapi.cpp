@@ -153,10 +153,10 @@ void put_property(json::object& schema, std::string_view path, json::object valu
   }
 }
 
-// Whether a request refuses fields it does not list. Until profiles can say so, unknown request
-// fields are ignored, so request schemas stay open.
-bool closed(const message_def&) {
-  return false;
+// Whether a request refuses fields it does not list ("unknown_fields"). An open message
+// ("dictionary") is closed too: its dictionary's fields are among its properties.
+bool closed(const message_def& msg) {
+  return msg.unknown != codecs::unknown_fields::ignore;
 }
 
 json::object request_schema(const message_def& msg, std::string_view title) {
