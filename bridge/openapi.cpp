@@ -99,7 +99,7 @@ json::object value_schema(const field_spec& f, const json::object& d, bool reque
     return s;
   }
   if (type == "numeric" || type == "zoned" || type == "packed") {
-    const std::int64_t digits = type == "packed" ? int_of(d, "packed_digits", -1) : length;
+    const std::int64_t digits = type == "packed" ? int_of(d, "digits", -1) : length;
     // Delimited numbers (implied_decimals present) take a sign when signed; fixed numeric never.
     const bool delimited = d.contains("implied_decimals");
     const bool implied = !delimited || bool_of(d, "implied_decimals");
@@ -153,8 +153,7 @@ void put_property(json::object& schema, std::string_view path, json::object valu
   }
 }
 
-// Whether a request refuses fields it does not list ("unknown_fields"). An open message
-// ("dictionary") is closed too: its dictionary's fields are among its properties.
+// Whether a request refuses fields it lists nowhere (unknown_fields: reject or dictionary).
 bool closed(const message_def& msg) {
   return msg.unknown != codecs::unknown_fields::ignore;
 }
@@ -165,7 +164,16 @@ json::object request_schema(const message_def& msg, std::string_view title) {
   if (is_closed) s["additionalProperties"] = false;
   for (std::size_t i = 0; i < msg.fields.size(); ++i) {
     const field_spec& f = msg.fields[i];
-    if (f.constant || f.from.empty()) continue;  // dragoman's to fill, not the app's
+    if (f.from.empty()) continue;  // dragoman's to fill, not the app's
+    if (f.constant) {
+      // Taken and ignored: the profile's value is sent whatever the app says.
+      put_property(s, f.from,
+                   json::object{{"description",
+                                 "ignored: the profile sends " +
+                                     (f.sensitive ? std::string("its own value") : *f.constant)}},
+                   false, is_closed);
+      continue;
+    }
     json::object v =
         value_schema(f, msg.codec ? msg.codec->describe_field(i) : json::object{}, true);
     if (f.default_value && !f.sensitive) v["default"] = *f.default_value;
@@ -182,6 +190,11 @@ json::object request_schema(const message_def& msg, std::string_view title) {
     if (!about.empty()) v["description"] = about;
     const bool required =
         f.required && !f.default_value && f.generate == codecs::generator_kind::none;
+    for (const auto& alias : f.aliases) {  // further names of the same field (ISO 8583: "f2")
+      json::object a = v;
+      a["description"] = "another name of " + f.from + " (give one of them)";
+      put_property(s, alias, std::move(a), false, is_closed);
+    }
     put_property(s, f.from, std::move(v), required, is_closed);
   }
   return s;
@@ -376,13 +389,10 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
       unprocessable, rejection_in_200 ? nullptr : &rejected_data);
   responses["502"] = problem_response("the host answered what the profile cannot read",
                                       codes_with_status(502), nullptr);
-  responses["503"] = problem_response(
-      "no endpoint can take the call now; nothing was sent (sent false), a retry is safe",
-      codes_with_status(503), nullptr);
-  responses["504"] = problem_response(
-      "no reply: the deadline passed, or the connection was lost after the request was written "
-      "(sent true: the host may have acted)",
-      codes_with_status(504), nullptr);
+  responses["503"] =
+      problem_response("no endpoint can take the call now", codes_with_status(503), nullptr);
+  responses["504"] =
+      problem_response("no reply within the deadline", codes_with_status(504), nullptr);
 
   json::object post{{"operationId", op.name},
                     {"summary", op.name},

@@ -69,6 +69,8 @@ def leaves(schema, prefix=""):
     req = set(schema.get("required", []))
     for name, sub in schema.get("properties", {}).items():
         path = prefix + name
+        if sub.get("description", "").startswith("another name of"):
+            continue  # an alias: giving both names is refused, so it is not probed with the base
         if sub.get("type") == "object" and "properties" in sub:
             yield from leaves(sub, path + ".")
         else:
