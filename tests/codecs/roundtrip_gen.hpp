@@ -285,7 +285,7 @@ inline value delimited_value(generator& g, const json::object& a) {
     return number_text(g, 12, dec, bool_of(a, "signed"));
   }
   // Control characters too: a segment end or an MLLP frame byte inside a value must be escaped.
-  return g.text(g.length(0, max), std::string_view(" |^~&\\-\r\n\t\x0b\x1c", 14), true);
+  return g.text(g.length(0, max), std::string_view(" |^~&\\-\r\n\t\x0b\x1c"), true);
 }
 
 inline value delimited_normal(const json::object& a, const value& v) {
