@@ -233,6 +233,18 @@ class Rig:
             time.sleep(0.05)
         raise TimeoutError("/readyz never became 200 with every endpoint connected")
 
+    def wait_no_connection_up(self, timeout=10):
+        """No endpoint has a connection up: dragoman has seen the hosts go, so a call now cannot
+        be written anywhere (before that, a call may still go to a connection being cut)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            eps = self.endpoints()
+            if eps is not None and not any(
+                    c.get("state") == "up" for e in eps.values() for c in e.get("connections", [])):
+                return
+            time.sleep(0.05)
+        raise TimeoutError("a connection stayed up after the hosts went down")
+
     def close(self):
         for p in reversed(self.procs):  # serve first, then proxies, then simulators
             p.kill()
@@ -799,6 +811,7 @@ def cut_transfer_scenario():
             before = dict(rig.all_transfers())
             p.ctl("down")
             s.ctl("down")
+            rig.wait_no_connection_up()
             code, _, status, h, body = timed_call(rig.http, "transfer", transfer_data(720000),
                                                   5000)
             expect(status == 503 and code == "upstream_unavailable", (status, body))
