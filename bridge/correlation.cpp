@@ -13,19 +13,13 @@ std::uint64_t call_generation_context::next_counter(const codecs::field_spec& fi
 
 std::optional<std::uint64_t> key_allocator::next(
     const codecs::field_spec& field, const std::function<bool(std::string_view)>& in_use,
-    std::string& key_text) {
-  const std::uint64_t start = field.counter_start;
-  const std::uint64_t wrap = field.counter_wrap >= start ? field.counter_wrap : start;
-  const std::uint64_t span = wrap - start + 1;
-  if (!started_ || next_ < start || next_ > wrap) {
-    next_ = start;
-    started_ = true;
-  }
+    std::string& key_text, std::chrono::system_clock::time_point now) {
+  const std::uint64_t span = codecs::counter_span(field);
+  position_ = codecs::counter_position_now(field, position_, now);
   std::string normalized;
   // Bounded by the size of the range: every key is tried at most once.
   for (std::uint64_t tried = 0; tried < span; ++tried) {
-    std::uint64_t value = next_;
-    next_ = next_ == wrap ? start : next_ + 1;
+    const std::uint64_t value = codecs::counter_value(field, position_++, random_);
     key_text.clear();
     format_counter(key_text, value, field.counter_width);
     normalize_key(key_text, normalized);

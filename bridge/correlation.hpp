@@ -41,18 +41,21 @@ class call_generation_context final : public codecs::generation_context {
   bool correlation_generated_ = false;
 };
 
-// A counter over the field's range (counter_start..counter_wrap) that skips keys in use.
-// Owned by one connection and used on its thread only.
+// A counter of the field's kind (codecs::counter_value: from the clock by default, so keys do not
+// repeat those of a process before) that skips keys in use. Owned by one connection and used on
+// its thread only; each draws its own random number (the lane of a wide clock counter).
 class key_allocator {
  public:
+  explicit key_allocator(std::uint64_t random = codecs::draw_counter_random()) : random_(random) {}
   // Returns nullopt when every key of the range is in use.
-  std::optional<std::uint64_t> next(const codecs::field_spec& field,
-                                    const std::function<bool(std::string_view)>& in_use,
-                                    std::string& key_text);
+  std::optional<std::uint64_t> next(
+      const codecs::field_spec& field, const std::function<bool(std::string_view)>& in_use,
+      std::string& key_text,
+      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
  private:
-  std::uint64_t next_ = 0;
-  bool started_ = false;
+  std::uint64_t position_ = 0;  // the next unused position
+  std::uint64_t random_;
 };
 
 }  // namespace dragoman::bridge

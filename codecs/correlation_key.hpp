@@ -6,6 +6,7 @@
 #include "codecs/record.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -14,18 +15,47 @@
 
 namespace dragoman::codecs {
 
-// One thread-safe counter per generator slot of a profile, wrapping per field
-// (counter_start..counter_wrap; a wrap below the start keeps the counter at its start).
+// A counter is a position that only grows, and its value a function of the position and of a
+// random number drawn once per process (per bank, per connection). By the field's origin:
+//  - number: the position starts at 0; values counter_start..counter_wrap, wrapping. The same
+//    values in every process: for tests and fixed vectors only.
+//  - random: as number, from a random point of the range.
+//  - clock (the default): the position follows the wall clock and never falls behind it, so a
+//    restarted process goes on past the values of the one before unless that one ran ahead of the
+//    clock by more than the restart took.
+//      10 digits or more (HL7's MSH-10): hundredths of a second since the Unix epoch in the
+//      leading 9 digits (mod 10^9: 115 days before a value comes back), then a random lane per
+//      process that keeps two instances started together apart. 100 values a second before the
+//      counter runs ahead of the clock.
+//      fewer digits (ISO 8583's STAN): the time of day (UTC) scaled to counter_start..counter_wrap,
+//      gone through once a day (6 digits: 11.6 values a second before it runs ahead).
+// The position of a clock counter at now.
+std::uint64_t counter_clock_position(const field_spec& f,
+                                     std::chrono::system_clock::time_point now);
+// The position to use when next is the next unused one: a clock counter's is not behind the clock.
+std::uint64_t counter_position_now(const field_spec& f, std::uint64_t next,
+                                   std::chrono::system_clock::time_point now);
+// The value at a position; random is the number drawn for the counter.
+std::uint64_t counter_value(const field_spec& f, std::uint64_t position, std::uint64_t random);
+// How many positions go by before a value comes back.
+std::uint64_t counter_span(const field_spec& f);
+// A random number for a counter (std::random_device, mixed with the clock).
+std::uint64_t draw_counter_random();
+
+// One thread-safe counter per generator slot of a profile (see counter_value; a wrap below the
+// start keeps the counter at its start).
 class counter_bank {
  public:
-  explicit counter_bank(const profile& p);
-  std::uint64_t next(const field_spec& field) noexcept;
+  explicit counter_bank(const profile& p, std::uint64_t random = draw_counter_random());
+  std::uint64_t next(const field_spec& field,
+                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
   // Continues another bank's counters (a reloaded profile with the same generator slots).
   void copy_from(const counter_bank& other) noexcept;
 
  private:
   std::size_t size_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counters_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> positions_;  // the next unused position per slot
+  std::unique_ptr<std::uint64_t[]> random_;                  // drawn per slot
 };
 
 // The canonical text of a counter value, as map_request writes it (zero-padded to the width).

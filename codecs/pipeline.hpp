@@ -14,7 +14,8 @@
 namespace dragoman::codecs {
 
 // Supplies generated values. The bridge's implementation keeps correlation keys unique among the
-// calls in flight; the offline tools use counters that start from each field's start value.
+// calls in flight; the offline tools use a counter_bank (counters that start from each field's
+// origin: the clock by default, so ids do not repeat from one run to the next).
 class generation_context {
  public:
   virtual ~generation_context() = default;
@@ -27,7 +28,9 @@ class generation_context {
 class counter_generation_context final : public generation_context {
  public:
   explicit counter_generation_context(const profile& p) : counters_(p) {}
-  std::uint64_t next_counter(const field_spec& field) override { return counters_.next(field); }
+  std::uint64_t next_counter(const field_spec& field) override {
+    return counters_.next(field, now());
+  }
   std::chrono::system_clock::time_point now() override { return std::chrono::system_clock::now(); }
 
  private:

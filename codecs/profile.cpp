@@ -79,13 +79,27 @@ struct compiler {
       std::uint64_t max_for_width = 1;
       for (std::uint32_t i = 0; i < spec.counter_width; ++i) max_for_width *= 10;
       --max_for_width;
-      spec.counter_start = static_cast<std::uint64_t>(
-          f.get_int("start", 1, 0, static_cast<std::int64_t>(max_for_width)));
+      // "start": a number, "time" (the default) or "random".
+      spec.origin = counter_origin::clock;
+      if (const json::value* s = f.find("start"); s && s->is_string()) {
+        if (s->get_string() == "random")
+          spec.origin = counter_origin::random;
+        else if (s->get_string() != "time")
+          diag.error(f.child_path("start"), "must be a number, \"time\" or \"random\"");
+      } else if (s) {
+        spec.origin = counter_origin::number;
+        spec.counter_start = static_cast<std::uint64_t>(
+            f.get_int("start", 1, 0, static_cast<std::int64_t>(max_for_width)));
+      }
       spec.counter_wrap =
           static_cast<std::uint64_t>(f.get_int("wrap", static_cast<std::int64_t>(max_for_width), 0,
                                                static_cast<std::int64_t>(max_for_width)));
       if (spec.counter_wrap < spec.counter_start)
         diag.error(f.child_path("wrap"), "must be >= start");
+      if (spec.origin == counter_origin::clock && spec.counter_width >= 10 && f.has("wrap"))
+        diag.error(f.child_path("wrap"),
+                   "does not apply to a \"time\" counter of 10 or more digits (its value uses "
+                   "every digit): give \"start\" a number or \"random\" to bound it");
       spec.generator_slot = out.counter_count++;
     } else if (gen == "timestamp") {
       spec.generate = generator_kind::timestamp;

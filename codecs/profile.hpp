@@ -21,6 +21,11 @@ namespace dragoman::codecs {
 
 enum class generator_kind { none, counter, timestamp };
 
+// Where a counter starts (the profile's "start"): a number (the same values in every process, for
+// tests and fixed vectors), the wall clock ("time", the default) or a random point ("random").
+// codecs/correlation_key.hpp says how each turns into values.
+enum class counter_origin { number, clock, random };
+
 // The common (layout-independent) part of a field: where its value comes from and goes to.
 struct field_spec {
   std::string name;                     // record name, unique within the message
@@ -37,8 +42,9 @@ struct field_spec {
   std::size_t generator_slot = 0;   // index of this counter in the profile's counters
   std::uint32_t counter_width = 6;  // counter: digits
   std::uint64_t counter_start = 1;
-  std::uint64_t counter_wrap = 999999;  // largest value before wrapping to counter_start
-  std::string timestamp_format;         // strftime-like: %Y %m %d %H %M %S %y %j
+  counter_origin origin = counter_origin::number;  // the profile compiler's default is clock
+  std::uint64_t counter_wrap = 999999;             // largest value before wrapping to counter_start
+  std::string timestamp_format;                    // strftime-like: %Y %m %d %H %M %S %y %j
   bool timestamp_utc = true;
   // Further names the app may give the field by in a request (an open dictionary's "f18" and
   // the dictionary's own name); replies use reply_name().

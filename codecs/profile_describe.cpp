@@ -29,7 +29,10 @@ json::object describe_message(const message_def& msg) {
     if (f.generate == generator_kind::counter) {
       o["generate"] = "counter";
       o["width"] = f.counter_width;
-      o["start"] = f.counter_start;
+      if (f.origin == counter_origin::number)
+        o["start"] = f.counter_start;
+      else
+        o["start"] = f.origin == counter_origin::clock ? "time" : "random";
       o["wrap"] = f.counter_wrap;
     } else if (f.generate == generator_kind::timestamp) {
       o["generate"] = "timestamp";

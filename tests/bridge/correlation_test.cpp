@@ -7,6 +7,7 @@
 #include "codecs/profile.hpp"
 #include "codecs/record.hpp"
 
+#include <chrono>
 #include <set>
 #include <string>
 #include <string_view>
@@ -173,9 +174,107 @@ BOOST_AUTO_TEST_CASE(the_correlation_field_gets_a_placeholder) {
   BOOST_TEST(bank.next(key) == 10u);
 }
 
+// Restarts and instances: counters of origin clock (the profile's default) do not give a value
+// the process before gave, nor one another instance started at the same moment gives. The clock is
+// the test's: 2026-12-05 10:00:00 UTC, and 20 s later for the restarted process.
+const auto ten_o_clock = std::chrono::system_clock::time_point(std::chrono::seconds(1796464800));
+
+codecs::field_spec clock_counter(std::uint32_t width,
+                                 codecs::counter_origin origin = codecs::counter_origin::clock) {
+  std::uint64_t max = 1;
+  for (std::uint32_t i = 0; i < width; ++i) max *= 10;
+  auto f = counter(1, max - 1, 0, width);
+  f.origin = origin;
+  return f;
+}
+
+std::set<std::uint64_t> values_of(counter_bank& bank, const codecs::field_spec& f, int n,
+                                  std::chrono::system_clock::time_point at) {
+  std::set<std::uint64_t> out;
+  for (int i = 0; i < n; ++i) out.insert(bank.next(f, at));
+  return out;
+}
+
+bool overlap(const std::set<std::uint64_t>& a, const std::set<std::uint64_t>& b) {
+  for (auto v : a)
+    if (b.count(v)) return true;
+  return false;
+}
+
+// HL7's MSH-10 (10 digits): the first process sends 1000 messages within one instant (running 10 s
+// ahead of the clock), is restarted 20 s later, and the new process sends 1000 more.
+BOOST_AUTO_TEST_CASE(a_restart_does_not_repeat_wide_ids) {
+  const auto f = clock_counter(10);
+  counter_bank before(with_counters(1), 7);
+  const auto first = values_of(before, f, 1000, ten_o_clock);
+  BOOST_TEST(first.size() == 1000u);
+  counter_bank after(with_counters(1), 7);  // the same lane: only the clock keeps them apart
+  const auto second = values_of(after, f, 1000, ten_o_clock + std::chrono::seconds(20));
+  BOOST_TEST(!overlap(first, second));
+  BOOST_TEST(*second.begin() > *first.rbegin());
+  // With a numeric start (today's behaviour before origins) the restart repeats every value.
+  auto fixed = f;
+  fixed.origin = codecs::counter_origin::number;
+  counter_bank fixed_before(with_counters(1)), fixed_after(with_counters(1));
+  BOOST_TEST(overlap(values_of(fixed_before, fixed, 10, ten_o_clock),
+                     values_of(fixed_after, fixed, 10, ten_o_clock + std::chrono::seconds(20))));
+}
+
+// Two instances started at the same moment: the clock part is the same, the lanes differ.
+BOOST_AUTO_TEST_CASE(two_instances_do_not_share_wide_ids) {
+  const auto f = clock_counter(10);
+  counter_bank a(with_counters(1), 1), b(with_counters(1), 7);  // lanes 8 and 5
+  const auto from_a = values_of(a, f, 500, ten_o_clock);
+  const auto from_b = values_of(b, f, 500, ten_o_clock);
+  BOOST_TEST(!overlap(from_a, from_b));
+  // 2026-12-05 10:00:00 is 179646480000 hundredths of a second: its last 9 digits lead the id.
+  BOOST_TEST(*from_a.begin() / 10 == 646480000u);
+}
+
+// ISO 8583's STAN (6 digits): the time of day scaled to 1..999999; a restart 20 s later starts
+// past what 100 messages took (11.6 values a second, so 231 values on).
+BOOST_AUTO_TEST_CASE(a_restart_does_not_repeat_narrow_ids) {
+  const auto f = clock_counter(6);
+  counter_bank before(with_counters(1), 7);
+  const auto first = values_of(before, f, 100, ten_o_clock);
+  // 10:00:00 is 36000 s of 86400 into the day: 999999 * 36000 / 86400 = 416666, plus the start.
+  BOOST_TEST(*first.begin() == 416667u);
+  counter_bank after(with_counters(1), 7);
+  const auto second = values_of(after, f, 100, ten_o_clock + std::chrono::seconds(20));
+  BOOST_TEST(!overlap(first, second));
+  BOOST_TEST(*second.begin() == 416667u + 231u);
+  // The counter follows the clock when it is quiet, and runs ahead of it when busy.
+  BOOST_TEST(before.next(f, ten_o_clock + std::chrono::seconds(60)) == 416667u + 694u);
+  BOOST_TEST(before.next(f, ten_o_clock + std::chrono::seconds(60)) == 416667u + 695u);
+}
+
+BOOST_AUTO_TEST_CASE(a_random_start_stays_in_the_range) {
+  auto f = counter(1, 999999, 0, 6);
+  f.origin = codecs::counter_origin::random;
+  counter_bank bank(with_counters(1), 42);
+  const auto a = bank.next(f);
+  const auto b = bank.next(f);
+  BOOST_TEST(a >= 1u);
+  BOOST_TEST(a <= 999999u);
+  BOOST_TEST(b == (a == 999999u ? 1u : a + 1));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(allocation)
+
+// The connection's keys follow the clock as the bank's counters do.
+BOOST_AUTO_TEST_CASE(keys_of_a_clock_counter_follow_the_clock) {
+  const auto f = counters::clock_counter(6);
+  key_allocator keys(7);
+  std::string text;
+  auto never = [](std::string_view) { return false; };
+  BOOST_TEST(*keys.next(f, never, text, counters::ten_o_clock) == 416667u);
+  BOOST_TEST(text == "416667");
+  BOOST_TEST(*keys.next(f, never, text, counters::ten_o_clock) == 416668u);
+  BOOST_TEST(*keys.next(f, never, text, counters::ten_o_clock + std::chrono::seconds(20)) ==
+             416667u + 231u);
+}
 
 BOOST_AUTO_TEST_CASE(skips_keys_in_use_and_wraps) {
   const auto f = counter(1, 4, 0, 3);
@@ -229,12 +328,12 @@ BOOST_AUTO_TEST_CASE(nothing_when_every_key_is_in_use) {
   BOOST_TEST(asked == 3);
 }
 
-BOOST_AUTO_TEST_CASE(a_changed_range_restarts_at_its_start) {
+BOOST_AUTO_TEST_CASE(a_changed_range_is_kept_to) {
   key_allocator keys;
   std::string text;
   auto never = [](std::string_view) { return false; };
   BOOST_TEST(*keys.next(counter(50, 60), never, text) == 50u);
-  BOOST_TEST(*keys.next(counter(1, 9), never, text) == 1u);
+  BOOST_TEST(*keys.next(counter(1, 9), never, text) == 2u);  // the position goes on
   BOOST_TEST(*keys.next(counter(5, 2), never, text) == 5u);  // wrap below start: one key
   BOOST_TEST(*keys.next(counter(5, 2), never, text) == 5u);
 }

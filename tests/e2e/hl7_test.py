@@ -51,6 +51,14 @@ def offline_checks():
                                              "given": "JOHN", "birth_date": "19800101", "sex": "M"},
                   dec.decode())
 
+    # MSH-10 does not start again with every process: receivers drop duplicate control ids.
+    ids = []
+    for _ in range(2):
+        rc, out, err = run(["encode", "--profile", PROFILE, "--op", "admit"], json.dumps(ADMIT).encode())
+        ids.append(out.split(b"|")[9] if rc == 0 else err)
+    check("two encode runs give different control ids (MSH-10)",
+          ids[0] != ids[1] and all(re.fullmatch(rb"\d{10}", i) for i in ids), str(ids))
+
     rc, out, err = run(["encode", "--profile", PROFILE, "--op", "lab_result"], json.dumps(LAB).encode())
     if check("encode lab_result", rc == 0, err):
         segs = out[1:-2].split(b"\r")

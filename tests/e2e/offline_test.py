@@ -31,6 +31,13 @@ check("encode --hex exact bytes", rc == 0 and out.decode().strip() ==
 rc, raw, err = run(["encode", "--profile", ACME_FIXED, "--op", "balance"], b'{"account":"12345"}')
 check("encode raw bytes", rc == 0 and raw.hex() == "0016c2c1d3d8f0f0f0f0f0f1f1f2f3f4f540404040404040")
 
+# The shipped profile's trace (6 digits) follows the time of day: a restart goes on past the
+# traces of the process before. Two runs a moment apart do not go backwards.
+traces = []
+for _ in range(2):
+    rc, out, err = run(["encode", "--profile", ACME, "--op", "balance"], b'{"account":"12345"}')
+    traces.append(int("".join(str(b - 0xF0) for b in out[6:12])) if rc == 0 and len(out) == 24 else -1)
+check("encode traces follow the clock", 0 < traces[0] <= traces[1], str(traces))
 
 rc, out, err = run(["decode", "--profile", ACME], raw)
 msg = json.loads(out) if rc == 0 else {}
