@@ -7,7 +7,10 @@ Two ways of showing output are recognised:
     up to the next `$` line or the end of the block;
   - in ```sh blocks, a command followed by `# output` lines.
 Generated values are matched by pattern: `…` stands for any text, a 14-digit timestamp
-(20YYMMDDhhmmss) for any 14 digits, and `<0xNN>` for that control byte. A `  # comment` after an
+(20YYMMDDhhmmss) for any 14 digits, and `<0xNN>` for that control byte. Counters and control ids
+start from the clock (docs/profiles.md, "Generated values"), so a run of 6 or more digits stands
+for any digits of the same length: in a JSON string, between HL7's `|`, and, in a line of hex, as
+ASCII (`3x`) or EBCDIC (`fx`) digit bytes. A `  # comment` after an
 output line is the README's explanation, not output. Commands run in a scratch directory that
 sees the checkout's profiles/, with `dragoman` on PATH; commands that call 127.0.0.1:8080 or :7070
 reach a `dragoman serve` started as scripts/run starts it, on ports the system chose.
@@ -92,20 +95,30 @@ def comment_examples(block, first_line):
     return out
 
 
+GENERATED = (r"…|<0x[0-9a-fA-F]{2}>|20\d{12}|(?<=\")\d{6,}(?=\")|(?<=\|)\d{6,}(?=\|)"
+             r"|(?:3[0-9]){6,}|(?:f[0-9]){6,}")
+
+
 def pattern_of(expected_line):
     """The regular expression an output line must match in full."""
     line = re.sub(r"\s+# .*$", "", expected_line)
-    parts = re.split(r"(…|<0x[0-9a-fA-F]{2}>|20\d{12})", line)
-    rx = ""
-    for p in parts:
+    hex_line = re.fullmatch(r"[0-9a-f…]+", line) is not None
+    rx, at = "", 0
+    for m in re.finditer(GENERATED, line):
+        p = m.group(0)
+        if (p.startswith("3") or p.startswith("f")) and not hex_line and not p.isdigit():
+            continue  # hex digit bytes only in a line of hex
+        rx += re.escape(line[at:m.start()])
+        at = m.end()
         if p == "…":
             rx += ".*"
-        elif re.fullmatch(r"<0x[0-9a-fA-F]{2}>", p):
+        elif p.startswith("<0x"):
             rx += re.escape(chr(int(p[3:5], 16)))
-        elif re.fullmatch(r"20\d{12}", p):
-            rx += r"\d{14}"
+        elif hex_line and not p.isdigit() or hex_line and len(p) % 2 == 0 and p[0] in "3f":
+            rx += "(?:%s[0-9]){%d}" % (p[0], len(p) // 2)
         else:
-            rx += re.escape(p)
+            rx += r"\d{%d}" % len(p)
+    rx += re.escape(line[at:])
     return rx.rstrip()
 
 
