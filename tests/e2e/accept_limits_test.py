@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 
-from harness import DRAGOMAN, SRC, Checks, Process
+from harness import DRAGOMAN, SRC, Checks, Process, get
 
 PROFILE = os.path.join(SRC, "profiles", "acme-core.json")
 FD_LIMIT = 64
@@ -52,6 +52,18 @@ def answers_within(socks, seconds):
     return got
 
 
+def upstreams_up(http, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        status, body = get(http, "/admin/upstreams")
+        if status == 200:
+            conns = [c for e in json.loads(body)["endpoints"] for c in e["connections"]]
+            if conns and all(c["state"] == "up" for c in conns):
+                return True
+        time.sleep(0.05)
+    return False
+
+
 def main():
     p = Process(LIMITED + [DRAGOMAN, "serve", "--profile", PROFILE, "--http", "127.0.0.1:0",
                            "--line", "127.0.0.1:0", "--threads", "2"])
@@ -62,6 +74,10 @@ def main():
                       p.output()):
             return
         host, port = ev["line"].rsplit(":", 1)
+        # The connections to the (built-in) host first: opened once descriptors ran out, they
+        # would fail, open the breaker and turn the clients' calls into refusals (a slow start
+        # under load did exactly that).
+        checks("every upstream connection is up before the flood", upstreams_up(ev["http"]))
         # More clients than descriptors: the kernel completes their handshakes (the backlog),
         # dragoman accepts until EMFILE.
         for i in range(CLIENTS):
