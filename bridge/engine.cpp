@@ -6,6 +6,7 @@
 #include "bridge/log.hpp"
 #include "bridge/translator.hpp"
 #include "bridge/upstream_pool.hpp"
+#include "bridge/upstream_tls.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -48,7 +49,9 @@ class engine_impl final : public call_engine {
   bool ready() const override { return pool_.ready(); }
 
   boost::json::object describe_upstreams() const override {
-    return boost::json::object{{"endpoints", pool_.describe()}};
+    boost::json::object o{{"endpoints", pool_.describe()}};
+    if (options_.tls) o["tls"] = options_.tls->describe();
+    return o;
   }
 
   boost::json::object stats() const override {

@@ -10,6 +10,7 @@
 #include "bridge/log.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/simulator.hpp"
+#include "bridge/upstream_tls.hpp"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -108,6 +109,7 @@ class server {
         signals_(pool_.at(0), SIGINT, SIGTERM),
         hangups_(pool_.at(0), SIGHUP),
         drain_timer_(pool_.at(0)),
+        tls_timer_(pool_.at(0)),
         engine_options_(options.engine),
         // Shards: more than threads, so that the few threads outside the pool rarely share one.
         call_metrics_(threads_ * 2 + 2) {
@@ -119,6 +121,7 @@ class server {
   int run() {
     wait_signal();
     wait_hangup();
+    watch_tls();
     log_listening();
     serving_.store(true);
     pool_.run();
@@ -139,6 +142,10 @@ class server {
  private:
   void start_engine() {
     if (engine_options_.upstreams.empty() && profile_->upstream.endpoints.empty()) {
+      if (engine_options_.tls)
+        throw std::runtime_error(
+            "TLS toward the host needs --upstream (or the profile's upstream.endpoints): the "
+            "embedded simulator speaks cleartext");
       sim_ = start_simulator(pool_.at(0), profile_, simulator_options{});
       std::string address = format_endpoint(sim_->local_endpoint());
       engine_options_.upstreams.push_back(address);
@@ -216,6 +223,7 @@ class server {
     w.sample("dragoman_info", {{"version", DRAGOMAN_VERSION}, {"profile", p ? p->name : ""}}, 1);
     w.family("dragoman_ready", "gauge", "1 when an upstream connection can carry calls.");
     w.sample("dragoman_ready", {}, engine_->ready() ? 1 : 0);
+    if (engine_options_.tls) engine_options_.tls->write_metrics(w);
     write_door_metrics(w);
   }
 
@@ -339,9 +347,22 @@ class server {
     });
   }
 
+  // The TLS files toward the host, polled for a change of identity (a replaced file, a swapped
+  // Kubernetes ..data symlink): new handshakes use what loads, connections up stay.
+  void watch_tls() {
+    if (!engine_options_.tls || options_.tls_reload_interval.count() <= 0) return;
+    tls_timer_.expires_after(options_.tls_reload_interval);
+    tls_timer_.async_wait([this](error_code ec) {
+      if (ec) return;
+      engine_options_.tls->reload(false);
+      watch_tls();
+    });
+  }
+
   // SIGHUP: the profile file again. A bad one is refused with every mistake logged and the old
   // one keeps serving; a good one applies to new calls (connections and calls in flight stay).
   void on_hangup() {
+    if (engine_options_.tls) engine_options_.tls->reload(true);
     auto next = codecs::load_profile(options_.profile_path);
     if (!next.compiled || !next.errors.empty()) {
       ++reloads_failed_;
@@ -389,6 +410,7 @@ class server {
   asio::signal_set signals_;
   asio::signal_set hangups_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer tls_timer_;
   engine_options engine_options_;
   metrics call_metrics_;
   std::shared_ptr<simulator> sim_;

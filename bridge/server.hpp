@@ -35,6 +35,8 @@ struct server_options {
   std::string log_level = "info";
   bool trace = false;               // wire trace of every call
   bool allow_trace_header = false;  // X-Dragoman-Trace: 1 turns the trace on for one call
+  // How often the TLS files toward the host are checked for a change (0: on SIGHUP only).
+  std::chrono::milliseconds tls_reload_interval{1000};
   engine_options engine;
 };
 

@@ -36,7 +36,7 @@ upstream_connection::upstream_connection(asio::io_context& ctx,
       shared_(std::move(shared)),
       ep_(ep),
       gauge_(gauge),
-      socket_(ctx),
+      stream_(ctx),
       resolver_(ctx),
       state_timer_(ctx),
       deadline_timer_(ctx),
@@ -522,15 +522,21 @@ void upstream_connection::sign_on_refused(const session_outcome& outcome) {
 void upstream_connection::become_up() {
   state_ = state::up;
   ever_up_ = true;
-  failed_attempts_ = 0;
   last_connect_error_.clear();
   ++counters().connected;
   shared_->up.fetch_add(1);
-  if (ep_.record_success(probe_connect_)) shared_->breaker_closed(ep_);
-  probe_connect_ = false;
+  // A probe decides now (its endpoint waits for it); otherwise an unconfirmed TLS session
+  // counts as a success with the host's first bytes (on_read).
+  if (!tls_unconfirmed_ || !ep_.breaker_closed()) confirm_up();
   publish();
   arm_heartbeat();
   pump_queue();
+}
+
+void upstream_connection::confirm_up() {
+  failed_attempts_ = 0;
+  if (ep_.record_success(probe_connect_)) shared_->breaker_closed(ep_);
+  probe_connect_ = false;
 }
 
 void upstream_connection::arm_heartbeat() {

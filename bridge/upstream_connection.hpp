@@ -7,6 +7,7 @@
 #include "bridge/call_book.hpp"
 #include "bridge/upstream_session.hpp"
 #include "bridge/upstream_shared.hpp"
+#include "bridge/upstream_stream.hpp"
 #include "codecs/frame_reader.hpp"
 #include "codecs/incoming.hpp"
 
@@ -116,8 +117,11 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   void on_breaker_closed();
   void do_connect();
   bool wait_for_breaker();
+  void on_tcp_connected(std::uint64_t epoch);
   void on_connected();
   void connect_failed(const std::string& why);
+  void tls_refused_late(const std::string& why);
+  void confirm_up();
   void close_socket();
   void close_and(const close_reason& reason, then next);
   void stop_for_good();
@@ -137,7 +141,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   std::shared_ptr<profile_bundle> bundle_;          // the wire this connection speaks
   std::shared_ptr<profile_bundle> decoder_bundle_;  // keeps the decoder's framer alive
   std::shared_ptr<profile_bundle> replace_with_;    // reload with another wire: once idle
-  boost::asio::ip::tcp::socket socket_;
+  upstream_stream stream_;                          // plain TCP or TLS; a fresh one per connect
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer state_timer_;  // the connect timeout, or the backoff
   boost::asio::steady_timer deadline_timer_;
@@ -153,6 +157,10 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   bool ever_up_ = false;
   bool connect_timed_out_ = false;
   bool probe_connect_ = false;  // this connect is the breaker's half-open probe
+  // TLS 1.3: the host checks our certificate after our side of the handshake is done, so its
+  // refusal comes as the first read. Until the host's first bytes arrive, a TLS error counts as
+  // a failed connect (and toward the breaker), and being up is not yet a success.
+  bool tls_unconfirmed_ = false;
   std::string last_connect_error_;
   std::optional<time_point> drain_deadline_;
   time_point last_activity_;

@@ -4,9 +4,10 @@
 
 #include "bridge/log.hpp"
 #include "bridge/retry_budget.hpp"
+#include "bridge/upstream_tls.hpp"
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 #include <algorithm>
 
@@ -48,11 +49,10 @@ void upstream_connection::start_write() {
   writing_ = true;
   ++batches_started_;
   counters().bytes_out.fetch_add(out_writing_.size(), std::memory_order_relaxed);
-  asio::async_write(
-      socket_, asio::buffer(out_writing_),
-      [self = shared_from_this(), epoch = epoch_](boost::system::error_code ec, std::size_t n) {
-        self->on_write(epoch, ec, n);
-      });
+  stream_.async_write(asio::buffer(out_writing_), [self = shared_from_this(), epoch = epoch_](
+                                                      boost::system::error_code ec, std::size_t n) {
+    self->on_write(epoch, ec, n);
+  });
 }
 
 void upstream_connection::on_write(std::uint64_t epoch, boost::system::error_code ec,
@@ -84,7 +84,7 @@ void upstream_connection::do_read() {
                      " bytes; max_frame_length)");
     return;
   }
-  socket_.async_read_some(
+  stream_.async_read_some(
       asio::buffer(space.data(), space.size()),
       [self = shared_from_this(), epoch = epoch_](boost::system::error_code ec, std::size_t n) {
         self->on_read(epoch, ec, n);
@@ -109,12 +109,24 @@ void upstream_connection::on_read(std::uint64_t epoch, boost::system::error_code
                                   std::size_t n) {
   if (epoch != epoch_ || state_ == state::stopped) return;
   if (ec) {
+    const bool tls_error = stream_.is_tls() && (ec.category() == asio::error::get_ssl_category() ||
+                                                ec == asio::ssl::error::stream_truncated);
+    if (tls_error && tls_unconfirmed_) {
+      tls_refused_late("TLS: " + describe_tls_failure(ec, stream_.ssl(),
+                                                      !options().tls->settings().cert.empty()));
+      return;
+    }
     close_and({close_reason::kind::lost,
                ec == asio::error::eof ? std::string("closed by the peer")
-                                      : "read failed: " + ec.message(),
+               : tls_error ? "read failed: TLS: " + describe_tls_failure(ec, stream_.ssl(), true)
+                           : "read failed: " + ec.message(),
                call_code::upstream_unavailable, true},
               then::reconnect);
     return;
+  }
+  if (tls_unconfirmed_ && n > 0) {
+    tls_unconfirmed_ = false;
+    if (carries_calls()) confirm_up();
   }
   counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
   last_activity_ = steady::now();
@@ -186,6 +198,16 @@ void upstream_connection::do_connect() {
   publish();
   const std::uint64_t epoch = ++epoch_;
   connect_timed_out_ = false;
+  tls_unconfirmed_ = false;
+  // A fresh stream per connect; TLS takes the material in use now (rotated files apply here).
+  stream_.reset(options().tls ? options().tls->context() : nullptr);
+  if (stream_.is_tls()) {
+    std::string why;
+    if (!options().tls->prepare(stream_.ssl(), ep_.address().host, why)) {
+      connect_failed(why);
+      return;
+    }
+  }
   state_timer_.expires_after(options().connect_timeout);
   state_timer_.async_wait([self = shared_from_this(), epoch](boost::system::error_code ec) {
     if (ec || epoch != self->epoch_ || self->state_ != state::connecting) return;
@@ -203,7 +225,7 @@ void upstream_connection::do_connect() {
                                                         : "resolve failed: " + ec.message());
           return;
         }
-        asio::async_connect(self->socket_, results,
+        asio::async_connect(self->stream_.socket(), results,
                             [self, epoch](boost::system::error_code ec2, const tcp::endpoint&) {
                               if (epoch != self->epoch_ || self->state_ == state::stopped) return;
                               if (ec2) {
@@ -212,15 +234,40 @@ void upstream_connection::do_connect() {
                                                          : "connect failed: " + ec2.message());
                                 return;
                               }
-                              self->on_connected();
+                              self->on_tcp_connected(epoch);
                             });
       });
+}
+
+// TLS: the handshake, within what is left of the connect timeout (its timer still runs). A
+// failure is a failed connect, with the reason (unknown CA, expired, name mismatch, ...).
+void upstream_connection::on_tcp_connected(std::uint64_t epoch) {
+  if (!stream_.is_tls()) {
+    on_connected();
+    return;
+  }
+  boost::system::error_code ignored;
+  stream_.socket().set_option(tcp::no_delay(true), ignored);
+  stream_.async_handshake([self = shared_from_this(), epoch](boost::system::error_code ec) {
+    if (epoch != self->epoch_ || self->state_ == state::stopped) return;
+    if (ec) {
+      self->connect_failed(
+          self->connect_timed_out_
+              ? "TLS handshake timed out"
+              : "TLS handshake failed: " +
+                    describe_tls_failure(ec, self->stream_.ssl(),
+                                         !self->options().tls->settings().cert.empty()));
+      return;
+    }
+    self->tls_unconfirmed_ = SSL_version(self->stream_.ssl()) == TLS1_3_VERSION;
+    self->on_connected();
+  });
 }
 
 void upstream_connection::on_connected() {
   boost::system::error_code ignored;
   state_timer_.cancel();
-  socket_.set_option(tcp::no_delay(true), ignored);
+  stream_.socket().set_option(tcp::no_delay(true), ignored);
   ++counters().connects;
   if (ever_connected_) ++counters().reconnects;
   ever_connected_ = true;
@@ -269,10 +316,27 @@ void upstream_connection::connect_failed(const std::string& why) {
 }
 
 void upstream_connection::close_socket() {
-  boost::system::error_code ignored;
   resolver_.cancel();
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.close();
+}
+
+// The host refused the TLS session right after the handshake (TLS 1.3 client certificate
+// checks): a failed connect for the counters, the backoff and the breaker.
+void upstream_connection::tls_refused_late(const std::string& why) {
+  tls_unconfirmed_ = false;
+  ++counters().connect_failures;
+  ++failed_attempts_;
+  last_connect_error_ = why;
+  ep_.record_failure(why, probe_connect_, steady::now());
+  probe_connect_ = false;
+  if (failed_attempts_ == 1 || failed_attempts_ % 20 == 0)
+    log::warn("connect_failed", {{"endpoint", ep_.name()},
+                                 {"connection", gauge_.id()},
+                                 {"reason", why},
+                                 {"attempt", failed_attempts_}});
+  close_and({state_ == state::signing_on ? close_reason::kind::dropped : close_reason::kind::lost,
+             why, call_code::upstream_unavailable, false},
+            then::reconnect);
 }
 
 // The one way a connection closes: the socket, the up count, the counters and log line its

@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace dragoman::bridge {
+
+class upstream_tls;
 
 struct engine_options {
   std::vector<std::string> upstreams;        // "host:port"; empty: the profile's endpoints
@@ -27,6 +30,9 @@ struct engine_options {
   std::size_t retry_budget_floor = 3;  // ... plus this many
   std::chrono::milliseconds retry_backoff_min{20};  // jittered backoff between attempts
   std::chrono::milliseconds retry_backoff_max{200};
+  // TLS toward the host (--tls*, the profile's upstream.tls); null: cleartext. The handshake is
+  // bounded by connect_timeout.
+  std::shared_ptr<upstream_tls> tls;
 };
 
 }  // namespace dragoman::bridge

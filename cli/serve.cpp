@@ -2,6 +2,7 @@
 #include "bridge/log.hpp"
 #include "bridge/server.hpp"
 #include "bridge/simulator.hpp"
+#include "bridge/upstream_tls.hpp"
 #include "cli/commands.hpp"
 #include "cli/profile_file.hpp"
 
@@ -42,7 +43,59 @@ std::vector<std::string> split_list(const std::vector<std::string>& values) {
 struct millisecond_flags {
   std::size_t connect_timeout = 0, max_timeout = 0, idle_timeout = 0, header_timeout = 0;
   std::size_t drain_timeout = 0, queue_timeout = 0, breaker_cooldown = 0;
+  std::size_t tls_reload_interval = 1000;
 };
+
+// The --tls* flags; empty strings: the profile's upstream.tls (or the default).
+struct tls_flags {
+  bool on = false;
+  std::string ca, cert, key, server_name, min_version, ciphers;
+};
+
+void add_tls_flags(po::options_description& desc, tls_flags& t, millisecond_flags& ms) {
+  desc.add_options()("tls", po::bool_switch(&t.on),
+                     "TLS toward the legacy host, verified against the system CA store (any "
+                     "--tls-* flag or the profile's upstream.tls turns it on too)")(
+      "tls-ca", po::value(&t.ca),
+      "CA certificates (PEM file or directory) the host is checked with")(
+      "tls-cert", po::value(&t.cert),
+      "client certificate chain (PEM) for mutual TLS; with --tls-key")(
+      "tls-key", po::value(&t.key), "the client certificate's private key (PEM)")(
+      "tls-server-name", po::value(&t.server_name),
+      "name sent (SNI) and checked in the host's certificate (default: the endpoint's host)")(
+      "tls-min-version", po::value(&t.min_version), "oldest TLS version: 1.2 (default) or 1.3")(
+      "tls-ciphers", po::value(&t.ciphers),
+      "OpenSSL cipher names, ':'-separated (TLS_* names are TLS 1.3 suites)")(
+      "tls-reload-interval-ms", po::value(&ms.tls_reload_interval)->default_value(1000),
+      "how often the TLS files are checked for a change (0: only on SIGHUP)");
+}
+
+// Flags over the profile's upstream.tls, key by key; the files are loaded here (a bad one stops
+// the start with its reason).
+std::shared_ptr<bridge::upstream_tls> make_tls(const tls_flags& f, const codecs::profile& p) {
+  const auto& t = p.upstream.tls;
+  bridge::tls_settings s;
+  s.enabled = t.enabled || f.on || !f.ca.empty() || !f.cert.empty() || !f.key.empty() ||
+              !f.server_name.empty() || !f.min_version.empty() || !f.ciphers.empty();
+  if (!s.enabled) return nullptr;
+  auto pick = [](const std::string& flag, const std::string& profile) {
+    return flag.empty() ? profile : flag;
+  };
+  s.ca = pick(f.ca, t.ca);
+  s.cert = pick(f.cert, t.cert);
+  s.key = pick(f.key, t.key);
+  s.server_name = pick(f.server_name, t.server_name);
+  s.ciphers = pick(f.ciphers, t.ciphers);
+  const std::string version = pick(f.min_version, t.min_version);
+  if (version == "1.2")
+    s.min_version = 12;
+  else if (version == "1.3")
+    s.min_version = 13;
+  else
+    throw usage_error("--tls-min-version must be 1.2 or 1.3");
+  if (std::string bad = bridge::check_tls_settings(s); !bad.empty()) throw usage_error(bad);
+  return std::make_shared<bridge::upstream_tls>(std::move(s));
+}
 
 // The serve flags, read straight into the server's options (or ms for durations).
 void add_serve_flags(po::options_description& desc, bridge::server_options& o,
@@ -126,6 +179,7 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   o.drain_timeout = milliseconds(ms.drain_timeout);
   e.queue_timeout = milliseconds(ms.queue_timeout);
   e.breaker_cooldown = milliseconds(ms.breaker_cooldown);
+  o.tls_reload_interval = milliseconds(ms.tls_reload_interval);
 }
 
 }  // namespace
@@ -133,8 +187,10 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
 int run_serve(int argc, char** argv) {
   bridge::server_options o;
   millisecond_flags ms;
+  tls_flags tls;
   po::options_description desc("serve options");
   add_serve_flags(desc, o, ms);
+  add_tls_flags(desc, tls, ms);
   po::variables_map vm;
   if (!parse_options("serve",
                      "Serves the app's calls (HTTP/JSON and NDJSON lines) and translates them to "
@@ -145,6 +201,7 @@ int run_serve(int argc, char** argv) {
     o.engine.upstreams = split_list(vm["upstream"].as<std::vector<std::string>>());
   o.profile = load_profile_file(o.profile_path);  // the only load: the server serves this one
   apply_profile_defaults(o, vm, ms);
+  o.engine.tls = make_tls(tls, *o.profile);
   // Checked and set in one step, here only.
   if (!bridge::log::set_level(o.log_level))
     throw usage_error("--log-level must be one of debug, info, warn, error");

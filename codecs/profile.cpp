@@ -409,7 +409,23 @@ struct compiler {
     out.upstream.connections = static_cast<std::size_t>(uc.get_int("connections", 2, 1, 1024));
     out.upstream.max_timeout =
         std::chrono::milliseconds(uc.get_int("max_timeout_ms", 30000, 1, 3600000));
+    if (const json::object* t = uc.get_object("tls")) compile_upstream_tls(uc, *t);
     uc.finish();
+  }
+
+  void compile_upstream_tls(config_object& uc, const json::object& obj) {
+    config_object tc(obj, uc.child_path("tls"), diag);
+    auto& t = out.upstream.tls;
+    t.enabled = tc.get_bool("enabled", true);
+    t.ca = tc.get_string("ca");
+    t.cert = tc.get_string("cert");
+    t.key = tc.get_string("key");
+    t.server_name = tc.get_string("server_name");
+    t.ciphers = tc.get_string("ciphers");
+    t.min_version = tc.get_enum("min_version", {"1.2", "1.3"}, "1.2");
+    if (t.cert.empty() != t.key.empty())
+      diag.error(tc.path(), "cert and key go together (mutual TLS needs both)");
+    tc.finish();
   }
 
   // An operation named by the session section; its request must be buildable without the app

@@ -119,8 +119,17 @@ struct correlation_spec {
   std::vector<std::string> also;  // further key fields copied from request to reply (ISO 8583: 41)
 };
 
+// upstream.tls: TLS toward the host (the --tls* flags override each key). Paths as written
+// (relative to the working directory).
+struct upstream_tls_spec {
+  bool enabled = false;  // the section is present
+  std::string ca, cert, key, server_name, ciphers;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+};
+
 struct upstream_defaults {
   std::vector<std::string> endpoints;  // "host:port"
+  upstream_tls_spec tls;
   std::chrono::milliseconds connect_timeout{2000};
   std::size_t connections = 2;
   std::chrono::milliseconds max_timeout{30000};  // cap on a caller's requested deadline

@@ -74,6 +74,17 @@ json::object profile::describe() const {
                    {"connect_timeout_ms", upstream.connect_timeout.count()},
                    {"connections", upstream.connections},
                    {"max_timeout_ms", upstream.max_timeout.count()}};
+  if (upstream.tls.enabled) {
+    const auto& t = upstream.tls;
+    json::object tls{{"min_version", t.min_version}};
+    for (auto [key, value] : {std::pair<const char*, const std::string*>{"ca", &t.ca},
+                              {"cert", &t.cert},
+                              {"key", &t.key},
+                              {"server_name", &t.server_name},
+                              {"ciphers", &t.ciphers}})
+      if (!value->empty()) tls[key] = *value;
+    o["upstream"].as_object()["tls"] = std::move(tls);
+  }
   json::object sess;
   auto op_name = [&](const std::optional<std::size_t>& i) -> json::value {
     return i ? json::value(operations[*i].name) : json::value(nullptr);

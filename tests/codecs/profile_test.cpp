@@ -74,6 +74,23 @@ BOOST_AUTO_TEST_CASE(good_profile_compiles) {
   BOOST_TEST(d.at("operations").at("ping").at("request").at("fields").as_array().size() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(upstream_tls_is_read_and_described) {
+  auto out = compile_profile(replace(good, R"("charset": "ascii")",
+                                     R"("charset": "ascii", "upstream": {"tls": {"ca": "ca.pem",
+                                       "cert": "c.pem", "key": "k.pem", "min_version": "1.3"}})"));
+  BOOST_REQUIRE_MESSAGE(out.compiled, all_errors(out));
+  const auto& t = out.compiled->upstream.tls;
+  BOOST_TEST(t.enabled);
+  BOOST_TEST(t.ca == "ca.pem");
+  BOOST_TEST(t.min_version == "1.3");
+  auto d = out.compiled->describe();
+  BOOST_TEST(d.at("upstream").at("tls").at("cert").as_string() == "c.pem");
+  auto off = compile_profile(good);
+  BOOST_REQUIRE(off.compiled);
+  BOOST_TEST(!off.compiled->upstream.tls.enabled);
+  BOOST_TEST(!off.compiled->describe().at("upstream").as_object().contains("tls"));
+}
+
 BOOST_AUTO_TEST_CASE(negative_length_is_named_by_path) {
   auto out = compile_profile(
       replace(good, R"("name": "who", "length": 8)", R"("name": "who", "length": -3)"));
@@ -237,6 +254,13 @@ const section_case section_cases[] = {
      {R"(upstream.endpoints[0]: must be a "host:port" string)",
       "upstream.connect_timeout_ms: must be an integer", "upstream.connections: must be > 0",
       "upstream.max_timeout: unknown key"}},
+    {"upstream.tls",
+     {{R"("charset": "ascii")",
+       R"("charset": "ascii", "upstream": {"tls": {"cert": "c.pem", "min_version": "1.1",
+           "verify": false}})"}},
+     {R"(upstream.tls.min_version: unknown value "1.1", must be one of 1.2, 1.3)",
+      "upstream.tls: cert and key go together (mutual TLS needs both)",
+      "upstream.tls.verify: unknown key"}},
     {"session",
      {{R"("charset": "ascii")",
        R"("charset": "ascii", "session": {"sign_on": "logon", "heartbeat_interval_ms": -1,
