@@ -5,6 +5,7 @@
 #include "bridge/upstream_tls.hpp"
 #include "cli/commands.hpp"
 #include "cli/profile_file.hpp"
+#include "codecs/secret.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -151,7 +152,8 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "admin", po::value(&o.admin)->default_value(""),
       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")(
       "admin-token", po::value(&o.admin_token)->default_value(""),
-      "token required on admin endpoints (Authorization: Bearer TOKEN)")(
+      "token required on admin endpoints (Authorization: Bearer TOKEN); env:NAME or file:PATH "
+      "reads it from there")(
       "health", po::value(&o.health)->default_value(""),
       "health listener ADDR:PORT: only /healthz and /readyz, for probes (empty: off)")(
       "log-level", po::value(&o.log_level)->default_value(o.log_level),
@@ -199,6 +201,14 @@ int run_serve(int argc, char** argv) {
     return 0;
   if (vm.count("upstream"))
     o.engine.upstreams = split_list(vm["upstream"].as<std::vector<std::string>>());
+  // A token given as env:NAME or file:PATH stays out of argv.
+  if (codecs::is_secret_reference(o.admin_token)) {
+    std::string why;
+    auto token = codecs::resolve_secret(o.admin_token, why);
+    if (!token || token->empty())
+      throw usage_error("--admin-token: " + (token ? "the secret is empty" : why));
+    o.admin_token = std::move(*token);
+  }
   o.profile = load_profile_file(o.profile_path);  // the only load: the server serves this one
   apply_profile_defaults(o, vm, ms);
   o.engine.tls = make_tls(tls, *o.profile);

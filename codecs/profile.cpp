@@ -2,6 +2,7 @@
 #include "codecs/profile.hpp"
 
 #include "codecs/json_text.hpp"
+#include "codecs/secret.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -53,20 +54,32 @@ struct compiler {
         spec.name = "field" + std::to_string(index);
       }
     }
-    if (const json::value* v = f.find("value")) {
-      if (auto t = scalar_text(*v))
-        spec.constant = *t;
-      else
-        diag.error(f.child_path("value"), "must be a string, number or boolean");
-    }
-    if (const json::value* v = f.find("default")) {
-      if (auto t = scalar_text(*v))
-        spec.default_value = *t;
-      else
-        diag.error(f.child_path("default"), "must be a string, number or boolean");
-    }
+    // "env:NAME" and "file:PATH" values are secrets (sign-on passwords, tokens): read here, and
+    // the field is sensitive (masked in logs, traces and /admin/profile) whatever it says.
+    bool secret = false;
+    auto text_of = [&](std::string_view key, std::optional<std::string>& to) {
+      const json::value* v = f.find(key);
+      if (!v) return;
+      auto t = scalar_text(*v);
+      if (!t) {
+        diag.error(f.child_path(key), "must be a string, number or boolean");
+        return;
+      }
+      if (v->is_string() && is_secret_reference(*t)) {
+        secret = true;
+        std::string why;
+        t = resolve_secret(*t, why);
+        if (!t) {
+          diag.error(f.child_path(key), why);
+          return;
+        }
+      }
+      to = std::move(t);
+    };
+    text_of("value", spec.constant);
+    text_of("default", spec.default_value);
     spec.required = f.get_bool("required", false);
-    spec.sensitive = f.get_bool("sensitive", false);
+    spec.sensitive = f.get_bool("sensitive", false) || secret;
     auto kind = f.get_enum("json", {"string", "number", "boolean", "array"}, "string");
     spec.json = kind == "number"    ? field_spec::json_kind::number
                 : kind == "boolean" ? field_spec::json_kind::boolean

@@ -4,8 +4,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "codecs/profile.hpp"
+#include "codecs/secret.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -89,6 +93,46 @@ BOOST_AUTO_TEST_CASE(upstream_tls_is_read_and_described) {
   BOOST_REQUIRE(off.compiled);
   BOOST_TEST(!off.compiled->upstream.tls.enabled);
   BOOST_TEST(!off.compiled->describe().at("upstream").as_object().contains("tls"));
+}
+
+BOOST_AUTO_TEST_CASE(secrets_come_from_the_environment_or_a_file_and_are_masked) {
+  ::setenv("DRAGOMAN_TEST_SIGN_ON_PW", "s3cret", 1);
+  const std::string file = "profile_test_secret.txt";
+  std::ofstream(file) << "t0ken\n";
+  auto out = compile_profile(
+      replace(good, R"({"name": "who", "length": 8, "from": "who", "required": true},)",
+              R"({"name": "who", "length": 8, "from": "who", "required": true},
+         {"name": "pw", "length": 8, "value": "env:DRAGOMAN_TEST_SIGN_ON_PW"},
+         {"name": "tok", "length": 8, "default": "file:)" +
+                  file + R"(", "from": "tok"},)"));
+  BOOST_REQUIRE_MESSAGE(out.compiled, all_errors(out));
+  const auto& fields = out.compiled->operations.at(0).request.fields;
+  auto field = [&](std::string_view name) -> const field_spec& {
+    return *std::find_if(fields.begin(), fields.end(),
+                         [&](const field_spec& f) { return f.name == name; });
+  };
+  BOOST_TEST(*field("pw").constant == "s3cret");
+  BOOST_TEST(field("pw").sensitive);
+  BOOST_TEST(*field("tok").default_value == "t0ken");  // the trailing newline dropped
+  BOOST_TEST(field("tok").sensitive);
+  const std::string described = boost::json::serialize(out.compiled->describe());
+  BOOST_TEST(described.find("s3cret") == std::string::npos);
+  BOOST_TEST(described.find("t0ken") == std::string::npos);
+  std::remove(file.c_str());
+
+  auto missing = compile_profile(
+      replace(good, R"({"name": "who", "length": 8, "from": "who", "required": true},)",
+              R"({"name": "who", "length": 8, "from": "who", "required": true},
+         {"name": "pw", "length": 8, "value": "env:DRAGOMAN_TEST_NOT_SET_ANYWHERE"},
+         {"name": "tok", "length": 8, "value": "file:/nonexistent/secret"},)"));
+  BOOST_TEST(has_error(missing,
+                       "operations.ping.request.fields[3].value: environment variable "
+                       "DRAGOMAN_TEST_NOT_SET_ANYWHERE is not set"),
+             all_errors(missing));
+  BOOST_TEST(has_error(missing, "/nonexistent/secret: cannot be read"), all_errors(missing));
+  std::string why;
+  BOOST_TEST(!resolve_secret("env:", why).has_value());
+  BOOST_TEST(resolve_secret("plain", why).value() == "plain");
 }
 
 BOOST_AUTO_TEST_CASE(negative_length_is_named_by_path) {
