@@ -14,6 +14,8 @@ HOPS = [
     ("node", "Node JSON→memcached translator"),
     ("dragoman-line", "**dragoman line (NDJSON)** → memcached"),
     ("twemproxy", "twemproxy → memcached"),
+    ("dragoman-tls", "**dragoman HTTP, mutual TLS to the host** → stunnel4 server → memcached"),
+    ("dragoman-stunnel", "dragoman HTTP cleartext → stunnel4 client → stunnel4 server → memcached"),
 ]
 
 
@@ -60,8 +62,9 @@ def main():
       f"idle cost from {meta['idle_connections']} keep-alive connections")
     w("- HTTP rows: wrk + bench/wrk_ops.lua (POST JSON, 90% get / 10% set over 1,000 keys, 64-byte values); "
       "memcached, twemproxy and dragoman-line rows: dragoman_loadgen with the same mix")
-    for k in ("dragoman", "memcached", "nginx", "haproxy", "twemproxy", "node", "wrk"):
-        w(f"- {k}: {meta[k]}")
+    for k in ("dragoman", "memcached", "nginx", "haproxy", "twemproxy", "stunnel", "node", "wrk"):
+        if k in meta:
+            w(f"- {k}: {meta[k]}")
     w("")
     head = "| hop | " + " | ".join(f"c={c} req/s · p50/p99 µs" for c in cs) + \
         f" | hop CPU µs/req | RSS MiB (c={top_c}) | idle KiB/conn | start→first reply |"
@@ -106,7 +109,8 @@ def main():
     w("| pair | c | throughput | p99 | Δ p50 µs |")
     w("|---|---|---|---|---|")
     for r in ratio_rows("dragoman-http", ["node", "nginx", "haproxy", "memcached-direct"]) + \
-            ratio_rows("dragoman-line", ["twemproxy", "memcached-direct"]):
+            ratio_rows("dragoman-line", ["twemproxy", "memcached-direct"]) + \
+            ratio_rows("dragoman-tls", ["dragoman-stunnel", "dragoman-http"]):
         w(r)
     w("")
 
