@@ -326,6 +326,16 @@ def failures(sim):
     expired = stunnel(sim, "expired1.crt", "expired1.key")
     failure("expired certificate", expired, MTLS, "certificate expired")
     failure("no client certificate", good, ["--tls-ca", path("ca1.crt")], "no client certificate")
+    # A host that accepts the TCP connection and never answers the ClientHello: the handshake is
+    # bounded by the connect timeout (1000 ms here).
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(64)
+    try:
+        failure("mute host", "127.0.0.1:%d" % mute.getsockname()[1], MTLS,
+                "TLS handshake timed out")
+    finally:
+        mute.close()
     srv = SServer(sim, "host1.crt", "host1.key")
     try:
         failure("s_server, no client certificate", srv.address, ["--tls-ca", path("ca1.crt")],
