@@ -183,6 +183,31 @@ BOOST_AUTO_TEST_CASE(reload_follows_the_files_identity_and_keeps_old_material_wh
   BOOST_TEST((linked.reload(false) == upstream_tls::reload_result::loaded));
 }
 
+BOOST_AUTO_TEST_CASE(a_certificate_rotated_before_its_key_waits_for_the_key) {
+  const std::string cert = files()("rot-client.crt"), key = files()("rot-client.key");
+  write(cert, read(files()("client.crt")));
+  write(key, read(files()("client.key")));
+  auto s = mtls(files()("ca.crt"));
+  s.cert = cert;
+  s.key = key;
+  upstream_tls t(s);
+  const auto first = t.context();
+  const auto first_expiry = t.certificate_expiry();
+  // A new certificate (and key) made for the rotation; the certificate lands first.
+  sh(files().dir,
+     "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout next.key "
+     "-out next.csr -subj /CN=next && openssl x509 -req -in next.csr -CA ca.crt -CAkey ca.key "
+     "-CAcreateserial -days 20 -out next.crt");
+  replace(cert, read(files()("next.crt")));
+  BOOST_TEST((t.reload(false) == upstream_tls::reload_result::failed));  // key does not match
+  BOOST_TEST((t.context() == first));
+  BOOST_TEST((t.certificate_expiry() == first_expiry));
+  replace(key, read(files()("next.key")));
+  BOOST_TEST((t.reload(false) == upstream_tls::reload_result::loaded));
+  BOOST_TEST((t.context() != first));
+  BOOST_TEST(*t.certificate_expiry() > *first_expiry + 9 * 86400);  // 20 days, not 10
+}
+
 BOOST_AUTO_TEST_CASE(prepare_sets_the_name_or_address_checked) {
   upstream_tls t(mtls(files()("ca.crt")));
   std::string why;
