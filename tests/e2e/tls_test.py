@@ -192,8 +192,8 @@ class SServer:
         self.sim.close()
 
 
-def serve(upstreams, extra, connections=1):
-    args = [DRAGOMAN, "serve", "--profile", PROFILE, "--http", "127.0.0.1:0", "--line", "",
+def serve(upstreams, extra, connections=1, profile=PROFILE):
+    args = [DRAGOMAN, "serve", "--profile", profile, "--http", "127.0.0.1:0", "--line", "",
             "--upstream-connections", str(connections), "--connect-timeout-ms", "1000",
             "--breaker-cooldown-ms", "300", "--tls-reload-interval-ms", "100"]
     for u in upstreams:
@@ -276,6 +276,34 @@ def mtls_calls(sim):
     s, b, _ = balance(http) if wait_for(lambda: get(http, "/readyz")[0] == 200) else (0, {}, {})
     check("stunnel: --tls-server-name localhost and TLS 1.3 only: call ok", s == 200, str(b))
     stop(d)
+
+
+def heartbeats(sim):
+    """Echo tests every 200 ms over mutual TLS: answered, and the connection stays up."""
+    with open(PROFILE) as f:
+        text = f.read()
+    fast = text.replace('"heartbeat_interval_ms": 30000', '"heartbeat_interval_ms": 200', 1)
+    assert fast != text
+    fast_profile = path("acme-fast-heartbeat.json")
+    with open(fast_profile, "w") as f:
+        f.write(fast)
+    host = stunnel(sim, "host1.crt", "host1.key")
+    d, http = serve([host], MTLS, profile=fast_profile)
+    try:
+        up = wait_for(lambda: get(http, "/readyz")[0] == 200)
+        since = [c.get("since") for e in upstreams(http).get("endpoints", [])
+                 for c in e.get("connections", [])]
+        beats = wait_for(lambda: (lambda m: m and float(m.split()[-1]) >= 4)(
+            metric(http, "dragoman_upstream_heartbeats_total")), timeout=10)
+        fails = metric(http, "dragoman_upstream_heartbeat_failures_total")
+        still = [c.get("since") for e in upstreams(http).get("endpoints", [])
+                 for c in e.get("connections", [])]
+        check("heartbeats over TLS are answered and the connection stays up",
+              up and beats and fails.endswith(" 0") and still == since,
+              "%s / %s / %s %s" % (metric(http, "dragoman_upstream_heartbeats_total"), fails,
+                                   since, still))
+    finally:
+        stop(d)
 
 
 def s_server_call(sim):
@@ -450,6 +478,7 @@ try:
     sim = simulator()
     startup_errors()
     mtls_calls(sim)
+    heartbeats(sim)
     s_server_call(sim)
     failures(sim)
     rotation(sim)
