@@ -5,11 +5,13 @@
 
 namespace dragoman::bridge {
 
-void call_book::set_mode(codecs::correlation_mode mode) {
+void call_book::set_mode(codecs::correlation_mode mode, std::size_t profile_limit) {
   keyed_ = mode == codecs::correlation_mode::field;
-  ordered_limit_ = mode == codecs::correlation_mode::ordered
-                       ? std::max<std::size_t>(1, limits_.max_in_flight)
-                       : 1;
+  flight_limit_ = 1;
+  if (mode != codecs::correlation_mode::sequential) {
+    flight_limit_ = std::max<std::size_t>(1, limits_.max_in_flight);
+    if (profile_limit > 0) flight_limit_ = std::min(flight_limit_, profile_limit);
+  }
 }
 
 tracked_call* call_book::adopt(std::unique_ptr<tracked_call> c, time_point when) {

@@ -72,8 +72,9 @@ class call_book {
   call_book(const call_book&) = delete;
   call_book& operator=(const call_book&) = delete;
 
-  // The correlation mode of the profile the connection speaks (on every connect).
-  void set_mode(codecs::correlation_mode mode);
+  // The correlation mode of the profile the connection speaks (on every connect), and the
+  // profile's own limit of calls in flight (0: none; else the lower of it and limits).
+  void set_mode(codecs::correlation_mode mode, std::size_t profile_limit = 0);
   bool keyed() const noexcept { return keyed_; }
 
   // ---- ownership and deadlines ----
@@ -95,11 +96,11 @@ class call_book {
 
   // ---- in flight ----
   bool can_send() const noexcept {
-    return keyed_ ? keyed_calls_.size() < limits_.max_in_flight : ordered_.size() < ordered_limit_;
+    return keyed_ ? keyed_calls_.size() < flight_limit_ : ordered_.size() < flight_limit_;
   }
   // More than one call may be in flight at once (keyed, or "ordered"): a full connection refuses
   // a call (overloaded) instead of queueing it.
-  bool pipelined() const noexcept { return keyed_ || ordered_limit_ > 1; }
+  bool pipelined() const noexcept { return flight_limit_ > 1; }
   std::size_t in_flight() const noexcept { return keyed_ ? keyed_calls_.size() : ordered_.size(); }
   bool idle() const noexcept { return keyed_ ? keyed_calls_.empty() : ordered_.empty(); }
   enum class key_check { ok, no_correlation_field, no_free_key, already_in_flight };
@@ -174,7 +175,7 @@ class call_book {
   limits limits_;
   std::atomic<std::size_t>* queued_gauge_;
   bool keyed_ = false;
-  std::size_t ordered_limit_ = 1;
+  std::size_t flight_limit_ = 1;  // keyed or in order
 
   deadline_map deadlines_;  // owns every call
   std::list<tracked_call*> queue_;

@@ -62,12 +62,46 @@ std::int64_t binary_digits(std::int64_t bytes, bool is_signed) {
   return digits;
 }
 
+// A binary layout integer: a JSON integer or its digits; a mapped one, one of its names (JSON
+// booleans for the names "true" and "false").
+json::object binary_integer_schema(const json::object& d, bool is_signed) {
+  json::object s;
+  if (const json::value* map = d.if_contains("map"); map && map->is_object()) {
+    json::array names;
+    for (const auto& kv : map->get_object()) {
+      names.emplace_back(kv.key());
+      if (kv.key() == "true" || kv.key() == "false") names.emplace_back(kv.key() == "true");
+    }
+    s["enum"] = std::move(names);
+    return s;
+  }
+  // The range of the field (its digits as a string are accepted too).
+  const unsigned bits = static_cast<unsigned>(std::clamp<std::int64_t>(
+      d.contains("bits") ? int_of(d, "bits") : 8 * int_of(d, "size", 8), 1, 64));
+  s["type"] = "integer";
+  if (is_signed) {
+    const std::uint64_t top =
+        bits >= 64 ? ~std::uint64_t{0} >> 1 : (std::uint64_t{1} << (bits - 1)) - 1;
+    s["minimum"] = -static_cast<std::int64_t>(top) - 1;
+    s["maximum"] = top;
+  } else {
+    s["minimum"] = 0;
+    s["maximum"] = bits >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
+  }
+  return s;
+}
+
 // The JSON Schema of one field's value from its layout's description.
 json::object value_schema(const field_spec& f, const json::object& d, bool request) {
   json::object s;
   if (f.json == field_spec::json_kind::array) {
     s["type"] = "array";
-    s["items"] = {{"type", "object"}};
+    // The layout says what one element is (binary arrays: integers or booleans); segment groups
+    // hold objects.
+    if (const json::value* items = d.if_contains("items"); items && items->is_object())
+      s["items"] = *items;
+    else
+      s["items"] = {{"type", "object"}};
     return s;
   }
   if (!request && f.json == field_spec::json_kind::number) {
@@ -109,6 +143,8 @@ json::object value_schema(const field_spec& f, const json::object& d, bool reque
   } else if (type == "binary") {
     s["pattern"] =
         decimal_pattern(binary_digits(length, is_signed) - decimals, decimals, is_signed);
+  } else if (type == "uint" || type == "int" || type == "bits") {  // binary layout integers
+    return binary_integer_schema(d, type == "int");
   } else if (type == "hex") {
     s["pattern"] = hex_pattern(length);
   } else if (type == "token") {  // template: no spaces, no control characters, not empty

@@ -40,6 +40,9 @@ struct length_prefix_config {
   // lengthAdjustment, so that frame length = offset + field_length + value + effective_adjustment.
   std::int64_t effective_adjustment = 0;
   std::size_t strip = 0;
+  // The payload is the whole frame, length field included: decode strips nothing, encode writes
+  // the length over the payload's own bytes at the field's place.
+  bool in_payload = false;
   std::size_t max_frame_length = 0;
   std::uint64_t max_value = 0;  // the largest value the field can hold
 
@@ -243,6 +246,7 @@ class length_prefix_framer final : public framer {
       return encode_error(errc::invalid_field, "payload of " + std::to_string(payload.size()) +
                                                    " bytes is shorter than length_field_offset " +
                                                    std::to_string(c.offset));
+    if (c.in_payload) return encode_in_place(payload, out);
     const std::uint64_t frame_length = std::uint64_t{payload.size()} + c.field_length;
     if (frame_length > c.max_frame_length)
       return encode_error(errc::frame_too_long, too_long_message(frame_length, c.max_frame_length));
@@ -265,6 +269,29 @@ class length_prefix_framer final : public framer {
     return std::make_unique<length_prefix_decoder>(c_);
   }
 
+  // length_in_payload: the payload is the frame; its bytes at the length field are replaced.
+  result<void> encode_in_place(byte_view payload, byte_buffer& out) const {
+    const length_prefix_config& c = *c_;
+    const std::size_t header = c.header_length();
+    if (payload.size() < header)
+      return encode_error(errc::invalid_field, "payload of " + std::to_string(payload.size()) +
+                                                   " bytes is shorter than its " +
+                                                   std::to_string(header) + "-byte header");
+    if (payload.size() > c.max_frame_length)
+      return encode_error(errc::frame_too_long,
+                          too_long_message(payload.size(), c.max_frame_length));
+    const std::int64_t value = static_cast<std::int64_t>(payload.size()) -
+                               static_cast<std::int64_t>(header) - c.effective_adjustment;
+    if (value < 0)
+      return encode_error(errc::invalid_field, "payload of " + std::to_string(payload.size()) +
+                                                   " bytes is too short for length_adjustment " +
+                                                   std::to_string(c.adjustment));
+    const std::size_t start = out.size();
+    out.insert(out.end(), payload.begin(), payload.end());
+    write_length(c, static_cast<std::uint64_t>(value), out.data() + start + c.offset);
+    return {};
+  }
+
   std::size_t max_frame_length() const noexcept override { return c_->max_frame_length; }
 
   boost::json::object describe() const override {
@@ -278,6 +305,7 @@ class length_prefix_framer final : public framer {
     o["length_adjustment"] = c.adjustment;
     o["length_includes_header"] = c.includes_header;
     o["initial_bytes_to_strip"] = c.strip;
+    if (c.in_payload) o["length_in_payload"] = true;
     o["max_frame_length"] = c.max_frame_length;
     return o;
   }
@@ -316,6 +344,10 @@ std::unique_ptr<framer> make_length_prefix_framer(config_object& cfg) {
       cfg.get_int("length_adjustment", 0, -max_frame_length_limit, max_frame_length_limit);
   c->includes_header = cfg.get_bool("length_includes_header", false);
   const auto strip = cfg.get_optional_int("initial_bytes_to_strip", 0, max_frame_length_limit);
+  c->in_payload = cfg.get_bool("length_in_payload", false);
+  if (c->in_payload && strip && *strip != 0)
+    diag.error(cfg.child_path("initial_bytes_to_strip"),
+               "must be 0 with length_in_payload (the payload is the whole frame)");
   c->max_frame_length =
       static_cast<std::size_t>(cfg.require_int("max_frame_length", 1, max_frame_length_limit));
   // The checks below combine the sizes read so far; with one of them wrong they would report
@@ -331,7 +363,7 @@ std::unique_ptr<framer> make_length_prefix_framer(config_object& cfg) {
   if (!sizes_ok) return nullptr;
 
   const std::size_t header = c->header_length();
-  c->strip = strip ? static_cast<std::size_t>(*strip) : header;
+  c->strip = strip ? static_cast<std::size_t>(*strip) : c->in_payload ? 0 : header;
   c->effective_adjustment =
       c->adjustment - (c->includes_header ? static_cast<std::int64_t>(header) : 0);
   c->max_value = max_value_of(c->encoding, c->field_length);

@@ -18,10 +18,9 @@ struct layout_type {
 
 // One line per layout type.
 constexpr layout_type layout_types[] = {
-    {"fixed", make_fixed_layout},
-    {"delimited", make_delimited_layout},
-    {"template", make_template_layout},
-    {"iso8583", make_iso8583_layout, iso8583_dictionary_fields},
+    {"fixed", make_fixed_layout},       {"delimited", make_delimited_layout},
+    {"template", make_template_layout}, {"iso8583", make_iso8583_layout, iso8583_dictionary_fields},
+    {"binary", make_binary_layout},
 };
 
 }  // namespace

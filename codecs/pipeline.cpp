@@ -71,12 +71,10 @@ result<void> take_value(const field_spec& f, std::string_view given_as, const js
   std::string& slot = out.slot(i);
   slot.clear();
   if (f.json == field_spec::json_kind::array) {
+    // The layout judges the elements (objects for a segment group, numbers or booleans for a
+    // binary array).
     if (!v.is_array())
       return make_error(errc::invalid_field, std::string(given_as), "must be an array");
-    for (const auto& item : v.get_array())
-      if (!item.is_object())
-        return make_error(errc::invalid_field, std::string(given_as),
-                          "must be an array of objects");
     slot = json::serialize(v);
   } else if (!scalar_text(v, slot)) {
     return make_error(errc::invalid_field, std::string(given_as),
@@ -367,6 +365,9 @@ reply_outcome classify_reply(const operation& op, const record& reply) {
   o.success = false;
   for (const auto& s : op.result.success)
     if (s == o.code) o.success = true;
+  if (o.message.empty() && !o.success)
+    for (const auto& [code, name] : op.result.code_names)
+      if (code == o.code) o.message = name;
   return o;
 }
 

@@ -299,6 +299,15 @@ struct compiler {
       if (!op.result.message_field)
         diag.error(r.child_path("message_field"), "no reply field named \"" + *mf + "\"");
     }
+    if (const json::object* names = r.get_object("codes")) {
+      for (const auto& kv : *names) {
+        if (!kv.value().is_string())
+          diag.error(r.child_path("codes") + "." + std::string(kv.key()), "must be a string");
+        else
+          op.result.code_names.emplace_back(std::string(kv.key()),
+                                            std::string(kv.value().get_string()));
+      }
+    }
     op.result.rejected_status = static_cast<int>(r.get_int("rejected_status", 422, 200, 599));
     if (op.result.rejected_status != 200 && op.result.rejected_status != 422)
       diag.error(r.child_path("rejected_status"), "must be 200 or 422");
@@ -390,6 +399,11 @@ struct compiler {
                            : mode == "ordered" ? correlation_mode::ordered
                                                : correlation_mode::sequential;
     out.correlation.field = cc.get_string("field");
+    out.correlation.max_in_flight =
+        static_cast<std::size_t>(cc.get_int("max_in_flight", 0, 0, 1 << 20));
+    if (out.correlation.mode == correlation_mode::sequential && cc.has("max_in_flight"))
+      diag.error(cc.child_path("max_in_flight"),
+                 "does not apply to mode \"sequential\" (one call in flight already)");
     if (const json::array* also = cc.get_array("also")) {
       for (std::size_t i = 0; i < also->size(); ++i) {
         if (!(*also)[i].is_string())

@@ -35,8 +35,9 @@ struct field_spec {
   std::optional<std::string> default_value;
   bool required = false;
   bool sensitive = false;  // masked in logs, traces and admin output
-  // array: a JSON array of objects (repeating groups, e.g. HL7 OBX segments) carried in the
-  // record as its compact JSON text; the layout expands it.
+  // array: a JSON array carried in the record as its compact JSON text; the layout expands it
+  // and judges its elements (objects for repeating groups such as HL7 OBX segments, integers or
+  // booleans for binary arrays such as Modbus registers and coils).
   enum class json_kind { string, number, boolean, array } json = json_kind::string;
   generator_kind generate = generator_kind::none;
   std::size_t generator_slot = 0;   // index of this counter in the profile's counters
@@ -96,6 +97,9 @@ struct result_rule {
   std::vector<std::string> success;          // codes meaning success
   std::optional<std::size_t> message_field;  // reply field with the host's text, passed along
   int rejected_status = 422;                 // HTTP status of a rejection: 422 or 200
+  // Names of the codes ("02" -> "illegal data address"): a rejection's message when the reply
+  // carries no text of its own.
+  std::vector<std::pair<std::string, std::string>> code_names;
 };
 
 struct operation {
@@ -117,6 +121,9 @@ struct correlation_spec {
   correlation_mode mode = correlation_mode::sequential;
   std::string field;  // record field name in requests and replies (mode field); generated
   std::vector<std::string> also;  // further key fields copied from request to reply (ISO 8583: 41)
+  // The most calls in flight on one connection the peer accepts (field and ordered modes); 0: no
+  // limit of the profile's own (serve's --max-in-flight-per-connection applies).
+  std::size_t max_in_flight = 0;
 };
 
 // upstream.tls: TLS toward the host (the --tls* flags override each key). Paths as written

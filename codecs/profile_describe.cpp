@@ -68,6 +68,8 @@ json::object profile::describe() const {
                                                                                : "sequential"},
                       {"field", correlation.field},
                       {"also", json::value_from(correlation.also)}};
+  if (correlation.max_in_flight > 0)
+    o["correlation"].as_object()["max_in_flight"] = correlation.max_in_flight;
   json::array eps;
   for (const auto& e : upstream.endpoints) eps.emplace_back(e);
   o["upstream"] = {{"endpoints", std::move(eps)},
@@ -120,6 +122,11 @@ json::object profile::describe() const {
       if (op.result.message_field)
         res["message_field"] = op.reply.fields[*op.result.message_field].name;
       res["rejected_status"] = op.result.rejected_status;
+      if (!op.result.code_names.empty()) {
+        json::object names;
+        for (const auto& [code, text] : op.result.code_names) names[code] = text;
+        res["codes"] = std::move(names);
+      }
     }
     d["result"] = std::move(res);
     ops[op.name] = std::move(d);

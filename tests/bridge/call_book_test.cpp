@@ -243,3 +243,20 @@ BOOST_AUTO_TEST_CASE(take_all_keeps_what_an_earlier_attempt_wrote) {
   BOOST_TEST(now->call->written);
   BOOST_TEST(!unsent->call->written);
 }
+
+BOOST_AUTO_TEST_CASE(the_profile_limits_the_calls_in_flight_of_a_keyed_connection) {
+  book_fixture f("field", 4);
+  f.book.set_mode(f.bundle->profile->correlation.mode, 1);  // correlation.max_in_flight: 1
+  BOOST_TEST(f.book.keyed());
+  BOOST_TEST(!f.book.pipelined());  // more calls queue instead of being refused as overloaded
+  BOOST_TEST(f.book.can_send());
+  tracked_call* a = f.send_balance("1", 1000ms);
+  BOOST_TEST(!f.book.can_send());
+  auto owned = f.book.release(a, f.clock.now);
+  BOOST_TEST(f.book.can_send());
+  // A profile limit above the serve limit: the serve limit holds.
+  f.book.set_mode(f.bundle->profile->correlation.mode, 100);
+  for (int i = 0; i < 4; ++i) f.send_balance(std::to_string(i), 1000ms);
+  BOOST_TEST(!f.book.can_send());
+  BOOST_TEST(f.book.pipelined());
+}

@@ -58,17 +58,25 @@ byte_view payload_of(const profile& p, const byte_buffer& frame) {
 // A value every layout accepts for a field: raw-byte fields take hex of their length.
 std::string sample_value(const message_def& msg, std::size_t i) {
   const field_spec& f = msg.fields[i];
+  json::object d = msg.codec->describe_field(i);
+  // Names of wire values (a coil's "true"), and arrays of what the layout says they hold.
+  if (const json::value* m = d.if_contains("map"); m && m->is_object())
+    return std::string(m->get_object().begin()->key());
+  if (const json::value* items = d.if_contains("items"); items && items->is_object())
+    return items->get_object().at("type") == "boolean" ? "[true]" : "[1]";
   if (f.json == field_spec::json_kind::boolean) return "true";
   if (f.json == field_spec::json_kind::array) return "[{}]";
-  json::object d = msg.codec->describe_field(i);
   // An ISO 8583 MTI that no constant gives (the request that reads unrecognised messages).
   if (const json::value* n = d.if_contains("type"); n && n->is_string() && n->get_string() == "mti")
     return "0100";
   const json::value* type = d.if_contains("type");
-  if (type && type->is_string() && (type->get_string() == "b" || type->get_string() == "hex")) {
+  if (type && type->is_string() &&
+      (type->get_string() == "b" || type->get_string() == "hex" || type->get_string() == "bytes")) {
     std::int64_t n = 1;
     if (const json::value* len = d.if_contains("length"); len && len->is_number())
       n = len->to_number<std::int64_t>();
+    if (const json::value* size = d.if_contains("size"); size && size->is_number())
+      n = size->to_number<std::int64_t>();
     return std::string(static_cast<std::size_t>(2 * n), '0');
   }
   return "1";
@@ -251,8 +259,9 @@ BOOST_AUTO_TEST_CASE(shipped_profiles_round_trip) {
               at = &next.get_object();
               path.remove_prefix(dot + 1);
             }
+            const std::size_t idx = static_cast<std::size_t>(&f - msg->fields.data());
             if (f.json == field_spec::json_kind::array)
-              (*at)[path] = json::array{json::object{}};
+              (*at)[path] = json::parse(sample_value(*msg, idx));
             else
               (*at)[path] = sample_value(*msg, static_cast<std::size_t>(&f - msg->fields.data()));
           }

@@ -342,7 +342,7 @@ const section_case section_cases[] = {
     {"unknown layout",
      {{R"("reply": {"layout": "fixed",)", R"("reply": {"layout": "fixd", "pad": "x",)"}},
      {"operations.ping.reply.layout: unknown layout \"fixd\", must be one of fixed, delimited, "
-      "template, iso8583"}},
+      "template, iso8583, binary"}},
 };
 
 }  // namespace

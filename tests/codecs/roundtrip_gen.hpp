@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -40,7 +41,7 @@ inline bool bool_of(const json::object& o, std::string_view key) {
 
 // The pieces of one message a generator needs, read once from the compiled message.
 struct message_shape {
-  std::string layout;                // fixed, iso8583, template, delimited
+  std::string layout;                // fixed, iso8583, template, delimited, binary
   json::object layout_attrs;         // describe()
   std::vector<json::object> fields;  // describe_field(i)
   // template: per alternative, the fields its placeholders name, the counted ones, the set ones.
@@ -347,6 +348,88 @@ inline value template_value(generator& g, const json::object& a, bool counted) {
 // ---- a whole record --------------------------------------------------------------------------
 
 // Fills r with a random valid record of m.
+// ---- binary -------------------------------------------------------------------------------
+
+// An integer field's value as the layout reads conditions: its digits, or its map's wire value.
+inline std::optional<std::uint64_t> binary_wire(const json::object& a, const value& v) {
+  if (!v) return std::uint64_t{0};
+  if (const json::value* m = a.if_contains("map"); m && m->is_object())
+    if (const json::value* w = m->get_object().if_contains(*v))
+      return w->to_number<std::uint64_t>();
+  std::uint64_t n = 0;
+  auto r = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (r.ec != std::errc() || r.ptr != v->data() + v->size()) return std::nullopt;
+  return n;
+}
+
+inline std::string binary_integer(generator& g, unsigned bits, bool is_signed) {
+  std::uint64_t u = g.below(UINT64_MAX);
+  switch (g.below(4)) {  // the limits often
+    case 0:
+      u = 0;
+      break;
+    case 1:
+      u = UINT64_MAX;
+      break;
+    default:
+      break;
+  }
+  if (!is_signed) return std::to_string(bits >= 64 ? u : u & ((std::uint64_t{1} << bits) - 1));
+  const unsigned magnitude_bits = bits - 1;
+  std::uint64_t mag = magnitude_bits >= 64 ? u : u & ((std::uint64_t{1} << magnitude_bits) - 1);
+  if (g.coin()) return mag == 0 ? "0" : "-" + std::to_string(mag);
+  return std::to_string(mag);
+}
+
+// Values in field order, so that conditions ("when") are judged on the values before them.
+// Derived fields (counts, lengths) are left to the layout: any value decodes back (`same`).
+inline void binary_values(generator& g, const dc::message_def& m, const message_shape& s,
+                          std::vector<value>& v, const std::vector<bool>& given) {
+  for (std::size_t i = 0; i < m.fields.size(); ++i) {
+    const json::object& a = s.fields[i];
+    if (const json::value* w = a.if_contains("when"); w && w->is_object()) {
+      const auto& [name, want] = *w->get_object().begin();
+      auto idx = index_by_name(m, name);
+      auto held = idx ? binary_wire(s.fields[*idx], v[*idx]) : std::nullopt;
+      if (!held || *held != want.to_number<std::uint64_t>()) {
+        if (const json::value* o = a.if_contains("otherwise"); o && o->is_string())
+          v[i] = std::string(o->get_string());
+        else
+          v[i].reset();
+        continue;
+      }
+    }
+    if (given[i] || bool_of(a, "derived")) continue;
+    const std::string type = str_of(a, "type", "uint");
+    if (const json::value* map = a.if_contains("map"); map && map->is_object()) {
+      const auto& names = map->get_object();
+      auto it = names.begin() + static_cast<std::ptrdiff_t>(g.below(names.size()));
+      v[i] = std::string(it->key());
+      continue;
+    }
+    const unsigned bits = type == "bits" ? static_cast<unsigned>(size_of(a, "bits", 1))
+                                         : static_cast<unsigned>(8 * size_of(a, "size", 1));
+    if (type == "bytes") {
+      const std::size_t n = a.contains("length_from") ? g.below(5) : size_of(a, "size", 1);
+      v[i] = g.from("0123456789abcdef", 2 * n);
+      continue;
+    }
+    if (!a.contains("items")) {
+      v[i] = binary_integer(g, bits, type == "int");
+      continue;
+    }
+    const bool bitmap = type == "bitmap";
+    std::size_t count = g.below(6);
+    if (bitmap && !a.contains("count_from")) count = 8 * g.below(3);  // whole bytes come back
+    std::string text = "[";
+    for (std::size_t k = 0; k < count; ++k) {
+      if (k) text += ",";
+      text += bitmap ? (g.coin() ? "true" : "false") : binary_integer(g, bits, type == "int");
+    }
+    v[i] = text + "]";
+  }
+}
+
 inline void generate(generator& g, const dc::message_def& m, const message_shape& s,
                      dc::record& r) {
   const std::size_t n = m.fields.size();
@@ -364,7 +447,8 @@ inline void generate(generator& g, const dc::message_def& m, const message_shape
   }
   const message_shape::alt* alt = nullptr;
   if (s.layout == "template" && !s.alts.empty()) alt = &s.alts[g.below(s.alts.size())];
-  for (std::size_t i = 0; i < n; ++i) {
+  if (s.layout == "binary") binary_values(g, m, s, v, given);
+  for (std::size_t i = 0; i < n && s.layout != "binary"; ++i) {
     if (given[i]) continue;
     const json::object& a = s.fields[i];
     const bool optional = !m.fields[i].required;
@@ -398,7 +482,7 @@ inline value normal(const message_shape& s, std::size_t i, const value& v) {
   const json::object& a = s.fields[i];
   if (s.layout == "fixed") return fixed_normal(a, v);
   if (s.layout == "iso8583") return iso_normal(a, v);
-  if (s.layout == "template") return v;
+  if (s.layout == "template" || s.layout == "binary") return v;
   if (a.contains("components")) return group_normal(a, v);
   return delimited_normal(a, v);
 }

@@ -59,6 +59,8 @@ std::string shown(const roundtrip::value& v) {
 
 bool same(const roundtrip::message_shape& s, std::size_t i, const roundtrip::value& a,
           const roundtrip::value& b) {
+  // Counts and lengths a binary layout derives on encode: the re-encoded bytes are checked.
+  if (roundtrip::bool_of(s.fields[i], "derived")) return true;
   if (!a || !b) return !a && !b;
   if (!s.fields[i].contains("components")) return *a == *b;
   boost::system::error_code ea, eb;  // groups: the same items, whatever the key order

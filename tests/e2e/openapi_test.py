@@ -138,6 +138,12 @@ def property_test(check, profile, doc, rng):
                 if sub.get("type") == "array":
                     set_path(base, fpath, [])
                     continue
+                if sub.get("type") == "integer":  # binary layout integers
+                    set_path(base, fpath, sub.get("minimum", 0))
+                    continue
+                if "enum" in sub and "type" not in sub:  # names of wire values
+                    set_path(base, fpath, sub["enum"][0])
+                    continue
                 good = [v for v in candidates(sub, rng) if allows(sub, v) and v]
                 if good:
                     set_path(base, fpath, good[len(good) // 2])
@@ -147,6 +153,19 @@ def property_test(check, profile, doc, rng):
                 mismatches.append(f"{op}: the base request {base} was refused: {body}")
                 continue
             for fpath, sub, required in fields:
+                if sub.get("type") == "integer":  # the limits and one past each
+                    lo, hi = sub.get("minimum"), sub.get("maximum")
+                    for v, ok in ((lo, True), (hi, True), (lo - 1, False), (hi + 1, False)):
+                        req = json.loads(json.dumps(base))
+                        set_path(req, fpath, v)
+                        status, body = c.call(op, req)
+                        probes += 1
+                        if ok and status == 422 and body.get("code") == "invalid_field":
+                            mismatches.append(f"{op}.{fpath}={v}: schema allows, runtime refused: "
+                                              f"{body.get('detail')}")
+                        elif not ok and not refused_naming(status, body, fpath):
+                            mismatches.append(f"{op}.{fpath}={v}: schema refuses, runtime said "
+                                              f"{status} {body.get('code')}")
                 for v in candidates(sub, rng):
                     ok = allows(sub, v)
                     if ok is None:
