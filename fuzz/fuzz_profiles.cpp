@@ -43,6 +43,8 @@ std::vector<std::shared_ptr<const codecs::profile>> load_all() {
   all.push_back(reframed(acme, R"({"type":"length_prefix","length_field_length":4,)"
                                R"("byte_order":"little","length_includes_header":true,)"
                                R"("max_frame_length":4096})"));
+  // After the reframed ones, so that the seeds' selectors keep their profiles.
+  all.push_back(must_compile("modbus-tcp", codecs::load_profile(dir + "modbus-tcp.json")));
   return all;
 }
 

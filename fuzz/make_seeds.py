@@ -13,7 +13,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROFILES = ["acme-core", "hl7v2-mllp", "iso8583-ascii", "memcached-text"]
+# Each with its selector: its place in fuzz/fuzz_profiles.cpp (4..7 are acme-core reframed).
+PROFILES = [("acme-core", 0), ("hl7v2-mllp", 1), ("iso8583-ascii", 2), ("memcached-text", 3),
+            ("modbus-tcp", 8)]
 
 
 def strip_comments(text):
@@ -40,9 +42,14 @@ def strip_comments(text):
 
 def value_for(field):
     t = field.get("type", "")
+    if isinstance(field.get("map"), dict):
+        return next(iter(field["map"]))
+    if field.get("json") == "array":
+        return [1, 0, 1] if t == "bitmap" else [7, 8, 9]
     if field.get("json") == "boolean":
         return True
-    if t in ("numeric", "number", "zoned", "packed", "binary", "decimal") or field.get("decimals"):
+    if t in ("numeric", "number", "zoned", "packed", "binary", "decimal", "uint", "int") or \
+            field.get("decimals"):
         return "12"
     n = field.get("length") or field.get("max_length") or 8
     return "AB12"[: max(1, min(4, int(n)))]
@@ -91,7 +98,7 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "dragoman")
     for target in ("decode", "roundtrip"):
         os.makedirs(os.path.join(ROOT, "fuzz", "corpus", target), exist_ok=True)
-    for selector, name in enumerate(PROFILES):
+    for name, selector in PROFILES:
         path = os.path.join(ROOT, "profiles", name + ".json")
         profile = json.loads(strip_comments(open(path).read()))
         for op, spec in profile.get("operations", {}).items():
