@@ -406,6 +406,10 @@ class binary_layout final : public layout {
   result<void> parse_value(const binary_field& f, std::string_view text,
                            std::vector<std::uint64_t>& out) const {
     if (f.type == field_type::bytes) {
+      if (text.empty() && f.length_from == none) {  // absent: zeros
+        out.assign(f.size, 0);
+        return {};
+      }
       auto b = from_hex(text);
       if (!b) return make_error(errc::invalid_field, f.name, "must be hex digits, in pairs");
       if (f.length_from == none && b->size() != f.size)

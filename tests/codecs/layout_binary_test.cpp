@@ -284,6 +284,7 @@ BOOST_AUTO_TEST_CASE(conditions_named_values_bytes_and_rest_lengths) {
                      "code", "must be 1 bytes, got 2");
   expect_codec_error(encode_error(*b, R"({"exception":"1","code":"zz"})"), errc::invalid_field,
                      "code", "must be hex digits, in pairs");
+  BOOST_TEST(encode_hex(*b, R"({"exception":"1","function":"3"})") == "00028300");  // absent: 00
   // A coil's value: names for wire values.
   auto coil = must_build(R"({"fields":[{"name":"value","type":"uint","size":2,
       "map":{"true":65280,"false":0}}]})");
