@@ -7,11 +7,13 @@
 # mbpoll too.
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import harness
@@ -189,7 +191,7 @@ def wait_port_once(server):
     return False
 
 
-def against_pymodbus(check):
+def against_pymodbus(check, then):
     server = Process([SYSTEM_PYTHON, "-c", PYMODBUS_SERVER, str(PYMODBUS_PORT)])
     dragoman = None
     try:
@@ -227,11 +229,46 @@ def against_pymodbus(check):
         st, body, _ = post(http, "read_holding_registers", {"address": 99, "count": 5})
         check("pymodbus: exception 02", st == 422 and body.get("legacy_code") == "02" and
               "illegal data address" in body.get("detail", ""), body)
+        dragoman.stop()
+        dragoman = None
+        then()
     finally:
         if dragoman:
             dragoman.stop()
         server.stop()
         server.kill()
+
+
+def several_in_flight(check, tmp):
+    """With correlation.max_in_flight raised, calls share one connection and each reply finds its
+    call by transaction id."""
+    text = open(PROFILE).read()
+    text = re.sub(r'"max_in_flight": 1', '"max_in_flight": 8', text)
+    profile = os.path.join(tmp, "modbus-pipelined.json")
+    with open(profile, "w") as f:
+        f.write(text)
+    dragoman, ev = serve(profile, [f"127.0.0.1:{PYMODBUS_PORT}"], ["--upstream-connections", "1"])
+    try:
+        if not check("dragoman listens (8 in flight)", ev is not None):
+            return
+        http = ev["http"]
+        results = {}
+
+        def call(k):
+            st, body, _ = post(http, "write_single_register", {"address": 40 + k, "value": k})
+            results[k] = (st, body)
+
+        threads = [threading.Thread(target=call, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        check("8 concurrent calls on one connection each get their own reply",
+              all(results.get(k, (0, {}))[0] == 200 and
+                  results[k][1] == {"address": 40 + k, "value": k} for k in range(8)), results)
+        check("mbpoll reads all 8", mbpoll(PYMODBUS_PORT, "4", 40, 8) == list(range(8)))
+    finally:
+        dragoman.stop()
 
 
 def simulator_for_mbpoll(check, tmp):
@@ -266,7 +303,7 @@ def inside():
     with tempfile.TemporaryDirectory() as tmp:
         against_unit_test_server(check, tmp)
         simulator_for_mbpoll(check, tmp)
-    against_pymodbus(check)
+        against_pymodbus(check, lambda: several_in_flight(check, tmp))
     check.finish()
 
 
