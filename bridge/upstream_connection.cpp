@@ -297,6 +297,7 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
     protocol_failure("undecodable reply: " + decoded.error().to_string());
     return;
   }
+  if (decoded->is_reply) last_reply_at_ = steady::now();
   if (!decoded->is_reply) {
     ++counters().unsolicited;
     if (!session_.peer_request(*decoded->op, reply_))
@@ -341,7 +342,7 @@ void upstream_connection::complete_with_reply(tracked_call* c,
     std::string why =
         "the reply is a " + decoded.op->name + " reply, the call was " + owned->op->name;
     if (owned->is_app()) owned->call->written = true;  // the host answered something
-    ep_.record_failure(why, owned->probe, steady::now());
+    ep_.record_failure(why, owned->probe, steady::now(), failure_kind::answer);
     owned->probe = false;
     if (!owned->is_app()) {
       session_.failed(std::move(owned), why);
@@ -434,7 +435,12 @@ void upstream_connection::expired(std::unique_ptr<tracked_call> c, bool in_fligh
   if (in_flight) {
     const bool probe = c->probe;
     c->probe = false;
-    ep_.record_failure("no reply within the deadline", probe, now);
+    // The host answered something (another call, an echo) after this call was written: the
+    // line and the host are alive, this operation is slow. Only the probe always decides.
+    if (!probe && last_reply_at_ > c->sent_at)
+      ep_.record_operation_timeout(c->op->name);
+    else
+      ep_.record_failure("no reply within the deadline", probe, now, failure_kind::answer);
     end_error(std::move(c), call_code::upstream_timeout,
               "no reply from " + ep_.name() + " within the deadline");
     return;

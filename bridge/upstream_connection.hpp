@@ -164,6 +164,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   std::string last_connect_error_;
   std::optional<time_point> drain_deadline_;
   time_point last_activity_;
+  time_point last_reply_at_;  // the host's last reply (to a call or to our echo)
 
   call_book book_;
   upstream_session session_;

@@ -276,6 +276,7 @@ void upstream_connection::on_connected() {
   decoder_bundle_ = bundle_;
   book_.forget_late_keys();
   last_activity_ = steady::now();
+  last_reply_at_ = {};
   log::info("connect", {{"endpoint", ep_.name()}, {"connection", gauge_.id()}});
   session_.bind(bundle_, book_.keyed());
   if (session_.spec().sign_on) {
@@ -403,7 +404,7 @@ void upstream_connection::stop_for_good() {
 void upstream_connection::protocol_failure(const std::string& why) {
   log::warn("protocol_error",
             {{"endpoint", ep_.name()}, {"connection", gauge_.id()}, {"reason", why}});
-  ep_.record_failure("protocol error: " + why, false, steady::now());
+  ep_.record_failure("protocol error: " + why, false, steady::now(), failure_kind::answer);
   if (state_ == state::signing_on) {
     close_and({close_reason::kind::dropped, "protocol error: " + why}, then::reconnect);
     return;

@@ -8,6 +8,11 @@ namespace dragoman::bridge {
 
 namespace json = boost::json;
 
+namespace {
+// Operations tracked per endpoint (a profile has a few dozen; reloads may add names).
+constexpr std::size_t max_operations = 256;
+}  // namespace
+
 const char* to_string(breaker_state s) noexcept {
   switch (s) {
     case breaker_state::open:
@@ -64,11 +69,13 @@ json::object connection_gauge::describe() const {
 
 // ---- endpoint -----------------------------------------------------------------------------------
 
-endpoint::endpoint(upstream_spec spec, std::size_t index, breaker_options breaker)
+endpoint::endpoint(upstream_spec spec, std::size_t index, breaker_options breaker,
+                   ejection_cap* cap)
     : address_(std::move(spec.address)),
       priority_(spec.priority),
       index_(index),
-      options_(breaker) {}
+      options_(breaker),
+      cap_(cap) {}
 
 bool endpoint::has_connected() const noexcept {
   for (const auto& g : gauges_)
@@ -82,6 +89,7 @@ std::size_t endpoint::in_flight() const noexcept {
 }
 
 void endpoint::set_breaker(breaker_state s, const std::string& why) {
+  if (cap_ && s == breaker_state::closed && breaker_ != breaker_state::closed) cap_->restore();
   breaker_ = s;
   breaker_since_ = system_clock::now();
   breaker_pub_.store(static_cast<int>(s));
@@ -125,22 +133,59 @@ bool endpoint::record_success_slow(bool probe) {
   probe_out_ = false;
   if (breaker_ == breaker_state::closed) return false;
   consecutive_failures_.store(0);
+  capped_.store(false);
   set_breaker(breaker_state::closed, "the probe succeeded");
   return true;
 }
 
-void endpoint::record_failure(const std::string& why, bool probe, steady_clock::time_point now) {
+void endpoint::record_failure(const std::string& why, bool probe, steady_clock::time_point now,
+                              failure_kind kind) {
   std::lock_guard lock(m_);
   last_error_ = why;
   last_error_at_ = system_clock::now();
   std::uint32_t n = consecutive_failures_.fetch_add(1) + 1;
   if (!breaker_enabled()) return;
   if (probe) probe_out_ = false;
-  if ((breaker_ == breaker_state::closed && n >= options_.failures) ||
-      (breaker_ == breaker_state::half_open && probe)) {
+  if (breaker_ == breaker_state::closed && n >= options_.failures) {
+    // Ejected endpoints stay counted until their breaker closes again.
+    if (cap_ && kind == failure_kind::answer && !cap_->try_eject()) {
+      if (!capped_.exchange(true))
+        log::warn("ejection_capped", {{"endpoint", address_.text},
+                                      {"priority", priority_},
+                                      {"consecutive_failures", n},
+                                      {"reason", why},
+                                      {"ejected", cap_->ejected()},
+                                      {"max_ejected", cap_->max()},
+                                      {"message",
+                                       "the breaker stays closed: ejecting it would exceed "
+                                       "--max-ejection-percent"}});
+      return;
+    }
+    if (cap_ && kind == failure_kind::connection) cap_->eject();
+    capped_.store(false);
+    open_until_ = now + options_.cooldown;
+    set_breaker(breaker_state::open, why);
+  } else if (breaker_ == breaker_state::half_open && probe) {
     open_until_ = now + options_.cooldown;
     set_breaker(breaker_state::open, why);
   }
+}
+
+void endpoint::record_operation_timeout(const std::string& operation) {
+  std::lock_guard lock(m_);
+  auto it = operations_.find(operation);
+  if (it == operations_.end()) {
+    if (operations_.size() >= max_operations) return;
+    it = operations_.emplace(operation, operation_stat{}).first;
+  }
+  ++it->second.timeouts;
+  it->second.last_at = system_clock::now();
+}
+
+std::uint64_t endpoint::operation_timeouts(const std::string& operation) const {
+  std::lock_guard lock(m_);
+  auto it = operations_.find(operation);
+  return it == operations_.end() ? 0 : it->second.timeouts;
 }
 
 void endpoint::set_error(const std::string& why) {
@@ -170,8 +215,14 @@ json::object endpoint::describe() const {
     o["last_error"] = last_error_.empty() ? json::value(nullptr) : json::value(last_error_);
     o["last_error_at"] =
         last_error_.empty() ? json::value(nullptr) : json::value(log::iso_time(last_error_at_));
+    json::object ops;
+    for (const auto& [name, stat] : operations_)
+      ops[name] = json::object{{"timeouts", stat.timeouts},
+                               {"last_timeout_at", log::iso_time(stat.last_at)}};
+    o["operation_timeouts"] = std::move(ops);
   }
   o["consecutive_failures"] = consecutive_failures_.load();
+  o["ejection_capped"] = ejection_capped();
   o["in_flight"] = in_flight();
   o["queued"] = queued.load();
   json::array conns;
@@ -181,6 +232,11 @@ json::object endpoint::describe() const {
 }
 
 json::object endpoint::stats() const {
+  json::object ops;
+  {
+    std::lock_guard lock(m_);
+    for (const auto& [name, stat] : operations_) ops[name] = stat.timeouts;
+  }
   std::size_t by_state[conn_state_count] = {};
   for (const auto& g : gauges_) {
     conn_state s = g.state();
@@ -197,7 +253,9 @@ json::object endpoint::stats() const {
                         {"up", count(conn_state::up)},
                         {"down", count(conn_state::down)}}},
                       {"in_flight", in_flight()},
-                      {"queued", queued.load()}};
+                      {"queued", queued.load()},
+                      {"ejection_capped", ejection_capped()},
+                      {"operation_timeouts", std::move(ops)}};
 }
 
 }  // namespace dragoman::bridge

@@ -6,11 +6,13 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -70,9 +72,42 @@ struct breaker_options {
   std::chrono::milliseconds cooldown{5000};
 };
 
+// What a failure says about an endpoint.
+enum class failure_kind {
+  connection,  // it cannot be reached or kept: connect, sign-on, a lost line, an unanswered echo
+  answer,      // it answered badly or not at all: a call's timeout, a protocol error
+};
+
+// How many of a pool's endpoints may be ejected at once for their answers (Envoy's
+// max_ejection_percent): a breaker that would open beyond it for a failure of kind answer stays
+// closed. Failures of kind connection open it whatever the count (an endpoint that cannot be
+// reached serves nobody). Shared by a pool's endpoints, from any thread.
+class ejection_cap {
+ public:
+  ejection_cap(std::size_t endpoints, unsigned percent) noexcept
+      : max_(endpoints * std::min(percent, 100u) / 100) {}
+  // One more may be ejected for its answers (counted when true).
+  bool try_eject() noexcept {
+    std::size_t n = ejected_.load();
+    while (n < max_)
+      if (ejected_.compare_exchange_weak(n, n + 1)) return true;
+    return false;
+  }
+  void eject() noexcept { ejected_.fetch_add(1); }
+  void restore() noexcept { ejected_.fetch_sub(1); }
+  std::size_t ejected() const noexcept { return ejected_.load(); }
+  std::size_t max() const noexcept { return max_; }
+
+ private:
+  const std::size_t max_;
+  std::atomic<std::size_t> ejected_{0};
+};
+
 class endpoint {
  public:
-  endpoint(upstream_spec spec, std::size_t index, breaker_options breaker);
+  // cap: shared with the pool's other endpoints; none: ejection is not capped.
+  endpoint(upstream_spec spec, std::size_t index, breaker_options breaker,
+           ejection_cap* cap = nullptr);
   endpoint(const endpoint&) = delete;
   endpoint& operator=(const endpoint&) = delete;
 
@@ -110,11 +145,21 @@ class endpoint {
   // True when this success closed the breaker: its connections may reconnect at once.
   bool record_success(bool probe) {
     if (!breaker_closed()) return record_success_slow(probe);
-    if (consecutive_failures_.load(std::memory_order_relaxed) != 0)
+    if (consecutive_failures_.load(std::memory_order_relaxed) != 0) {
       consecutive_failures_.store(0, std::memory_order_relaxed);
+      capped_.store(false, std::memory_order_relaxed);
+    }
     return false;
   }
-  void record_failure(const std::string& why, bool probe, steady_clock::time_point now);
+  void record_failure(const std::string& why, bool probe, steady_clock::time_point now,
+                      failure_kind kind = failure_kind::connection);
+  // A call of `operation` got no reply in time while the connection was answering others: the
+  // operation is slow, not the endpoint. Counted per operation; the breaker is not told.
+  void record_operation_timeout(const std::string& operation);
+  std::uint64_t operation_timeouts(const std::string& operation) const;
+  // The breaker would have opened for answers, but the ejection cap kept it closed (until a
+  // success).
+  bool ejection_capped() const noexcept { return capped_.load(std::memory_order_relaxed); }
   void set_error(const std::string& why);
   steady_clock::time_point open_until() const;
   std::string last_error() const;
@@ -137,6 +182,13 @@ class endpoint {
   std::deque<connection_gauge> gauges_;
   std::atomic<int> breaker_pub_{static_cast<int>(breaker_state::closed)};
   std::atomic<std::uint32_t> consecutive_failures_{0};
+  std::atomic<bool> capped_{false};
+  ejection_cap* cap_;
+
+  struct operation_stat {
+    std::uint64_t timeouts = 0;
+    system_clock::time_point last_at;
+  };
 
   mutable std::mutex m_;  // guards what follows
   breaker_state breaker_ = breaker_state::closed;
@@ -145,6 +197,7 @@ class endpoint {
   bool probe_out_ = false;
   std::string last_error_;
   system_clock::time_point last_error_at_;
+  std::map<std::string, operation_stat, std::less<>> operations_;  // at most max_operations
 };
 
 }  // namespace dragoman::bridge

@@ -26,6 +26,9 @@ struct engine_options {
   std::chrono::milliseconds queue_timeout{1000};     // longest wait for a connection (in deadline)
   std::size_t breaker_failures = 5;                  // consecutive failures that open the breaker
   std::chrono::milliseconds breaker_cooldown{5000};  // open → one probe decides
+  // At most this percentage of the endpoints (rounded down) ejected at once for their answers
+  // (timeouts, protocol errors): a single endpoint is never ejected for them at 50.
+  unsigned max_ejection_percent = 50;
   double retry_budget_ratio = 0.1;     // retries at most this fraction of calls (10 s window) ...
   std::size_t retry_budget_floor = 3;  // ... plus this many
   std::chrono::milliseconds retry_backoff_min{20};  // jittered backoff between attempts

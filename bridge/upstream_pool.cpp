@@ -288,9 +288,10 @@ upstream_pool::upstream_pool(std::shared_ptr<profile_bundle> bundle, const engin
 
   const breaker_options breaker{options.breaker_failures, options.breaker_cooldown};
   const auto& names = options.upstreams.empty() ? p.upstream.endpoints : options.upstreams;
+  c->ejection = std::make_unique<ejection_cap>(names.size(), options.max_ejection_percent);
   for (const auto& n : names)
-    c->endpoints.push_back(
-        std::make_unique<endpoint>(parse_upstream(n), c->endpoints.size(), breaker));
+    c->endpoints.push_back(std::make_unique<endpoint>(parse_upstream(n), c->endpoints.size(),
+                                                      breaker, c->ejection.get()));
   c->max_attempts = std::max<std::size_t>(3, c->endpoints.size());
   std::vector<int> priorities;
   for (auto& e : c->endpoints) priorities.push_back(e->priority());

@@ -50,6 +50,7 @@ class upstream_shared {
   std::atomic<std::shared_ptr<profile_bundle>> bundle;
   const engine_options options;
   std::shared_ptr<upstream_counters> counters;
+  std::unique_ptr<ejection_cap> ejection;  // before endpoints: they point to it
   std::vector<std::unique_ptr<endpoint>> endpoints;
   std::atomic<std::int64_t> up{0};  // connections up (and signed on) now
   std::atomic<bool> stopped{false};

@@ -171,6 +171,30 @@ void render_endpoints(prom_writer& w, const json::array& endpoints) {
       }
     }
   }
+  w.family("dragoman_upstream_operation_timeouts_total", "counter",
+           "Calls of one operation that got no reply in time while the connection was answering "
+           "others (counted against the operation, not the endpoint's breaker).");
+  for (const auto& e : endpoints) {
+    if (!e.is_object()) continue;
+    std::string ep = string_of(e.get_object(), "endpoint");
+    const auto* ops = e.get_object().if_contains("operation_timeouts");
+    if (!ops || !ops->is_object()) continue;
+    for (const auto& kv : ops->get_object()) {
+      double x = 0;
+      if (number_of(kv.value(), x))
+        w.sample("dragoman_upstream_operation_timeouts_total",
+                 {{"endpoint", ep}, {"operation", std::string_view(kv.key())}}, x);
+    }
+  }
+  w.family("dragoman_upstream_ejection_capped", "gauge",
+           "1 while the endpoint's breaker is kept closed by --max-ejection-percent.");
+  for (const auto& e : endpoints) {
+    if (!e.is_object()) continue;
+    const auto* v = e.get_object().if_contains("ejection_capped");
+    w.sample("dragoman_upstream_ejection_capped",
+             {{"endpoint", string_of(e.get_object(), "endpoint")}},
+             v && v->is_bool() && v->get_bool() ? 1 : 0);
+  }
   struct per_endpoint {
     std::string_view key, name, help;
   };

@@ -145,8 +145,12 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "consecutive failures that eject an endpoint")(
       "breaker-cooldown-ms", po::value(&ms.breaker_cooldown)->default_value(5000),
       "how long an ejected endpoint rests before one probe decides")(
-      "retry-budget", po::value(&e.retry_budget_ratio)->default_value(e.retry_budget_ratio),
-      "retries allowed as a fraction of calls (10 s window)")(
+      "max-ejection-percent",
+      po::value(&e.max_ejection_percent)->default_value(e.max_ejection_percent),
+      "endpoints (percent, rounded down) that may be ejected at once for timeouts and protocol "
+      "errors")("retry-budget",
+                po::value(&e.retry_budget_ratio)->default_value(e.retry_budget_ratio),
+                "retries allowed as a fraction of calls (10 s window)")(
       "retry-budget-floor", po::value(&e.retry_budget_floor)->default_value(e.retry_budget_floor),
       "retries always allowed per window")(
       "admin", po::value(&o.admin)->default_value(""),
@@ -182,6 +186,7 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   e.queue_timeout = milliseconds(ms.queue_timeout);
   e.breaker_cooldown = milliseconds(ms.breaker_cooldown);
   o.tls_reload_interval = milliseconds(ms.tls_reload_interval);
+  if (e.max_ejection_percent > 100) throw usage_error("--max-ejection-percent must be 0..100");
 }
 
 }  // namespace

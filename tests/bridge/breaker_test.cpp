@@ -7,7 +7,10 @@
 #include "bridge/retry_budget.hpp"
 #include "bridge/upstream_endpoint.hpp"
 
+#include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 using namespace dragoman::bridge;
 using namespace std::chrono_literals;
@@ -77,6 +80,81 @@ BOOST_FIXTURE_TEST_CASE(breakers_off_never_open, clock_fixture) {
   for (int i = 0; i < 100; ++i) e.record_failure("x", false, now);
   BOOST_TEST(e.breaker_closed());
   BOOST_TEST(e.consecutive_failures() == 100u);
+}
+
+// The ejection cap (--max-ejection-percent): answers (timeouts, protocol errors) eject at most
+// the cap's share of the endpoints; connection failures eject whatever the count.
+BOOST_FIXTURE_TEST_CASE(answers_never_eject_the_last_endpoint, clock_fixture) {
+  ejection_cap cap(1, 50);  // one endpoint, 50 %: none may be ejected for its answers
+  BOOST_TEST(cap.max() == 0u);
+  endpoint e(parse_upstream("core-a:9000"), 0, breaker_options{3, 1000ms}, &cap);
+  for (int i = 0; i < 10; ++i)
+    e.record_failure("no reply within the deadline", false, now, failure_kind::answer);
+  BOOST_TEST(e.breaker_closed());
+  BOOST_TEST((e.admit(now) == breaker_verdict::yes));
+  BOOST_TEST(e.consecutive_failures() == 10u);
+  BOOST_TEST(e.ejection_capped());
+  BOOST_TEST(e.describe().at("ejection_capped").as_bool());
+  BOOST_TEST(e.stats().at("ejection_capped").as_bool());
+  e.record_success(false);  // answered again: the episode is over
+  BOOST_TEST(!e.ejection_capped());
+  BOOST_TEST(e.consecutive_failures() == 0u);
+  // A host that cannot be reached is ejected all the same.
+  for (int i = 0; i < 3; ++i) e.record_failure("connect failed", false, now);
+  BOOST_TEST(!e.breaker_closed());
+  BOOST_TEST(cap.ejected() == 1u);
+  BOOST_TEST((e.admit(now + 1000ms) == breaker_verdict::probe));
+  BOOST_TEST(e.record_success(true));
+  BOOST_TEST(cap.ejected() == 0u);  // back in service, no longer counted
+}
+
+BOOST_FIXTURE_TEST_CASE(the_cap_is_a_share_of_the_pool, clock_fixture) {
+  ejection_cap cap(4, 50);  // two of four
+  std::vector<std::unique_ptr<endpoint>> eps;
+  for (std::size_t i = 0; i < 4; ++i)
+    eps.push_back(std::make_unique<endpoint>(parse_upstream("core-" + std::to_string(i) + ":1"), i,
+                                             breaker_options{1, 1000ms}, &cap));
+  for (auto& e : eps) e->record_failure("timeout", false, now, failure_kind::answer);
+  BOOST_TEST(!eps[0]->breaker_closed());
+  BOOST_TEST(!eps[1]->breaker_closed());
+  BOOST_TEST(eps[2]->breaker_closed());
+  BOOST_TEST(eps[3]->breaker_closed());
+  BOOST_TEST(eps[2]->ejection_capped());
+  BOOST_TEST(cap.ejected() == 2u);
+  // A failed probe keeps its place in the count (it was ejected already).
+  BOOST_TEST((eps[0]->admit(now + 1000ms) == breaker_verdict::probe));
+  eps[0]->record_failure("timeout", true, now + 1000ms, failure_kind::answer);
+  BOOST_TEST(!eps[0]->breaker_closed());
+  BOOST_TEST(cap.ejected() == 2u);
+  // One comes back: another may go.
+  BOOST_TEST((eps[1]->admit(now + 1000ms) == breaker_verdict::probe));
+  BOOST_TEST(eps[1]->record_success(true));
+  BOOST_TEST(cap.ejected() == 1u);
+  eps[3]->record_failure("timeout", false, now + 1000ms, failure_kind::answer);
+  BOOST_TEST(!eps[3]->breaker_closed());
+  BOOST_TEST(cap.ejected() == 2u);
+  // 100 %: every endpoint may go; 0 %: none for its answers.
+  ejection_cap all(1, 100), none(5, 0);
+  BOOST_TEST(all.try_eject());
+  BOOST_TEST(!all.try_eject());
+  BOOST_TEST(!none.try_eject());
+}
+
+BOOST_FIXTURE_TEST_CASE(operation_timeouts_are_counted_apart_from_the_breaker, clock_fixture) {
+  auto e = make_endpoint(1);
+  for (int i = 0; i < 40; ++i) e.record_operation_timeout("transfer");
+  BOOST_TEST(e.breaker_closed());
+  BOOST_TEST(e.consecutive_failures() == 0u);
+  BOOST_TEST(e.operation_timeouts("transfer") == 40u);
+  BOOST_TEST(e.operation_timeouts("balance") == 0u);
+  const auto d = e.describe();
+  const auto& t = d.at("operation_timeouts").at("transfer").as_object();
+  BOOST_TEST(t.at("timeouts").as_uint64() == 40u);
+  BOOST_TEST(t.contains("last_timeout_at"));
+  BOOST_TEST(e.stats().at("operation_timeouts").at("transfer").as_uint64() == 40u);
+  // The names tracked are bounded.
+  for (int i = 0; i < 1000; ++i) e.record_operation_timeout("op" + std::to_string(i));
+  BOOST_TEST(e.stats().at("operation_timeouts").as_object().size() == 256u);
 }
 
 BOOST_AUTO_TEST_CASE(gauges_publish_state_and_feed_describe_and_stats) {

@@ -12,6 +12,7 @@
 #include "codecs/frame_reader.hpp"
 #include "codecs/pipeline.hpp"
 #include "codecs/profile.hpp"
+#include "engine_rig.hpp"
 #include "wait.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -45,91 +46,9 @@ using bridge::call_result;
 using test::arrives;
 using test::eventually;
 
+using namespace engine_rig;
+
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The shipped acme-core profile as JSON, for tests that adjust it.
-json::object acme_json() {
-  json::parse_options opts;
-  opts.allow_comments = true;
-  opts.allow_trailing_commas = true;
-  auto v = json::parse(read_file(DRAGOMAN_SOURCE_DIR "/profiles/acme-core.json"), {}, opts);
-  return v.as_object();
-}
-
-std::shared_ptr<const codecs::profile> compile(const json::object& o) {
-  auto out = codecs::compile_profile(json::serialize(o));
-  for (const auto& e : out.errors) BOOST_TEST_MESSAGE(e);
-  BOOST_REQUIRE(out.compiled);
-  return out.compiled;
-}
-
-// acme-core with quick heartbeats, or none at all (the default: tests run well under 30 s).
-json::object acme_json(std::int64_t heartbeat_ms, std::int64_t echo_timeout_ms) {
-  auto o = acme_json();
-  auto& s = o["session"].as_object();
-  s["heartbeat_interval_ms"] = heartbeat_ms;
-  s["echo_timeout_ms"] = echo_timeout_ms;
-  return o;
-}
-
-std::shared_ptr<const codecs::profile> acme(std::int64_t heartbeat_ms = 0,
-                                            std::int64_t echo_timeout_ms = 300) {
-  return compile(acme_json(heartbeat_ms, echo_timeout_ms));
-}
-
-// A simulator on its own thread.
-struct sim_host {
-  sim_host(std::shared_ptr<const codecs::profile> p, json::object rules = {},
-           std::string listen = "127.0.0.1:0") {
-    bridge::simulator_options o;
-    o.rules = std::move(rules);
-    o.listen = std::move(listen);
-    sim = bridge::start_simulator(ctx, std::move(p), o);
-    thread = std::thread([this] { ctx.run(); });
-  }
-  ~sim_host() {
-    stop();
-    ctx.stop();
-    thread.join();
-  }
-  void stop() {
-    if (sim) sim->stop();
-  }
-  std::string endpoint() const {
-    return "127.0.0.1:" + std::to_string(sim->local_endpoint().port());
-  }
-  std::uint64_t requests(const std::string& op) const { return sim->requests_for(op); }
-
-  asio::io_context ctx;
-  asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
-  std::shared_ptr<bridge::simulator> sim;
-  std::thread thread;
-};
-
-std::string closed_port() {
-  asio::io_context ctx;
-  asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
-  return "127.0.0.1:" + std::to_string(a.local_endpoint().port());
-}
-
-bridge::engine_options options(std::vector<std::string> upstreams, std::size_t connections = 1) {
-  bridge::engine_options o;
-  o.upstreams = std::move(upstreams);
-  o.connections_per_endpoint = connections;
-  o.connect_timeout = 1000ms;
-  o.reconnect_min = 20ms;
-  o.reconnect_max = 200ms;
-  o.retry_backoff_min = 5ms;
-  o.retry_backoff_max = 20ms;
-  return o;
-}
 
 // Stands between the engine and a host, forwards every byte both ways, and records each whole
 // message in the one order they crossed: "request sign_on" on the way to the host, "reply
@@ -211,101 +130,6 @@ class recording_proxy {
   mutable std::mutex m_;
   std::vector<std::string> seen_;
 };
-
-struct engine_fixture {
-  engine_fixture(std::shared_ptr<const codecs::profile> p, bridge::engine_options o) : pool(2) {
-    engine = bridge::make_engine(std::move(p), std::move(o), pool);
-    pool.start();
-  }
-  ~engine_fixture() {
-    engine.reset();
-    pool.stop();
-    pool.join();
-  }
-
-  std::future<call_result> submit(const std::string& op, json::object data,
-                                  std::chrono::milliseconds timeout = 3000ms, bool trace = false) {
-    auto promise = std::make_shared<std::promise<call_result>>();
-    auto future = promise->get_future();
-    bridge::call_request req;
-    req.op = op;
-    req.data = std::move(data);
-    req.timeout = timeout;
-    req.trace = trace;
-    engine->submit(std::move(req), pool.at(0).get_executor(),
-                   [promise](call_result r) { promise->set_value(std::move(r)); });
-    return future;
-  }
-
-  call_result call(const std::string& op, json::object data,
-                   std::chrono::milliseconds timeout = 3000ms) {
-    auto f = submit(op, std::move(data), timeout);
-    BOOST_REQUIRE(f.wait_for(15s) == std::future_status::ready);
-    return f.get();
-  }
-
-  // Submits like submit(); `name` joins answer_order() when the answer arrives.
-  std::future<call_result> submit_named(const std::string& name, const std::string& op,
-                                        json::object data, std::chrono::milliseconds timeout) {
-    auto promise = std::make_shared<std::promise<call_result>>();
-    auto future = promise->get_future();
-    bridge::call_request req;
-    req.op = op;
-    req.data = std::move(data);
-    req.timeout = timeout;
-    engine->submit(std::move(req), pool.at(0).get_executor(), [this, name, promise](call_result r) {
-      {
-        std::lock_guard lock(order_m_);
-        answer_order_.push_back(name);
-      }
-      promise->set_value(std::move(r));
-    });
-    return future;
-  }
-  std::vector<std::string> answer_order() const {
-    std::lock_guard lock(order_m_);
-    return answer_order_;
-  }
-
-  call_result balance(std::chrono::milliseconds timeout = 3000ms) {
-    return call("balance", {{"account", "12345"}}, timeout);
-  }
-  call_result transfer(std::chrono::milliseconds timeout = 3000ms) {
-    return call("transfer", {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}}, timeout);
-  }
-
-  bool wait_ready() {
-    return eventually([&] { return engine->ready(); });
-  }
-  std::uint64_t stat(const char* name) const {
-    return engine->stats().at(name).to_number<std::uint64_t>();
-  }
-  json::object endpoint_stats(std::size_t i) const {
-    return engine->stats().at("endpoints").as_array().at(i).as_object();
-  }
-  std::string breaker(std::size_t i) const {
-    return std::string(endpoint_stats(i).at("breaker").as_string());
-  }
-  std::int64_t up(std::size_t i) const {
-    return endpoint_stats(i).at("connections").at("up").to_number<std::int64_t>();
-  }
-
-  bridge::io_pool pool;
-  std::unique_ptr<bridge::call_engine> engine;
-
- private:
-  mutable std::mutex order_m_;
-  std::vector<std::string> answer_order_;
-};
-
-std::string code(const call_result& r) {
-  return std::string(bridge::to_string(r.code));
-}
-
-json::object rules(std::initializer_list<json::value> list) {
-  json::array a(list.begin(), list.end());
-  return json::object{{"rules", std::move(a)}};
-}
 
 }  // namespace
 
@@ -402,6 +226,7 @@ BOOST_AUTO_TEST_CASE(breaker_opens_rejects_fast_probes_and_closes) {
   auto o = options({host.endpoint()});
   o.breaker_failures = 3;
   o.breaker_cooldown = 700ms;
+  o.max_ejection_percent = 100;  // the only endpoint may be ejected for its timeouts
   engine_fixture f(p, o);
   BOOST_REQUIRE(f.wait_ready());
   for (int i = 0; i < 3; ++i) BOOST_TEST(code(f.balance(150ms)) == "upstream_timeout");
@@ -442,6 +267,7 @@ BOOST_AUTO_TEST_CASE(failed_probe_opens_the_breaker_again) {
   auto o = options({host.endpoint()});
   o.breaker_failures = 2;
   o.breaker_cooldown = 400ms;
+  o.max_ejection_percent = 100;
   engine_fixture f(p, o);
   BOOST_REQUIRE(f.wait_ready());
   for (int i = 0; i < 2; ++i) BOOST_TEST(code(f.balance(100ms)) == "upstream_timeout");
@@ -461,6 +287,102 @@ BOOST_AUTO_TEST_CASE(failed_probe_opens_the_breaker_again) {
   BOOST_TEST(code(r) == "upstream_unavailable");
   BOOST_TEST(r.message.find("breaker open") != std::string::npos, r.message);
   BOOST_TEST(host.requests("balance") == 3u);
+}
+
+// A host that swallows one operation and answers the others: the timeouts of that operation,
+// on a connection that answered other calls since they were written, are the operation's (counted
+// per operation), not the endpoint's, so the breaker stays closed even with the cap lifted.
+BOOST_AUTO_TEST_CASE(a_slow_operation_does_not_eject_a_host_that_answers_the_others) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "transfer"}, {"fault", "no_answer"}}}));
+  auto o = options({host.endpoint()});
+  o.breaker_failures = 3;
+  o.breaker_cooldown = 60000ms;
+  o.max_ejection_percent = 100;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(f.wait_ready());
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::future<call_result>> transfers;
+    for (int i = 0; i < 4; ++i)
+      transfers.push_back(
+          f.submit("transfer", {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}}, 300ms));
+    // Written after the transfers on the one connection, and answered at once.
+    BOOST_TEST(code(f.balance()) == "ok");
+    for (auto& t : transfers) {
+      BOOST_REQUIRE(t.wait_for(10s) == std::future_status::ready);
+      auto r = t.get();
+      BOOST_TEST(code(r) == "upstream_timeout", r.message);
+      BOOST_TEST(r.sent);
+    }
+  }
+  BOOST_TEST(f.breaker(0) == "closed");
+  auto ep = f.engine->describe_upstreams().at("endpoints").as_array().at(0).as_object();
+  BOOST_TEST(ep.at("consecutive_failures").as_uint64() == 0u);
+  BOOST_TEST(ep.at("operation_timeouts").at("transfer").at("timeouts").as_uint64() == 12u);
+  BOOST_TEST(!ep.at("operation_timeouts").as_object().contains("balance"));
+  BOOST_TEST(code(f.balance()) == "ok");
+  BOOST_TEST(host.requests("transfer") == 12u);
+}
+
+// The issue's case: 40 concurrent transfers swallowed and nothing else answered meanwhile, so
+// their timeouts count against the endpoint; but it is the only one, and the ejection cap
+// (default 50 %) keeps it in service: balance, answered at once, is served, not refused.
+BOOST_AUTO_TEST_CASE(the_ejection_cap_keeps_the_last_endpoint_in_service) {
+  auto p = acme();
+  sim_host host(p, rules({json::object{{"op", "transfer"}, {"fault", "no_answer"}}}));
+  auto o = options({host.endpoint()}, 2);
+  o.breaker_failures = 5;
+  o.breaker_cooldown = 60000ms;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 2; }));
+  std::vector<std::future<call_result>> transfers;
+  for (int i = 0; i < 40; ++i)
+    transfers.push_back(
+        f.submit("transfer", {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}}, 300ms));
+  for (auto& t : transfers) {
+    BOOST_REQUIRE(t.wait_for(10s) == std::future_status::ready);
+    auto r = t.get();
+    BOOST_TEST(code(r) == "upstream_timeout", r.message);
+  }
+  BOOST_TEST(f.breaker(0) == "closed");
+  auto ep = f.engine->describe_upstreams().at("endpoints").as_array().at(0).as_object();
+  BOOST_TEST(ep.at("ejection_capped").as_bool());
+  BOOST_TEST(ep.at("consecutive_failures").as_uint64() >= 5u);
+  auto r = f.balance();
+  BOOST_TEST(code(r) == "ok", r.message);
+  BOOST_TEST(r.attempts == 1);
+  // The answer ended the episode.
+  ep = f.engine->describe_upstreams().at("endpoints").as_array().at(0).as_object();
+  BOOST_TEST(!ep.at("ejection_capped").as_bool());
+  BOOST_TEST(ep.at("consecutive_failures").as_uint64() == 0u);
+}
+
+// Two endpoints, one swallowing everything: at 50 % one of two may be ejected, and it is; the
+// other serves every call.
+BOOST_AUTO_TEST_CASE(the_cap_still_ejects_a_share_of_the_pool) {
+  auto p = acme();
+  sim_host bad(p, rules({json::object{{"op", "balance"}, {"fault", "no_answer"}}}));
+  sim_host good(p);
+  auto o = options({bad.endpoint(), good.endpoint()});
+  o.breaker_failures = 2;
+  o.breaker_cooldown = 60000ms;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] { return f.up(0) == 1 && f.up(1) == 1; }));
+  int timeouts = 0;
+  for (int i = 0; i < 20 && f.breaker(0) != "open"; ++i) {
+    auto r = f.balance(200ms);
+    if (code(r) == "upstream_timeout")
+      ++timeouts;
+    else
+      BOOST_TEST(code(r) == "ok", r.message);
+  }
+  BOOST_TEST(timeouts == 2);
+  BOOST_TEST(f.breaker(0) == "open");
+  for (int i = 0; i < 10; ++i) {
+    auto r = f.balance();
+    BOOST_TEST(code(r) == "ok", r.message);
+    BOOST_TEST(r.endpoint == good.endpoint());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(idempotent_calls_are_retried_on_the_other_endpoint) {

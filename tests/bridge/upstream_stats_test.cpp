@@ -148,7 +148,8 @@ BOOST_AUTO_TEST_CASE(stats_json_keeps_its_keys_order_and_values) {
 }
 
 // The exposition for a full stats object, byte for byte as the hand-written table rendered it
-// (captured from the renderer before the list): order, HELP texts, types, labels, extra members.
+// (captured from the renderer before the list): order, HELP texts, types, labels, extra members;
+// the operation timeouts and the ejection cap since.
 BOOST_AUTO_TEST_CASE(exposition_is_byte_for_byte_what_it_was) {
   const json::object st = json::parse(R"({"calls_total":10,"retries_total":2,
     "retry_budget_exhausted_total":1,"unmatched_replies_total":3,"late_replies_total":4,
@@ -160,7 +161,8 @@ BOOST_AUTO_TEST_CASE(exposition_is_byte_for_byte_what_it_was) {
     "heartbeat_failures_total":17,
     "endpoints":[{"endpoint":"10.0.0.1:4000","priority":0,"breaker":"half_open",
       "connections":{"connecting":1,"signing_on":0,"up":2,"down":0,"draining":1},
-      "in_flight":4,"queued":1}]})")
+      "in_flight":4,"queued":1,"ejection_capped":true,
+      "operation_timeouts":{"transfer":3}}]})")
                               .as_object();
   const std::string want =
       "# HELP dragoman_upstream_calls_total Calls submitted to the engine.\n"
@@ -240,6 +242,16 @@ BOOST_AUTO_TEST_CASE(exposition_is_byte_for_byte_what_it_was) {
       "dragoman_upstream_connections{endpoint=\"10.0.0.1:4000\",state=\"up\"} 2\n"
       "dragoman_upstream_connections{endpoint=\"10.0.0.1:4000\",state=\"down\"} 0\n"
       "dragoman_upstream_connections{endpoint=\"10.0.0.1:4000\",state=\"draining\"} 1\n"
+      "# HELP dragoman_upstream_operation_timeouts_total Calls of one operation that got no "
+      "reply in time while the connection was answering others (counted against the "
+      "operation, not the endpoint's breaker).\n"
+      "# TYPE dragoman_upstream_operation_timeouts_total counter\n"
+      "dragoman_upstream_operation_timeouts_total{endpoint=\"10.0.0.1:4000\","
+      "operation=\"transfer\"} 3\n"
+      "# HELP dragoman_upstream_ejection_capped 1 while the endpoint's breaker is kept closed by "
+      "--max-ejection-percent.\n"
+      "# TYPE dragoman_upstream_ejection_capped gauge\n"
+      "dragoman_upstream_ejection_capped{endpoint=\"10.0.0.1:4000\"} 1\n"
       "# HELP dragoman_upstream_endpoint_calls_in_flight Calls waiting for a reply from this "
       "endpoint.\n"
       "# TYPE dragoman_upstream_endpoint_calls_in_flight gauge\n"
