@@ -144,6 +144,13 @@ void upstream_connection::on_read(std::uint64_t epoch, boost::system::error_code
     if (e.kind == kind::skip) {
       ++counters().frames_skipped;
       if (!e.message.empty()) count_rejected(e.reason);
+      // A reply longer than max_frame_length (a length prefix announcing gigabytes, say) is not
+      // waited for: nothing is allocated for it, the stream is dropped and replaced, and the
+      // calls in flight get upstream_protocol_error at once rather than a timeout each.
+      if (e.reason == codecs::errc::frame_too_long && !e.message.empty()) {
+        protocol_failure("framing: " + e.message);
+        return;
+      }
       continue;
     }
     handle_payload(e.payload);
