@@ -467,8 +467,20 @@ void upstream_connection::send_session(std::unique_ptr<tracked_call> message) {
   send(adopt(std::move(message), deadline));  // a failed send ends it through session_.failed
 }
 
-// The peer's own request (an echo test), answered with the reply built from it.
+// The peer's own request (an echo test), answered with the reply built from it. A host that
+// keeps sending requests and does not read their answers is not buffered for without end: past
+// max(64 KiB, 16 frames) of answers behind a write that does not complete, the connection goes.
 void upstream_connection::send_answer(const codecs::operation& op, const codecs::record& answer) {
+  const std::size_t limit =
+      std::max<std::size_t>(64 * 1024, 16 * profile().framing->max_frame_length());
+  if (answer_bytes_pending_ > limit) {
+    close_and({close_reason::kind::lost,
+               "the host does not read: " + std::to_string(answer_bytes_pending_) +
+                   " bytes of answers to its own requests are waiting",
+               call_code::upstream_unavailable, true},
+              then::reconnect);
+    return;
+  }
   const std::size_t before = out_pending_.size();
   auto encoded = codecs::encode_message(profile(), op.reply, answer, payload_, out_pending_);
   if (!encoded) {
@@ -478,6 +490,7 @@ void upstream_connection::send_answer(const codecs::operation& op, const codecs:
         {{"endpoint", ep_.name()}, {"operation", op.name}, {"error", encoded.error().to_string()}});
     return;
   }
+  answer_bytes_pending_ += out_pending_.size() - before;
   start_write();
 }
 

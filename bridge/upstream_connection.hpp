@@ -178,6 +178,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   codecs::byte_buffer out_pending_;
   codecs::byte_buffer out_writing_;
   bool writing_ = false;
+  std::size_t answer_bytes_pending_ = 0;  // answers to the host's requests not yet in a write
   std::uint64_t batches_started_ = 0;
 
   codecs::frame_reader reader_;

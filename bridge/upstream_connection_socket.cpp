@@ -46,6 +46,7 @@ bool same_wire(const codecs::profile& a, const codecs::profile& b) {
 void upstream_connection::start_write() {
   if (writing_ || out_pending_.empty() || !writable()) return;
   std::swap(out_pending_, out_writing_);
+  answer_bytes_pending_ = 0;
   writing_ = true;
   ++batches_started_;
   counters().bytes_out.fetch_add(out_writing_.size(), std::memory_order_relaxed);
@@ -371,6 +372,7 @@ void upstream_connection::close_and(const close_reason& r, then next) {
   close_socket();
   heartbeat_timer_.cancel();
   out_pending_.clear();
+  answer_bytes_pending_ = 0;
   if (next == then::stop) {
     state_ = state::stopped;
     ++timer_gen_;

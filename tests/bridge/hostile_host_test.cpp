@@ -164,6 +164,54 @@ struct mute_host {
   std::thread thread;
 };
 
+// Accepts connections and floods each with the profile's echo requests, never reading a byte.
+struct flooding_host {
+  explicit flooding_host(const codecs::profile& p)
+      : acceptor(ctx, {asio::ip::make_address("127.0.0.1"), 0}) {
+    const codecs::operation* echo = p.find_operation("echo");
+    BOOST_REQUIRE(echo);
+    codecs::byte_buffer payload;
+    for (int i = 0; i < 2000; ++i) {
+      codecs::record r;
+      r.reset(echo->request.fields.size());
+      r.set(0, "ECHQ");
+      std::string trace = std::to_string(100000 + i);
+      r.set(1, trace);
+      BOOST_REQUIRE(codecs::encode_message(p, echo->request, r, payload, burst));
+    }
+    accept();
+    thread = std::thread([this] { ctx.run(); });
+  }
+  ~flooding_host() {
+    ctx.stop();
+    thread.join();
+  }
+  void accept() {
+    acceptor.async_accept([this](boost::system::error_code ec, tcp::socket s) {
+      if (ec) return;
+      flood(std::make_shared<tcp::socket>(std::move(s)), 0);
+      accept();
+    });
+  }
+  // Bounded: at most 5000 bursts (10 million requests) per connection; the socket is held open
+  // (not read) until the host stops.
+  void flood(std::shared_ptr<tcp::socket> s, int n) {
+    if (n >= 5000) return held.push_back(std::move(s));
+    asio::async_write(*s, asio::buffer(burst),
+                      [this, s, n](boost::system::error_code ec, std::size_t) {
+                        if (!ec) flood(s, n + 1);
+                      });
+  }
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  }
+  asio::io_context ctx;
+  tcp::acceptor acceptor;
+  codecs::byte_buffer burst;
+  std::vector<std::shared_ptr<tcp::socket>> held;
+  std::thread thread;
+};
+
 json::object transfer_data() {
   return {{"from", "1"}, {"to", "2"}, {"amount", "5.00"}};
 }
@@ -275,6 +323,33 @@ BOOST_AUTO_TEST_CASE(a_host_that_never_reads_fails_its_calls_and_others_are_serv
     auto r = f.transfer();
     BOOST_TEST(code(r) == "ok", r.message);
     BOOST_TEST(r.attempts == 1);
+  }
+}
+
+// A host that sends echo requests without end and never reads the answers (a session that
+// answers echoes, without sign-on, so the connection is up at once): the answers waiting behind
+// the stalled write are bounded, the connection is dropped with the reason, and the other host
+// serves every call meanwhile.
+BOOST_AUTO_TEST_CASE(a_host_that_floods_requests_and_never_reads_is_dropped) {
+  auto j = acme_json();
+  auto& session = j["session"].as_object();
+  session.erase("sign_on");
+  session.erase("sign_off");
+  auto p = compile(j);
+  flooding_host flood(*p);
+  sim_host good(p);
+  auto o = options({flood.endpoint(), good.endpoint()});
+  o.breaker_failures = 1000;
+  engine_fixture f(p, o);
+  BOOST_REQUIRE(eventually([&] {
+    auto ep = f.engine->describe_upstreams().at("endpoints").as_array().at(0).as_object();
+    const auto& e = ep.at("last_error");
+    return e.is_string() && e.as_string().find("the host does not read") != std::string::npos;
+  }));
+  BOOST_TEST(f.stat("unsolicited_total") > 1000u);
+  for (int i = 0; i < 20; ++i) {
+    auto r = f.balance();
+    BOOST_TEST(code(r) == "ok", r.message);
   }
 }
 
