@@ -123,13 +123,14 @@ void upstream_connection::publish() {
     default:
       break;
   }
-  gauge_.set_state(cs);
   pick_state s = pick_state::unavailable;
   if (state_ == state::up && !replace_with_)
     s = pick_state::connected;
   else if (queueable())
     s = pick_state::queueing;
+  // Pickers first: whoever sees the state (stats, /admin/upstreams) "up" finds it pickable.
   gauge_.set_pick(s);
+  gauge_.set_state(cs);
 }
 
 void upstream_connection::set_error(const std::string& why) {
