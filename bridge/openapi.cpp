@@ -452,7 +452,7 @@ json::object openapi_document(const codecs::profile& p, const openapi_options& o
   json::object& schemas = comps["schemas"].as_object();
   json::object paths;
   for (const auto& op : p.operations) {
-    if (op.internal) continue;
+    if (op.internal || op.dir == codecs::direction::inbound) continue;
     paths["/v1/ops/" + op.name] = operation_item(op, schemas);
   }
   paths["/healthz"] = probe("the process is alive", false);

@@ -13,11 +13,14 @@ std::optional<call_result> translate_request(const call_request& req,
                                              mapped_request& out) {
   const codecs::profile& profile = *bundle->profile;
   const codecs::operation* op = profile.find_operation(req.op);
-  if (!op || op->internal)
-    return make_error_result(call_code::unknown_operation,
-                             "the profile " + profile.name + " has no operation \"" + req.op +
-                                 "\"" +
-                                 (op ? " that apps may call (it belongs to the session)" : ""));
+  if (!op || op->internal || op->dir == codecs::direction::inbound)
+    return make_error_result(
+        call_code::unknown_operation,
+        "the profile " + profile.name + " has no operation \"" + req.op + "\"" +
+            (!op ? ""
+             : op->internal
+                 ? " that apps may call (it belongs to the session)"
+                 : " that apps may call (the host sends it: it is delivered to the app)"));
   const codecs::field_spec* correlation = nullptr;
   if (profile.correlation.mode == codecs::correlation_mode::field) {
     if (!op->request.correlation_field || !op->reply.correlation_field)

@@ -279,6 +279,42 @@ void upstream_connection::pump_queue() {
 
 // ---- matching replies -----------------------------------------------------------------------
 
+// Handles the complete frames read so far. False when reading stops here: the connection closed,
+// or deliveries of inbound messages are at their bound (back-pressure: resume_reading goes on).
+bool upstream_connection::read_frames() {
+  const std::uint64_t my_epoch = epoch_;
+  for (;;) {
+    codecs::frame_reader::event e = reader_.next();
+    using kind = codecs::frame_reader::event_kind;
+    if (e.kind == kind::need_more) break;
+    if (e.kind == kind::fatal) {
+      count_rejected(e.reason);
+      protocol_failure("framing: " + (e.message.empty() ? std::string("no progress") : e.message));
+      return false;
+    }
+    if (e.kind == kind::skip) {
+      ++counters().frames_skipped;
+      if (!e.message.empty()) count_rejected(e.reason);
+      // A reply longer than max_frame_length (a length prefix announcing gigabytes, say) is not
+      // waited for: nothing is allocated for it, the stream is dropped and replaced, and the
+      // calls in flight get upstream_protocol_error at once rather than a timeout each.
+      if (e.reason == codecs::errc::frame_too_long && !e.message.empty()) {
+        protocol_failure("framing: " + e.message);
+        return false;
+      }
+      continue;
+    }
+    handle_payload(e.payload);
+    if (epoch_ != my_epoch || state_ == state::stopped) return false;  // the payload closed it
+    if (inbound_full()) {
+      read_paused_ = true;
+      paused_epoch_ = epoch_;
+      return false;
+    }
+  }
+  return true;
+}
+
 void upstream_connection::handle_payload(codecs::byte_view payload) {
   codecs::reply_expectation expected;
   match_ = {};
@@ -301,6 +337,10 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
   if (decoded->is_reply) last_reply_at_ = steady::now();
   if (!decoded->is_reply) {
     ++counters().unsolicited;
+    if (decoded->op->receives()) {
+      inbound_message(*decoded->op, payload);
+      return;
+    }
     if (!session_.peer_request(*decoded->op, reply_))
       unrecognised_frame(payload, "a " + decoded->op->name +
                                       " request, which the session does "

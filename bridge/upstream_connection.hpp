@@ -5,6 +5,7 @@
 #pragma once
 
 #include "bridge/call_book.hpp"
+#include "bridge/deliver_client.hpp"
 #include "bridge/upstream_session.hpp"
 #include "bridge/upstream_shared.hpp"
 #include "bridge/upstream_stream.hpp"
@@ -93,10 +94,20 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   void do_read();
   void on_read(std::uint64_t epoch, boost::system::error_code ec, std::size_t n);
   void count_rejected(codecs::errc reason);
+  bool read_frames();
   void handle_payload(codecs::byte_view payload);
   void complete_with_reply(tracked_call* c, const codecs::decoded_message& decoded);
   void unmatched(std::string key, const std::string& op);
   bool unrecognised_frame(codecs::byte_view payload, const std::string& why);
+
+  // Messages the host starts (upstream_connection_inbound.cpp): delivered to the app, answered.
+  struct inbound_delivery;
+  void inbound_message(const codecs::operation& op, codecs::byte_view payload);
+  void inbound_finished(std::uint64_t epoch, const std::shared_ptr<inbound_delivery>& d,
+                        const deliver_response& app);
+  void send_frame(std::uint64_t epoch, const codecs::byte_buffer& frame);
+  bool inbound_full() const noexcept;
+  void resume_reading();
 
   // Deadlines.
   void arm_timer();
@@ -184,6 +195,13 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   codecs::frame_reader reader_;
   codecs::record reply_;
   codecs::record unrecognised_answer_;
+
+  // Inbound deliveries of this connection, and reading paused while they are at their bound.
+  std::shared_ptr<deliver_client> deliverer_;
+  std::size_t inbound_in_flight_ = 0;
+  std::uint64_t inbound_seq_ = 0;
+  bool read_paused_ = false;
+  std::uint64_t paused_epoch_ = 0;
 };
 
 }  // namespace dragoman::bridge

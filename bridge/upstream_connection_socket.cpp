@@ -132,32 +132,7 @@ void upstream_connection::on_read(std::uint64_t epoch, boost::system::error_code
   counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
   last_activity_ = steady::now();
   reader_.commit(n);
-  const std::uint64_t my_epoch = epoch_;
-  for (;;) {
-    codecs::frame_reader::event e = reader_.next();
-    using kind = codecs::frame_reader::event_kind;
-    if (e.kind == kind::need_more) break;
-    if (e.kind == kind::fatal) {
-      count_rejected(e.reason);
-      protocol_failure("framing: " + (e.message.empty() ? std::string("no progress") : e.message));
-      return;
-    }
-    if (e.kind == kind::skip) {
-      ++counters().frames_skipped;
-      if (!e.message.empty()) count_rejected(e.reason);
-      // A reply longer than max_frame_length (a length prefix announcing gigabytes, say) is not
-      // waited for: nothing is allocated for it, the stream is dropped and replaced, and the
-      // calls in flight get upstream_protocol_error at once rather than a timeout each.
-      if (e.reason == codecs::errc::frame_too_long && !e.message.empty()) {
-        protocol_failure("framing: " + e.message);
-        return;
-      }
-      continue;
-    }
-    handle_payload(e.payload);
-    if (epoch_ != my_epoch || state_ == state::stopped) return;  // the payload closed it
-  }
-  do_read();
+  if (read_frames()) do_read();
 }
 
 // ---- the socket's life --------------------------------------------------------------------------

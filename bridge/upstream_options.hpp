@@ -11,6 +11,18 @@
 namespace dragoman::bridge {
 
 class upstream_tls;
+// Where inbound messages (the host's own) are delivered: POST http://host:port{base_path}/{op}.
+struct deliver_target {
+  std::string host;
+  std::string port;
+  std::string base_path;  // without a trailing '/'
+  std::chrono::milliseconds timeout{5000};
+  std::size_t max_in_flight = 16;        // per host connection: beyond, reading from it pauses
+  std::size_t max_body_bytes = 1 << 20;  // the app's answer
+};
+
+// "http://host:port/path" → target (timeout and limits left as they are); an error text or "".
+std::string parse_deliver_url(const std::string& url, deliver_target& out);
 
 struct engine_options {
   std::vector<std::string> upstreams;        // "host:port"; empty: the profile's endpoints
@@ -36,6 +48,10 @@ struct engine_options {
   // TLS toward the host (--tls*, the profile's upstream.tls); null: cleartext. The handshake is
   // bounded by connect_timeout.
   std::shared_ptr<upstream_tls> tls;
+  // Inbound: delivery to the app (--deliver; empty host: none, the profile's negative reply) and
+  // the duplicate table's bound (entries; the oldest go first).
+  deliver_target deliver;
+  std::size_t dedupe_entries = 10000;
 };
 
 }  // namespace dragoman::bridge

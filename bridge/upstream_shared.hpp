@@ -4,6 +4,7 @@
 #pragma once
 
 #include "bridge/call.hpp"
+#include "bridge/inbound_dedupe.hpp"
 #include "bridge/translator.hpp"
 #include "bridge/upstream_endpoint.hpp"
 #include "bridge/upstream_options.hpp"
@@ -42,7 +43,7 @@ struct pending_call : mapped_request {
 class upstream_shared {
  public:
   upstream_shared(const engine_options& o, std::shared_ptr<upstream_counters> c)
-      : options(o), counters(std::move(c)) {}
+      : options(o), counters(std::move(c)), dedupe(o.dedupe_entries) {}
   virtual ~upstream_shared() = default;
   upstream_shared(const upstream_shared&) = delete;
   upstream_shared& operator=(const upstream_shared&) = delete;
@@ -51,6 +52,7 @@ class upstream_shared {
   const engine_options options;
   std::shared_ptr<upstream_counters> counters;
   std::unique_ptr<ejection_cap> ejection;  // before endpoints: they point to it
+  inbound_dedupe dedupe;  // answers to the host's messages, by the profile's dedupe_key
   std::vector<std::unique_ptr<endpoint>> endpoints;
   std::atomic<std::int64_t> up{0};  // connections up (and signed on) now
   std::atomic<bool> stopped{false};

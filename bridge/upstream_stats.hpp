@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bridge/call.hpp"
+#include "bridge/call_metrics.hpp"
 #include "bridge/sharded_counter.hpp"
 
 #include <boost/json.hpp>
@@ -88,6 +89,19 @@ class prom_writer;
   COUNTER(heartbeat_failures, none, "heartbeat_failures_total",                                    \
           "dragoman_upstream_heartbeat_failures_total",                                            \
           "Heartbeats that failed or went unanswered.")                                            \
+  COUNTER(inbound_received, none, "inbound_received_total",                                        \
+          "dragoman_upstream_inbound_received_total",                                              \
+          "Messages the host started that an inbound operation reads.")                            \
+  COUNTER(inbound_delivered, none, "inbound_delivered_total",                                      \
+          "dragoman_upstream_inbound_delivered_total",                                             \
+          "Inbound messages the app accepted (2xx to the delivery POST).")                         \
+  COUNTER(inbound_failed, none, "inbound_failed_total", "dragoman_upstream_inbound_failed_total",  \
+          "Inbound messages not delivered (app non-2xx, timeout, unreachable, no --deliver).")     \
+  COUNTER(inbound_duplicates, none, "inbound_duplicates_total",                                    \
+          "dragoman_upstream_inbound_duplicates_total",                                            \
+          "Inbound messages re-sent within the dedupe window: answered again, not delivered.")     \
+  GAUGE(inbound_in_flight, none, "inbound_in_flight", "dragoman_upstream_inbound_in_flight",       \
+        "Inbound messages being delivered to the app now.")                                        \
   GAUGE(connected, none, "", "", "Upstream connections up (and signed on) now.")
 
 // Expands a row to nothing (for the kinds a generator skips).
@@ -105,6 +119,9 @@ struct upstream_counters {
 #undef DRAGOMAN_UPSTREAM_STAT_SHARDED
 #undef DRAGOMAN_UPSTREAM_STAT_COUNTER
 #undef DRAGOMAN_UPSTREAM_STAT_GAUGE
+  // How long the app took to answer inbound deliveries (stats key "inbound_delivery_seconds",
+  // the histogram dragoman_upstream_inbound_delivery_duration_seconds).
+  histogram_cells inbound_delivery;
 };
 
 // The POOL rows' values, read from the pool when stats are written.

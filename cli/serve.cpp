@@ -45,6 +45,8 @@ struct millisecond_flags {
   std::size_t connect_timeout = 0, max_timeout = 0, idle_timeout = 0, header_timeout = 0;
   std::size_t drain_timeout = 0, queue_timeout = 0, breaker_cooldown = 0;
   std::size_t tls_reload_interval = 1000;
+  std::size_t deliver_timeout = 5000;
+  std::string deliver;
 };
 
 // The --tls* flags; empty strings: the profile's upstream.tls (or the default).
@@ -153,6 +155,16 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
                 "retries allowed as a fraction of calls (10 s window)")(
       "retry-budget-floor", po::value(&e.retry_budget_floor)->default_value(e.retry_budget_floor),
       "retries always allowed per window")(
+      "deliver", po::value(&ms.deliver)->default_value(""),
+      "app URL the host's own messages are POSTed to, as URL/{op} (empty: answered with the "
+      "profile's negative reply)")(
+      "deliver-timeout-ms", po::value(&ms.deliver_timeout)->default_value(ms.deliver_timeout),
+      "how long the app may take to answer a delivery before the negative reply")(
+      "deliver-max-in-flight",
+      po::value(&e.deliver.max_in_flight)->default_value(e.deliver.max_in_flight),
+      "deliveries in flight per host connection; at the bound, reading from that host pauses")(
+      "dedupe-entries", po::value(&e.dedupe_entries)->default_value(e.dedupe_entries),
+      "answers to host messages kept for re-sent duplicates (profile dedupe_key)")(
       "admin", po::value(&o.admin)->default_value(""),
       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")(
       "admin-token", po::value(&o.admin_token)->default_value(""),
@@ -187,6 +199,13 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   e.breaker_cooldown = milliseconds(ms.breaker_cooldown);
   o.tls_reload_interval = milliseconds(ms.tls_reload_interval);
   if (e.max_ejection_percent > 100) throw usage_error("--max-ejection-percent must be 0..100");
+  if (!ms.deliver.empty()) {
+    if (std::string why = bridge::parse_deliver_url(ms.deliver, e.deliver); !why.empty())
+      throw usage_error(why);
+  }
+  if (ms.deliver_timeout == 0) throw usage_error("--deliver-timeout-ms must be > 0");
+  if (e.deliver.max_in_flight == 0) throw usage_error("--deliver-max-in-flight must be > 0");
+  e.deliver.timeout = milliseconds(ms.deliver_timeout);
 }
 
 }  // namespace

@@ -343,6 +343,7 @@ struct compiler {
       compile_message(*rep, o.child_path("reply"), false, unknown, op.reply);
       compile_result(*rep, o.child_path("reply"), op);
     }
+    compile_inbound(o, op, diag);
     o.finish();
   }
 
@@ -491,34 +492,8 @@ struct compiler {
     const json::object* values = uc.get_object("reply");
     uc.finish();
     if (!values || !s.unrecognised) return;
-    const operation& op = out.operations[*s.unrecognised];
-    for (const auto& kv : *values) {
-      const std::string path = uc.child_path("reply") + "." + std::string(kv.key());
-      session_spec::reply_value rv;
-      auto field = op.reply.index_of(kv.key());
-      if (!field) {
-        diag.error(path, "no reply field named \"" + std::string(kv.key()) + "\" in operation \"" +
-                             op.name + "\"");
-        continue;
-      }
-      rv.field = *field;
-      if (auto text = scalar_text(kv.value())) {
-        rv.text = std::move(*text);
-      } else if (kv.value().is_object()) {
-        config_object vc(kv.value().get_object(), path, diag);
-        const std::string from = vc.require_string("from");
-        rv.add = vc.get_int("add", 0, -1000000000, 1000000000);
-        vc.finish();
-        rv.from = op.request.index_of(from);
-        if (!from.empty() && !rv.from)
-          diag.error(vc.child_path("from"), "no request field named \"" + from + "\"");
-        if (!rv.from) continue;
-      } else {
-        diag.error(path, "must be a value or {\"from\": request field, \"add\": N}");
-        continue;
-      }
-      s.unrecognised_reply.push_back(std::move(rv));
-    }
+    s.unrecognised_reply = compile_reply_values(*values, uc.child_path("reply"),
+                                                out.operations[*s.unrecognised], false, diag);
   }
 
   void compile_session(const json::object& obj) {

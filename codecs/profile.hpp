@@ -102,11 +102,38 @@ struct result_rule {
   std::vector<std::pair<std::string, std::string>> code_names;
 };
 
+// A value put into a reply built by dragoman (session.unrecognised, an inbound operation's
+// reply): a text, a request field's value (plus a number), or the failure's text.
+struct reply_value {
+  std::size_t field = 0;            // reply field
+  std::string text;                 // the value, when from is empty and failure is false
+  std::optional<std::size_t> from;  // a request field whose value is taken
+  std::int64_t add = 0;             // added to it as a number, keeping its width
+  bool failure = false;             // {"from": "$failure"}: why the delivery failed (negative)
+};
+
+// Who starts an operation: the app (outbound, the default), the host (inbound), or either.
+enum class direction { outbound, inbound, both };
+
+// An operation the host sends (the "inbound" section): how dragoman answers it.
+struct inbound_spec {
+  std::vector<reply_value> reply;  // on top of build_reply, before the app's fields
+  // The answer when the app fails (non-2xx, timeout, unreachable, no --deliver): the reply's
+  // values with these on top. Absent ("negative": null): nothing is answered.
+  bool negative = false;
+  std::vector<reply_value> negative_reply;
+  std::optional<std::size_t> dedupe_key;  // request field: a re-sent message gets the same reply
+  std::chrono::milliseconds dedupe_window{600000};
+};
+
 struct operation {
   std::string name;
   std::size_t index = 0;
   bool idempotent = false;
   bool internal = false;  // session traffic: apps may not call it (unknown_operation)
+  direction dir = direction::outbound;
+  inbound_spec inbound;  // for inbound and both
+  bool receives() const noexcept { return dir != direction::outbound; }
   std::chrono::milliseconds timeout{5000};
   message_def request;
   message_def reply;
@@ -155,12 +182,6 @@ struct session_spec {
   // answered with its reply (build_reply), with unrecognised_reply's values on top: the
   // protocol's negative answer (HL7 ACK AR, ISO 8583 response code 30). Absent: not answered.
   std::optional<std::size_t> unrecognised;
-  struct reply_value {
-    std::size_t field = 0;            // reply field
-    std::string text;                 // the value, when from is empty
-    std::optional<std::size_t> from;  // a request field whose value is taken
-    std::int64_t add = 0;             // added to it as a number, keeping its width
-  };
   std::vector<reply_value> unrecognised_reply;
 
   bool signs_on() const noexcept { return sign_on.has_value(); }
@@ -183,6 +204,16 @@ struct profile {
   // The compiled profile as readable JSON: operations, fields, stages, policies.
   boost::json::object describe() const;
 };
+
+class diagnostics;
+class config_object;
+// The reply values of an object {field: value | {"from": request field, "add": N}} at path, for
+// op's reply (profile_inbound.cpp); allow_failure accepts {"from": "$failure"}.
+std::vector<reply_value> compile_reply_values(const boost::json::object& values,
+                                              const std::string& path, const operation& op,
+                                              bool allow_failure, diagnostics& diag);
+// "direction" and "inbound" of an operation whose request and reply are compiled.
+void compile_inbound(config_object& o, operation& op, diagnostics& diag);
 
 struct compile_output {
   std::shared_ptr<const profile> compiled;  // null when errors is not empty

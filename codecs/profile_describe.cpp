@@ -110,6 +110,31 @@ json::object profile::describe() const {
     json::object d;
     d["idempotent"] = op.idempotent;
     if (op.internal) d["internal"] = true;
+    if (op.receives()) {
+      d["direction"] = op.dir == direction::inbound ? "inbound" : "both";
+      json::object in;
+      auto values = [&](const std::vector<reply_value>& vs) {
+        json::object v;
+        for (const auto& rv : vs) {
+          const std::string& field = op.reply.fields[rv.field].name;
+          if (rv.failure)
+            v[field] = {{"from", "$failure"}};
+          else if (rv.from)
+            v[field] = {{"from", op.request.fields[*rv.from].name}};
+          else
+            v[field] = rv.text;
+        }
+        return v;
+      };
+      in["reply"] = values(op.inbound.reply);
+      in["negative"] = op.inbound.negative ? json::value(values(op.inbound.negative_reply))
+                                           : json::value(nullptr);
+      if (op.inbound.dedupe_key) {
+        in["dedupe_key"] = op.request.fields[*op.inbound.dedupe_key].name;
+        in["dedupe_window_ms"] = op.inbound.dedupe_window.count();
+      }
+      d["inbound"] = std::move(in);
+    }
     d["timeout_ms"] = op.timeout.count();
     d["request"] = describe_message(op.request);
     d["reply"] = describe_message(op.reply);

@@ -81,13 +81,20 @@ const operation* answer_unrecognised(const profile& p, byte_view payload, record
   if (!decoded || decoded->is_reply) return nullptr;
   if (looks_like_a_reply(p, op, request)) return nullptr;
   build_reply(op, request, reply);
-  for (const auto& v : p.session.unrecognised_reply) {
-    if (v.from)
+  apply_reply_values(p.session.unrecognised_reply, request, {}, reply);
+  return &op;
+}
+
+void apply_reply_values(const std::vector<reply_value>& values, const record& request,
+                        std::string_view failure_text, record& reply) {
+  for (const auto& v : values) {
+    if (v.failure)
+      reply.set(v.field, failure_text);
+    else if (v.from)
       reply.set(v.field, v.add ? add_to(request.get(*v.from), v.add) : request.get(*v.from));
     else
       reply.set(v.field, v.text);
   }
-  return &op;
 }
 
 }  // namespace dragoman::codecs

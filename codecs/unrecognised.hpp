@@ -23,4 +23,8 @@ std::string masked_excerpt(byte_view payload, std::size_t max_bytes = 48);
 const operation* answer_unrecognised(const profile& p, byte_view payload, record& request,
                                      record& reply);
 
+// Puts values into reply: texts, request fields (plus a number), failure_text for $failure.
+void apply_reply_values(const std::vector<reply_value>& values, const record& request,
+                        std::string_view failure_text, record& reply);
+
 }  // namespace dragoman::codecs

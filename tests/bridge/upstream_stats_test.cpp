@@ -99,9 +99,10 @@ BOOST_AUTO_TEST_CASE(every_row_reaches_stats_and_metrics_with_its_value) {
       }
     }
   }
-  // One JSON key per plain row, one object for the three frame reasons; nothing else.
-  BOOST_TEST(keyed == 20u);
-  BOOST_TEST(o.size() == 18u);
+  // One JSON key per plain row, one object for the three frame reasons, the inbound delivery
+  // histogram; nothing else.
+  BOOST_TEST(keyed == 25u);
+  BOOST_TEST(o.size() == 24u);
 }
 
 // The keys, their order and their values as the engine's stats() wrote them by hand before.
@@ -128,6 +129,13 @@ BOOST_AUTO_TEST_CASE(stats_json_keeps_its_keys_order_and_values) {
   c.heartbeat_failures = 17;
   c.unmatched_frames = 18;
   c.connected = 3;  // not in stats()
+  c.inbound_received = 19;
+  c.inbound_delivered = 20;
+  c.inbound_failed = 21;
+  c.inbound_duplicates = 22;
+  c.inbound_in_flight = 23;
+  c.inbound_delivery.observe(std::chrono::microseconds(700));  // le 0.001
+  c.inbound_delivery.observe(std::chrono::seconds(60));        // +Inf
   json::object o;
   write_stats(o, c, {.calls_in_flight = 11, .calls_queued = 12});
   BOOST_TEST(
@@ -138,7 +146,10 @@ BOOST_AUTO_TEST_CASE(stats_json_keeps_its_keys_order_and_values) {
       R"("malformed":8,"checksum_mismatch":9},"bytes_in_total":1000,"bytes_out_total":900,)"
       R"("calls_in_flight":11,"calls_queued":12,"connects_total":13,)"
       R"("connect_failures_total":14,"reconnects_total":15,"heartbeats_total":16,)"
-      R"("heartbeat_failures_total":17})");
+      R"("heartbeat_failures_total":17,"inbound_received_total":19,"inbound_delivered_total":20,)"
+      R"("inbound_failed_total":21,"inbound_duplicates_total":22,"inbound_in_flight":23,)"
+      R"("inbound_delivery_seconds":{"buckets":[0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,1],"count":2,)"
+      R"("sum":6.00007E1}})");
   // A pool gauge assigned afterwards keeps its place.
   json::object later;
   write_stats(later, c);

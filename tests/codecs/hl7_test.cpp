@@ -415,3 +415,42 @@ BOOST_AUTO_TEST_CASE(unrecognised_frames_are_logged_as_masked_excerpts) {
   BOOST_TEST(masked_excerpt(as_bytes(std::string_view("MSH|^~\\&|A|B|20260101")), 12) ==
              "MSH|^~\\x5c&|A|B…");
 }
+
+// An admit the receiver sends (inbound, docs/hl7.md): the ACK the profile builds goes back to the
+// sender (MSH-3..6 swapped), AA with MSA-2 its MSH-10; the negative one is AE with the app's text
+// (escaped) in MSA-3 and ERR-3, code 207 of HL7 table 0357.
+BOOST_AUTO_TEST_CASE(an_inbound_admit_is_answered_from_the_profile) {
+  const profile& p = *hl7();
+  const std::string payload =
+      "MSH|^~\\&|ADT1|GOOD HEALTH|LAB|ELSEWHERE|20240102030405||ADT^A01|MSG001|P|2.3|||\r"
+      "EVN|A01|20240102030405|||\r"
+      "PID|1||12345^^^^MR||DOE^JANE||19700101|F||||||\r";
+  record request;
+  auto decoded = decode_payload(p, as_bytes(payload), request, decode_preference::replies_first);
+  BOOST_TEST_REQUIRE(decoded.has_value());
+  const operation& op = *decoded->op;
+  BOOST_TEST(op.name == "admit");
+  BOOST_TEST(!decoded->is_reply);
+  BOOST_TEST((op.dir == direction::both));
+  BOOST_TEST_REQUIRE(op.inbound.dedupe_key.has_value());
+  BOOST_TEST(request.get(*op.inbound.dedupe_key) == "MSG001");
+
+  record reply;
+  build_reply(op, request, reply);
+  apply_reply_values(op.inbound.reply, request, {}, reply);
+  byte_buffer scratch, frame;
+  BOOST_TEST_REQUIRE(encode_message(p, op.reply, reply, scratch, frame).has_value());
+  BOOST_TEST(unframe(std::string(as_chars(frame))) ==
+             "MSH|^~\\&|LAB|ELSEWHERE|ADT1|GOOD HEALTH|||ACK^A01|MSG001|P|2.3\r"
+             "MSA|AA|MSG001\r"
+             "ERR\r");  // the profile's ACK lists ERR: written, empty, as the simulator does
+
+  BOOST_TEST_REQUIRE(op.inbound.negative);
+  apply_reply_values(op.inbound.negative_reply, request, "locked|try later", reply);
+  frame.clear();
+  BOOST_TEST_REQUIRE(encode_message(p, op.reply, reply, scratch, frame).has_value());
+  BOOST_TEST(unframe(std::string(as_chars(frame))) ==
+             "MSH|^~\\&|LAB|ELSEWHERE|ADT1|GOOD HEALTH|||ACK^A01|MSG001|P|2.3\r"
+             "MSA|AE|MSG001|locked\\F\\try later\r"
+             "ERR|||207^locked\\F\\try later^HL70357|E\r");
+}

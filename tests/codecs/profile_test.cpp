@@ -386,3 +386,45 @@ BOOST_AUTO_TEST_CASE(iso8583_dictionary_mistakes_are_named_once) {
   BOOST_TEST(out.errors == expected, boost::test_tools::per_element());
   BOOST_TEST(out.errors.size() == expected.size(), all_errors(out));
 }
+
+// "direction" and "inbound": every mistake named by its path (docs/profiles.md).
+BOOST_AUTO_TEST_CASE(inbound_section_mistakes_are_named) {
+  auto out = compile_profile(
+      replace(good, R"("ping": {)", R"("ping": {"direction": "sideways", "inbound": {}, )"));
+  BOOST_TEST(
+      has_error(out,
+                "operations.ping.direction: unknown value \"sideways\", must be one of outbound, "
+                "inbound, both"),
+      all_errors(out));
+
+  out = compile_profile(replace(good, R"("ping": {)", R"("ping": {"inbound": {}, )"));
+  BOOST_TEST(has_error(out, "operations.ping.inbound: needs \"direction\""), all_errors(out));
+
+  // An inbound request needs a match; values name reply fields and request fields.
+  out =
+      compile_profile(replace(good, R"("ping": {)", R"("ping": {"direction": "inbound", "inbound": {
+      "reply": {"nope": "1", "rc": {"from": "missing"}},
+      "negative": {"rc": {"from": "$failure"}},
+      "dedupe_key": "absent", "dedupe_window_ms": 0}, )"));
+  BOOST_TEST(
+      has_error(out, "operations.ping.request: an operation the host sends needs a \"match\""),
+      all_errors(out));
+  BOOST_TEST(has_error(out, "operations.ping.inbound.reply.nope: no reply field named \"nope\""),
+             all_errors(out));
+  BOOST_TEST(has_error(out,
+                       "operations.ping.inbound.reply.rc.from: no request field named "
+                       "\"missing\""),
+             all_errors(out));
+  BOOST_TEST(!has_error(out, "operations.ping.inbound.negative"), all_errors(out));
+  BOOST_TEST(
+      has_error(out, "operations.ping.inbound.dedupe_key: no request field named \"absent\""),
+      all_errors(out));
+  BOOST_TEST(has_error(out, "operations.ping.inbound.dedupe_window_ms"), all_errors(out));
+
+  out = compile_profile(replace(good, R"("ping": {)", R"("ping": {"direction": "both", "inbound": {
+      "negative": 7}, )"));
+  BOOST_TEST(has_error(out,
+                       "operations.ping.inbound.negative: must be an object of reply values, "
+                       "or null"),
+             all_errors(out));
+}

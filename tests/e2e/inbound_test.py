@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+# End-to-end: messages the legacy host starts. A host (a raw MLLP peer in this test) pushes HL7
+# messages on the connection dragoman opened to it; dragoman delivers each to a small HTTP app
+# (--deliver) and answers the host with the ACK the profile and the app make: AA from a 2xx, AE
+# with the app's text from a 500, AE when the app is down or absent, the first ACK again for a
+# re-sent control id, AR for a message type no operation reads; reading pauses while the app
+# stalls. Calls from the app still go out on the same connection.
+#
+# Env: DRAGOMAN (the binary), DRAGOMAN_SOURCE_DIR (the repository). Prints one line per check and
+# "N passed, N failed" last; exits non-zero when a check fails.
+import json
+import os
+import socket
+import threading
+import time
+
+from harness import SRC, Checks, get, post, serve
+from inbound_app import App
+
+PROFILE = os.path.join(SRC, "profiles", "hl7v2-mllp.json")
+check = Checks()
+
+
+def admit(cid, pid="12345", family="DOE", trigger="A01"):
+    # As senders write them: their own MSH-3..6, no MSH-18, another version, trailing empties.
+    return (f"MSH|^~\\&|ADT1|GOOD HEALTH HOSPITAL|LAB|ELSEWHERE|20240102030405||ADT^{trigger}|{cid}"
+            f"|P|2.3|||\rEVN|{trigger}|20240102030405|||\r"
+            f"PID|1||{pid}^^^^MR||{family}^JANE^Q||19700101|F|||1 MAIN ST^^SPRINGFIELD||||||\r"
+            f"PV1|1|I|W1^101^A||||||||||||||||V{cid}|||\r")
+
+
+def lab(cid):
+    return (f"MSH|^~\\&|LIS|LAB|HIS|HOSP|20240102030405||ORU^R01^ORU_R01|{cid}|P|2.5\r"
+            f"PID|1||777^^^^MR||ROE^RICHARD\r"
+            f"OBR|1|ORD1||24331-1^Lipid panel^LN|||20240102\r"
+            f"OBX|1|NM|2093-3^Cholesterol^LN||196|mg/dL|<200||||F\r"
+            f"OBX|2|ST|8251-1^Comment^LN||fasting||||||F\r")
+
+
+def frame(text):
+    return b"\x0b" + text.encode() + b"\x1c\x0d"
+
+
+def fields(seg_text):
+    return seg_text.split("|")
+
+
+class Host:
+    """The legacy host: listens, takes dragoman's connection, pushes messages, collects ACKs and
+    answers dragoman's own calls (any non-ACK message) with AA."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.conn = None
+        self.acks = {}       # MSA-2 -> list of ACK texts
+        self.calls = []      # messages dragoman sent
+        self.cv = threading.Condition()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        c, _ = self.listener.accept()
+        with self.cv:
+            self.conn = c
+            self.cv.notify_all()
+        buf = b""
+        while True:
+            try:
+                data = c.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            while b"\x1c\x0d" in buf:
+                raw, buf = buf.split(b"\x1c\x0d", 1)
+                text = raw.lstrip(b"\x0b").decode()
+                segs = [s for s in text.replace("\n", "\r").split("\r") if s]
+                msh = fields(segs[0])
+                if msh[8].startswith("ACK"):
+                    msa = next(fields(s) for s in segs if s.startswith("MSA"))
+                    with self.cv:
+                        self.acks.setdefault(msa[2], []).append(text)
+                        self.cv.notify_all()
+                else:
+                    self.calls.append(text)
+                    ack = (f"MSH|^~\\&|HIS|HOSP|DRAGOMAN|SIDECAR|20240102||ACK^A01|X{msh[9]}|P|2.5\r"
+                           f"MSA|AA|{msh[9]}\r")
+                    c.sendall(frame(ack))
+
+    def wait_connected(self, timeout=10):
+        with self.cv:
+            self.cv.wait_for(lambda: self.conn is not None, timeout)
+        return self.conn is not None
+
+    def send(self, *texts):
+        self.conn.sendall(b"".join(frame(t) for t in texts))
+
+    def wait_acks(self, cid, n=1, timeout=10):
+        with self.cv:
+            self.cv.wait_for(lambda: len(self.acks.get(cid, [])) >= n, timeout)
+            return list(self.acks.get(cid, []))
+
+    def close(self):
+        for s in (self.conn, self.listener):
+            try:
+                if s:
+                    s.close()
+            except OSError:
+                pass
+
+
+def msa(ack_text):
+    segs = [s for s in ack_text.split("\r") if s]
+    return fields(next(s for s in segs if s.startswith("MSA")))
+
+
+def msh(ack_text):
+    return fields(ack_text.split("\r")[0])
+
+
+def err(ack_text):
+    segs = [s for s in ack_text.split("\r") if s.startswith("ERR")]
+    return fields(segs[0]) if segs else []
+
+
+def metric(http, name):
+    status, text = get(http, "/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def start(host, extra):
+    d, ev = serve(PROFILE, [f"127.0.0.1:{host.port}"], extra)
+    ok = check("dragoman listening", ev is not None, d.output()[-2000:])
+    check("dragoman connected to the host", ok and host.wait_connected(), d.output()[-2000:])
+    return d, (ev or {}).get("http")
+
+
+def delivered_once_checks():
+    app = App()
+    host = Host()
+    d, http = start(host, ["--deliver", app.url(), "--deliver-timeout-ms", "3000"])
+    try:
+        host.send(admit("MSG001"), admit("MSG002", pid="222", trigger="A08"), lab("LAB001"))
+        for cid in ("MSG001", "MSG002", "LAB001"):
+            acks = host.wait_acks(cid)
+            if check(f"{cid} acknowledged", len(acks) == 1, repr(acks) + d.output()[-1500:]):
+                a = msa(acks[0])
+                check(f"{cid} ACK is AA with MSA-2 its control id", a[1] == "AA" and a[2] == cid,
+                      repr(acks[0]))
+        a = host.wait_acks("MSG001")[0]
+        h = msh(a)
+        check("ACK goes back to the sender (MSH-3..6 swapped), ACK^A01, version echoed",
+              h[2:6] == ["LAB", "ELSEWHERE", "ADT1", "GOOD HEALTH HOSPITAL"] and
+              h[8] == "ACK^A01" and h[11] == "2.3", repr(a))
+        got = app.ops()
+        ops = sorted(o[0] for o in got)
+        check("each message delivered once, to URL/{op}",
+              ops == ["admit", "lab_result", "update_patient"] and
+              all(o[3] == "/hl7/" + o[0] for o in got), repr([(o[0], o[3]) for o in got]))
+        by_op = {o[0]: o for o in got}
+        if "admit" in by_op:
+            _, headers, body, _ = by_op["admit"]
+            check("admit fields decoded as JSON",
+                  body.get("patient", {}).get("id") == "12345" and
+                  body["patient"].get("family") == "DOE" and body["patient"].get("given") == "JANE"
+                  and body.get("control_id") == "MSG001" and body.get("sending_application") == "ADT1"
+                  and body.get("visit", {}).get("number") == "VMSG001", json.dumps(body))
+            check("X-Request-Id and X-Dragoman-Message-Id sent",
+                  headers.get("X-Request-Id") and len(headers.get("X-Dragoman-Message-Id", "")) == 16,
+                  repr(headers))
+        if "lab_result" in by_op:
+            body = by_op["lab_result"][2]
+            obs = body.get("observations", [])
+            check("lab_result observations as an array",
+                  len(obs) == 2 and obs[0].get("code") == "2093-3" and obs[0].get("value") == "196"
+                  and obs[1].get("value") == "fasting" and
+                  body.get("order", {}).get("code") == "24331-1", json.dumps(body))
+
+        # A re-sent control id: the same ACK again, not delivered again.
+        first = host.wait_acks("MSG001")[0]
+        host.send(admit("MSG001"))
+        acks = host.wait_acks("MSG001", 2)
+        check("re-sent control id acknowledged twice", len(acks) == 2 and acks[1] == first,
+              repr(acks))
+        time.sleep(0.3)
+        check("re-sent control id delivered once",
+              sum(1 for o in app.ops() if o[2].get("control_id") == "MSG001") == 1,
+              repr([o[2].get("control_id") for o in app.ops()]))
+        check("the duplicate is counted",
+              metric(http, "dragoman_upstream_inbound_duplicates_total") == 1)
+        admit_ids = [o[1].get("X-Dragoman-Message-Id") for o in app.ops() if o[0] == "admit"]
+
+        # The app's JSON fills the reply.
+        app.answer = {"ack_text": "filed as 991"}
+        host.send(admit("MSG003"))
+        a = host.wait_acks("MSG003")
+        check("the app's 2xx JSON fills the ACK (MSA-3)",
+              a and msa(a[0])[1] == "AA" and msa(a[0])[3] == "filed as 991", repr(a))
+        app.answer = {}
+
+        # The app answering 500: AE with its text.
+        app.mode, app.status, app.text = "status", 500, "patient record locked"
+        host.send(admit("MSG004"))
+        a = host.wait_acks("MSG004")
+        check("app 500 gives AE with its text in MSA-3 and ERR-3",
+              a and msa(a[0])[1] == "AE" and msa(a[0])[3] == "patient record locked" and
+              err(a[0])[3] == "207^patient record locked^HL70357", repr(a))
+        # Not remembered as delivered: the re-send is delivered again, with the same message id.
+        app.mode = "ok"
+        host.send(admit("MSG004"))
+        a = host.wait_acks("MSG004", 2)
+        check("a failed message re-sent is delivered again and acknowledged AA",
+              len(a) == 2 and msa(a[1])[1] == "AA", repr(a))
+        ids = [o[1].get("X-Dragoman-Message-Id") for o in app.ops() if o[2].get("control_id") == "MSG004"]
+        check("X-Dragoman-Message-Id stable for one message",
+              len(ids) == 2 and ids[0] == ids[1] and ids[0] not in admit_ids, repr(ids))
+
+        # A type no operation reads: AR, not delivered.
+        n = len(app.ops())
+        host.send(admit("MSG005", trigger="A03"))
+        a = host.wait_acks("MSG005")
+        check("ADT^A03 answered AR (unsupported message type)",
+              a and msa(a[0])[1] == "AR", repr(a))
+        check("ADT^A03 not delivered", len(app.ops()) == n)
+
+        # Both directions on one connection: a call from the app goes out and is answered.
+        status, body, _ = post(http, "admit", {"patient": {"id": "1", "family": "X"}})
+        check("a call from the app on the same connection", status == 200 and
+              body.get("ack_code") == "AA", repr((status, body)))
+        check("inbound metrics", metric(http, "dragoman_upstream_inbound_received_total") == 7 and
+              metric(http, "dragoman_upstream_inbound_delivered_total") == 5 and
+              metric(http, "dragoman_upstream_inbound_failed_total") == 1,
+              repr([metric(http, "dragoman_upstream_inbound_" + k) for k in
+                    ("received_total", "delivered_total", "failed_total")]))
+        check("delivery latency histogram counts every delivery",
+              metric(http, "dragoman_upstream_inbound_delivery_duration_seconds_count") == 6 and
+              metric(http, "dragoman_upstream_inbound_delivery_duration_seconds_sum") > 0)
+    finally:
+        d.stop()
+        host.close()
+        app.close()
+    out = d.output()
+    check("a log line per inbound message", out.count('"event":"inbound"') == 6, out[-1500:])
+
+
+def app_down_checks():
+    # Nothing listens on the app's port: AE, nothing delivered. Then no --deliver at all.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    for name, extra in (("app down", ["--deliver", f"http://127.0.0.1:{dead}/hl7"]),
+                        ("no --deliver", [])):
+        host = Host()
+        d, http = start(host, extra)
+        try:
+            host.send(admit("DOWN1"))
+            a = host.wait_acks("DOWN1")
+            check(f"{name}: negative answer AE", a and msa(a[0])[1] == "AE" and msa(a[0])[3],
+                  repr(a) + d.output()[-1500:])
+            check(f"{name}: nothing marked delivered",
+                  metric(http, "dragoman_upstream_inbound_delivered_total") == 0 and
+                  metric(http, "dragoman_upstream_inbound_failed_total") == 1)
+            host.send(admit("DOWN1"))
+            a = host.wait_acks("DOWN1", 2)
+            check(f"{name}: a re-send is tried again (not a remembered duplicate)",
+                  len(a) == 2 and metric(http, "dragoman_upstream_inbound_duplicates_total") == 0)
+        finally:
+            d.stop()
+            host.close()
+
+
+def stalled_app_checks():
+    app = App()
+    app.mode = "stall"
+    host = Host()
+    d, http = start(host, ["--deliver", app.url(), "--deliver-timeout-ms", "30000",
+                           "--deliver-max-in-flight", "2"])
+    try:
+        n = 30
+        cids = [f"ST{i:03d}" for i in range(n)]
+        host.send(*[admit(c) for c in cids])
+        deadline = time.time() + 5
+        while time.time() < deadline and len(app.ops()) < 2:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        with host.cv:
+            acked = sum(len(v) for v in host.acks.values())
+        check("stalled app: deliveries held at the bound, nothing acknowledged",
+              len(app.ops()) == 2 and app.max_concurrent == 2 and acked == 0,
+              f"received {len(app.ops())}, max concurrent {app.max_concurrent}, acked {acked}")
+        check("stalled app: in-flight gauge at the bound",
+              metric(http, "dragoman_upstream_inbound_in_flight") == 2)
+        app.release.set()
+        for c in cids:
+            host.wait_acks(c, 1, timeout=15)
+        with host.cv:
+            codes = {c: [msa(a)[1] for a in host.acks.get(c, [])] for c in cids}
+        check("after the app returns every message is acknowledged AA once",
+              all(v == ["AA"] for v in codes.values()), repr(codes))
+        got = sorted(o[2].get("control_id") for o in app.ops())
+        check("after the app returns every message delivered exactly once", got == cids, repr(got))
+    finally:
+        d.stop()
+        host.close()
+        app.close()
+
+
+delivered_once_checks()
+app_down_checks()
+stalled_app_checks()
+check.finish()
