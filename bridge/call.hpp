@@ -121,6 +121,8 @@ class call_engine {
   // Every endpoint and connection: state, since when, calls in flight and queued, last error,
   // breaker state (GET /admin/upstreams).
   virtual boost::json::object describe_upstreams() const { return {}; }
+  // The address the legacy host connects to (--upstream-listen), or "".
+  virtual std::string upstream_listen_address() const { return {}; }
   // Engine-wide counters and gauges for /metrics, as {"name": number, ...} plus per-endpoint
   // objects under "endpoints" (bridge/upstream_stats.hpp lists the keys and their metric names).
   virtual boost::json::object stats() const { return {}; }

@@ -48,6 +48,8 @@ class engine_impl final : public call_engine {
 
   bool ready() const override { return pool_.ready(); }
 
+  std::string upstream_listen_address() const override { return pool_.listen_address(); }
+
   boost::json::object describe_upstreams() const override {
     boost::json::object o{{"endpoints", pool_.describe()}};
     if (options_.tls) o["tls"] = options_.tls->describe();

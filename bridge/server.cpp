@@ -141,7 +141,8 @@ class server {
 
  private:
   void start_engine() {
-    if (engine_options_.upstreams.empty() && profile_->upstream.endpoints.empty()) {
+    if (engine_options_.upstreams.empty() && profile_->upstream.endpoints.empty() &&
+        engine_options_.upstream_listen.empty()) {
       if (engine_options_.tls)
         throw std::runtime_error(
             "TLS toward the host needs --upstream (or the profile's upstream.endpoints): the "
@@ -399,6 +400,8 @@ class server {
                                                            : engine_options_.upstreams)
       upstreams.emplace_back(u);
     listening["upstreams"] = std::move(upstreams);
+    if (std::string at = engine_->upstream_listen_address(); !at.empty())
+      listening["upstream_listen"] = at;
     log::info("listening", listening);
   }
 

@@ -101,6 +101,7 @@ void upstream_connection::shutdown() {
 bool upstream_connection::queueable() const noexcept {
   if (state_ == state::stopped || state_ == state::draining || drain_requested()) return false;
   if (state_ == state::up || state_ == state::signing_on) return true;
+  if (ep_.listened()) return false;  // a vacant slot: no host may ever come
   if (!ever_up_) return failed_attempts_ == 0;
   return failed_attempts_ < queue_through_failed_reconnects;
 }

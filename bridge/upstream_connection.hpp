@@ -16,6 +16,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -44,6 +45,12 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   void post_drain(time_point deadline);
   // On its own thread (or with its context not running): fails every call and closes for good.
   void shutdown();
+
+  // A slot of a listened endpoint (upstream_connection_accepted.cpp): the listener claims a
+  // vacant one (any thread), then hands it the host's socket, accepted on context().
+  bool claim_vacant() noexcept;
+  void release_claim() noexcept { vacant_.store(true, std::memory_order_release); }
+  void post_adopt(boost::asio::ip::tcp::socket socket);
 
  private:
   // The one state. Calls flow in up and draining; backoff waits for a reconnect (or the breaker).
@@ -124,7 +131,9 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   void arm_heartbeat();
   void on_heartbeat();
 
-  // The socket's life.
+  // The socket's life; a listened slot waits for its host instead of connecting.
+  void wait_for_host();
+  void adopt(boost::asio::ip::tcp::socket socket);
   void on_breaker_closed();
   void do_connect();
   bool wait_for_breaker();
@@ -202,6 +211,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   std::uint64_t inbound_seq_ = 0;
   bool read_paused_ = false;
   std::uint64_t paused_epoch_ = 0;
+  std::atomic<bool> vacant_{false};  // a listened slot waiting for its host
 };
 
 }  // namespace dragoman::bridge

@@ -174,6 +174,7 @@ bool upstream_connection::wait_for_breaker() {
 
 void upstream_connection::do_connect() {
   if (state_ == state::stopped || drain_requested()) return;
+  if (ep_.listened()) return wait_for_host();
   if (replace_with_) bundle_ = std::move(replace_with_);
   book_.set_mode(profile().correlation.mode, profile().correlation.max_in_flight);
   if (wait_for_breaker()) return;

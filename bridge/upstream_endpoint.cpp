@@ -64,7 +64,13 @@ json::object connection_gauge::describe() const {
   o["in_flight"] = calls.load();
   std::lock_guard lock(m_);
   o["last_error"] = last_error_.empty() ? json::value(nullptr) : json::value(last_error_);
+  if (!peer_.empty()) o["peer"] = peer_;
   return o;
+}
+
+void connection_gauge::set_peer(std::string peer) {
+  std::lock_guard lock(m_);
+  peer_ = std::move(peer);
 }
 
 // ---- endpoint -----------------------------------------------------------------------------------
@@ -207,6 +213,7 @@ std::string endpoint::last_error() const {
 json::object endpoint::describe() const {
   json::object o;
   o["endpoint"] = address_.text;
+  o["mode"] = listened_ ? "listen" : "connect";
   o["priority"] = priority_;
   {
     std::lock_guard lock(m_);

@@ -53,6 +53,7 @@ class connection_gauge {
   conn_state state() const noexcept { return static_cast<conn_state>(state_.load()); }
   void set_state(conn_state s);  // and since when
   void set_error(std::string why);
+  void set_peer(std::string peer);  // the host's address on a listened connection ("" when none)
   boost::json::object describe() const;
 
   // App calls handed to this connection and not yet answered.
@@ -63,8 +64,9 @@ class connection_gauge {
   std::atomic<int> pick_{static_cast<int>(pick_state::queueing)};
   std::atomic<int> state_{static_cast<int>(conn_state::connecting)};
   std::atomic<system_clock::rep> since_{0};
-  mutable std::mutex m_;  // last_error_ only
+  mutable std::mutex m_;  // last_error_ and peer_ only
   std::string last_error_;
+  std::string peer_;
 };
 
 struct breaker_options {
@@ -115,6 +117,9 @@ class endpoint {
   const std::string& name() const noexcept { return address_.text; }
   int priority() const noexcept { return priority_; }
   std::size_t index() const noexcept { return index_; }
+  // Its connections are the ones the host opens (--upstream-listen), not dragoman's.
+  bool listened() const noexcept { return listened_; }
+  void set_listened() noexcept { listened_ = true; }
 
   // The gauges of its connections, added by the pool before any connection starts.
   connection_gauge& add_connection(std::uint64_t id) { return gauges_.emplace_back(id); }
@@ -176,6 +181,7 @@ class endpoint {
   void set_breaker(breaker_state s, const std::string& why);  // under m_
 
   endpoint_address address_;
+  bool listened_ = false;
   int priority_;
   std::size_t index_;
   breaker_options options_;

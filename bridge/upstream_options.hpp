@@ -52,6 +52,9 @@ struct engine_options {
   // the duplicate table's bound (entries; the oldest go first).
   deliver_target deliver;
   std::size_t dedupe_entries = 10000;
+  // --upstream-listen: the host connects in, on up to listen_connections connections at once.
+  std::string upstream_listen;
+  std::size_t listen_connections = 4;
 };
 
 }  // namespace dragoman::bridge

@@ -6,6 +6,7 @@
 #include "bridge/log.hpp"
 #include "bridge/retry_budget.hpp"
 #include "bridge/upstream_connection.hpp"
+#include "bridge/upstream_listener.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -269,9 +270,28 @@ void pool_core::connection_closed_for_drain() {
 
 }  // namespace
 
+namespace {
+
+// --upstream-listen's address: an IP literal (or localhost) and a port.
+asio::ip::tcp::endpoint parse_listen_address(const std::string& text) {
+  auto split = split_host_port(text);
+  if (!split || split.value->host.empty())
+    throw std::runtime_error("--upstream-listen " + text + ": expected ADDRESS:PORT");
+  std::string host = split.value->host == "localhost" ? "127.0.0.1" : split.value->host;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec)
+    throw std::runtime_error("--upstream-listen " + text + ": the address must be an IP address");
+  return {address, split.value->port_number};
+}
+
+}  // namespace
+
 struct upstream_pool::impl {
   std::shared_ptr<pool_core> c;
   std::vector<std::shared_ptr<upstream_connection>> connections;
+  std::unique_ptr<upstream_listener> listener;  // --upstream-listen
+  std::vector<std::shared_ptr<upstream_connection>> slots;
   std::mutex stop_mutex;
   bool stopped = false;
 };
@@ -288,10 +308,25 @@ upstream_pool::upstream_pool(std::shared_ptr<profile_bundle> bundle, const engin
 
   const breaker_options breaker{options.breaker_failures, options.breaker_cooldown};
   const auto& names = options.upstreams.empty() ? p.upstream.endpoints : options.upstreams;
-  c->ejection = std::make_unique<ejection_cap>(names.size(), options.max_ejection_percent);
+  c->ejection = std::make_unique<ejection_cap>(
+      names.size() + (options.upstream_listen.empty() ? 0 : 1), options.max_ejection_percent);
   for (const auto& n : names)
-    c->endpoints.push_back(std::make_unique<endpoint>(parse_upstream(n), c->endpoints.size(),
-                                                      breaker, c->ejection.get()));
+    c->endpoints.push_back(
+        std::make_unique<endpoint>(parse_upstream(n), c->endpoints.size(), breaker,
+                                   c->ejection.get()));
+  // The host connects in: one endpoint, named by the address bound, whose connections are slots.
+  if (!options.upstream_listen.empty()) {
+    impl_->listener = std::make_unique<upstream_listener>(
+        pool.next(), parse_listen_address(options.upstream_listen));
+    const auto at = impl_->listener->local_endpoint();
+    upstream_spec spec;
+    spec.address.host = at.address().to_string();
+    spec.address.port = std::to_string(at.port());
+    spec.address.text = "listen:" + spec.address.host + ":" + spec.address.port;
+    c->endpoints.push_back(
+        std::make_unique<endpoint>(spec, c->endpoints.size(), breaker, c->ejection.get()));
+    c->endpoints.back()->set_listened();
+  }
   c->max_attempts = std::max<std::size_t>(3, c->endpoints.size());
   std::vector<int> priorities;
   for (auto& e : c->endpoints) priorities.push_back(e->priority());
@@ -308,15 +343,25 @@ upstream_pool::upstream_pool(std::shared_ptr<profile_bundle> bundle, const engin
   std::size_t per = std::max<std::size_t>(1, options.connections_per_endpoint);
   // Interleaved, so that consecutive contexts alternate between endpoints.
   std::uint64_t id = 1;
-  for (std::size_t i = 0; i < per; ++i)
+  const std::size_t slots = std::max<std::size_t>(1, options.listen_connections);
+  for (std::size_t i = 0; i < std::max(per, slots); ++i)
     for (auto& e : c->endpoints) {
+      if (i >= (e->listened() ? slots : per)) continue;
       connection_gauge& gauge = e->add_connection(id++);
       auto conn = std::make_shared<upstream_connection>(pool.next(), c, *e, gauge);
       c->connections[e->index()].push_back({conn.get(), &gauge});
+      if (e->listened()) impl_->slots.push_back(conn);
       impl_->connections.push_back(std::move(conn));
     }
   impl_->c = c;
   for (auto& conn : impl_->connections) conn->start();
+  if (impl_->listener) impl_->listener->start(impl_->slots);
+}
+
+std::string upstream_pool::listen_address() const {
+  if (!impl_->listener) return {};
+  const auto at = impl_->listener->local_endpoint();
+  return at.address().to_string() + ":" + std::to_string(at.port());
 }
 
 upstream_pool::~upstream_pool() {
@@ -400,6 +445,7 @@ void upstream_pool::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->c->stopped.store(true);
+  if (impl_->listener) impl_->listener->stop();
   std::vector<std::future<void>> waits;
   for (auto& k : impl_->connections) {
     asio::io_context& ctx = k->context();

@@ -28,6 +28,8 @@ class upstream_pool {
   void dispatch(std::unique_ptr<pending_call> call);
   // At least one connection is up (and signed on, where the profile signs on).
   bool ready() const noexcept;
+  // --upstream-listen's bound address ("127.0.0.1:2575"), or "".
+  std::string listen_address() const;
   // For describe_upstreams() and stats(): one object per endpoint.
   boost::json::array describe() const;
   boost::json::array endpoint_stats() const;

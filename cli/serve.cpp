@@ -155,6 +155,12 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
                 "retries allowed as a fraction of calls (10 s window)")(
       "retry-budget-floor", po::value(&e.retry_budget_floor)->default_value(e.retry_budget_floor),
       "retries always allowed per window")(
+      "upstream-listen", po::value(&e.upstream_listen)->default_value(""),
+      "ADDR:PORT the legacy host connects to (calls go out on its connections, its messages "
+      "come in on them); with or without --upstream")(
+      "upstream-listen-connections",
+      po::value(&e.listen_connections)->default_value(e.listen_connections),
+      "host connections taken at once on --upstream-listen; more are refused")(
       "deliver", po::value(&ms.deliver)->default_value(""),
       "app URL the host's own messages are POSTed to, as URL/{op} (empty: answered with the "
       "profile's negative reply)")(
@@ -203,6 +209,7 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
     if (std::string why = bridge::parse_deliver_url(ms.deliver, e.deliver); !why.empty())
       throw usage_error(why);
   }
+  if (e.listen_connections == 0) throw usage_error("--upstream-listen-connections must be > 0");
   if (ms.deliver_timeout == 0) throw usage_error("--deliver-timeout-ms must be > 0");
   if (e.deliver.max_in_flight == 0) throw usage_error("--deliver-max-in-flight must be > 0");
   e.deliver.timeout = milliseconds(ms.deliver_timeout);

@@ -144,7 +144,9 @@ def start(host, extra):
 def delivered_once_checks():
     app = App()
     host = Host()
-    d, http = start(host, ["--deliver", app.url(), "--deliver-timeout-ms", "3000"])
+    # Both modes at once: dragoman connects to this host and listens for others.
+    d, http = start(host, ["--deliver", app.url(), "--deliver-timeout-ms", "3000",
+                           "--upstream-listen", "127.0.0.1:0"])
     try:
         host.send(admit("MSG001"), admit("MSG002", pid="222", trigger="A08"), lab("LAB001"))
         for cid in ("MSG001", "MSG002", "LAB001"):
@@ -312,7 +314,106 @@ def stalled_app_checks():
         app.close()
 
 
+def listen_checks():
+    # The host connects in (--upstream-listen): Debian's mllp_send (python3-hl7) sends a file of
+    # messages, one connection, each message after the ACK of the one before.
+    import shutil
+    import subprocess
+    import tempfile
+    mllp_send = shutil.which("mllp_send") or "/usr/bin/mllp_send"
+    if not os.path.exists(mllp_send):
+        check("mllp_send is installed (python3-hl7, scripts/setup)", False)
+        return
+    app = App()
+    d, ev = serve(PROFILE, [], ["--upstream-listen", "127.0.0.1:0", "--deliver", app.url()])
+    if not check("serve --upstream-listen reports its address",
+                 ev is not None and "upstream_listen" in ev, d.output()[-1500:]):
+        d.stop()
+        app.close()
+        return
+    http, port = ev["http"], ev["upstream_listen"].rsplit(":", 1)[1]
+    work = tempfile.mkdtemp(prefix="dragoman-inbound-")
+    try:
+        path = os.path.join(work, "messages.hl7")
+        with open(path, "w") as f:  # LF between segments, as people write files; --loose
+            for text in (admit("L001"), admit("L002", trigger="A08"), lab("L003"), admit("L001"),
+                         admit("L004", trigger="A03")):
+                f.write(text.replace("\r", "\n") + "\n")
+        p = subprocess.run(["/usr/bin/python3", mllp_send, "--loose", "-p", port, "-f", path,
+                            "127.0.0.1"], capture_output=True, timeout=30)
+        acks = [a for a in p.stdout.decode(errors="replace").replace("\n", "\r").split("MSH|")
+                if a.strip()]
+        codes = [msa("MSH|" + a)[1:3] for a in acks]
+        check("mllp_send: every message acknowledged (AA, AA, AA, AA again, AR for ADT^A03)",
+              p.returncode == 0 and codes == [["AA", "L001"], ["AA", "L002"], ["AA", "L003"],
+                                              ["AA", "L001"], ["AR", "L004"]],
+              repr((p.returncode, codes, p.stderr[-500:])) + d.output()[-1500:])
+        got = sorted((o[0], o[2].get("control_id")) for o in app.ops())
+        check("mllp_send: each delivered exactly once", got == [
+            ("admit", "L001"), ("lab_result", "L003"), ("update_patient", "L002")], repr(got))
+
+        # The README's example, as written there (its printf line, then mllp_send).
+        with open(os.path.join(SRC, "README.md")) as f:
+            printf = next(line for line in f if line.startswith("printf 'MSH"))
+        subprocess.run(["bash", "-c", printf], cwd=work, check=True, timeout=10)
+        p = subprocess.run(["/usr/bin/python3", mllp_send, "--loose", "-p", port, "-f",
+                            os.path.join(work, "admit.hl7"), "127.0.0.1"], capture_output=True,
+                           timeout=30)
+        out = p.stdout.decode(errors="replace").replace("\n", "\r")
+        body = next((o[2] for o in app.ops() if o[2].get("control_id") == "MSG001"), {})
+        check("the README's mllp_send example: MSA|AA|MSG001, delivered as shown",
+              "MSA|AA|MSG001" in out and body.get("patient", {}).get("id") == "12345" and
+              body["patient"].get("family") == "DOE" and body["patient"].get("given") == "JANE",
+              repr((out, body)))
+        status, text = get(http, "/admin/upstreams")
+        ups = json.loads(text).get("endpoints", [])
+        check("/admin/upstreams shows the listened endpoint and its connections",
+              any(e.get("mode") == "listen" and e.get("endpoint", "").endswith(":" + port) and
+                  len(e.get("connections", [])) == 4 for e in ups), text[:1500])
+
+        # Calls go out on the connection the host opened: a host that stays connected answers.
+        host = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+        try:
+            deadline = time.time() + 5
+            status, body = 0, {}
+            while time.time() < deadline:
+                status, text = get(http, "/admin/upstreams")
+                if '"peer"' in text and '"up"' in text:
+                    break
+                time.sleep(0.05)
+            result = {}
+
+            def call():
+                result["r"] = post(http, "admit", {"patient": {"id": "9", "family": "OUT"}})
+            t = threading.Thread(target=call)
+            t.start()
+            buf = b""
+            while b"\x1c\x0d" not in buf:
+                chunk = host.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            msg = buf.split(b"\x1c\x0d")[0].lstrip(b"\x0b").decode()
+            cid = msg.split("\r")[0].split("|")[9]
+            host.sendall(frame(f"MSH|^~\\&|HIS|H|DRAGOMAN|S|20240102||ACK^A01|A{cid}|P|2.5\r"
+                               f"MSA|AA|{cid}\r"))
+            t.join(10)
+            status, body, _ = result.get("r", (0, {}, {}))
+            check("a call goes out on the host's connection and gets its ACK",
+                  status == 200 and body.get("control_id") == cid and "ADT^A01" in msg,
+                  repr((status, body, msg[:200])))
+            check("/admin/upstreams shows the host's address on its connection",
+                  '"peer":"127.0.0.1:' in get(http, "/admin/upstreams")[1])
+        finally:
+            host.close()
+    finally:
+        d.stop()
+        app.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 delivered_once_checks()
+listen_checks()
 app_down_checks()
 stalled_app_checks()
 check.finish()
