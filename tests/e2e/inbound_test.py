@@ -412,7 +412,92 @@ def listen_checks():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def iso_advice_checks():
+    # ISO 8583: the host pushes a 0620 advice after dragoman signs on; the app gets it once, the
+    # host gets 0630 with response code 00 (96 when the app fails), the same 0630 for a re-send.
+    import subprocess
+    import struct
+    iso = os.path.join(SRC, "profiles", "iso8583-ascii.json")
+
+    def dragoman(args, data):
+        from harness import DRAGOMAN
+        return subprocess.run([DRAGOMAN] + args, input=data, capture_output=True, timeout=10).stdout
+
+    def decode(payload):
+        return json.loads(dragoman(["decode", "--profile", iso],
+                                   struct.pack(">H", len(payload)) + payload))
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    app = App()
+    d, ev = serve(iso, [f"127.0.0.1:{listener.getsockname()[1]}"],
+                  ["--deliver", app.url("/iso")])
+    conn = None
+    try:
+        listener.settimeout(10)
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        buf = b""
+
+        def next_message():
+            nonlocal buf
+            while True:
+                if len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+                    n = struct.unpack(">H", buf[:2])[0]
+                    payload, buf = buf[2:2 + n], buf[2 + n:]
+                    return decode(payload)
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+
+        m = next_message()
+        check("iso: dragoman signs on first", m and m.get("operation") == "sign_on", repr(m))
+        conn.sendall(dragoman(["encode", "--profile", iso, "--op", "sign_on", "--reply"], json.dumps(
+            {"stan": m["fields"]["stan"], "response_code": "00", "transmission_time": "0102030405"}
+        ).encode()))
+        advice = dragoman(["encode", "--profile", iso, "--op", "advice"], json.dumps(
+            {"pan": "4111111111111111", "amount": "1500", "stan": "424242",
+             "terminal_id": "TERM0001", "f48": "stand-in approval"}).encode())
+        conn.sendall(advice)
+        m = next_message()
+        f = (m or {}).get("fields", {})
+        check("iso: 0620 answered 0630, response code 00, STAN and terminal echoed",
+              m and m.get("operation") == "advice" and f.get("mti") == "0630" and
+              f.get("response_code") == "00" and f.get("stan") == "424242" and
+              f.get("terminal_id") == "TERM0001", repr(m) + d.output()[-1500:])
+        got = app.ops()
+        check("iso: the advice delivered to URL/advice with its fields",
+              len(got) == 1 and got[0][3] == "/iso/advice" and
+              got[0][2].get("pan") == "4111111111111111" and got[0][2].get("f48") ==
+              "stand-in approval", repr(got))
+        conn.sendall(advice)
+        m2 = next_message()
+        check("iso: a re-sent STAN gets the same 0630, not delivered again",
+              m2 == m and len(app.ops()) == 1, repr((m2, len(app.ops()))))
+        app.mode, app.status, app.text = "status", 503, "ledger offline"
+        conn.sendall(dragoman(["encode", "--profile", iso, "--op", "advice"], json.dumps(
+            {"stan": "424243", "terminal_id": "TERM0001"}).encode()))
+        m = next_message()
+        check("iso: the app failing gives response code 96",
+              m and m["fields"].get("response_code") == "96" and m["fields"].get("stan") == "424243",
+              repr(m))
+        status, body, _ = post(ev["http"], "advice", {"stan": "1"})
+        check("iso: apps cannot call the inbound-only advice",
+              status == 404 and body.get("code") == "unknown_operation", repr((status, body)))
+        out = d.output()
+        check("iso: the PAN is masked in dragoman's log lines", "4111111111111111" not in out)
+    finally:
+        if conn:
+            conn.close()
+        listener.close()
+        d.stop()
+        app.close()
+
+
 delivered_once_checks()
+iso_advice_checks()
 listen_checks()
 app_down_checks()
 stalled_app_checks()
