@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from harness import SRC, Checks, get, post, serve
+from harness import SRC, Checks, get, node_peer, post, serve
 from inbound_app import App
 
 PROFILE = os.path.join(SRC, "profiles", "hl7v2-mllp.json")
@@ -496,7 +496,42 @@ def iso_advice_checks():
         app.close()
 
 
+def npm_pusher_checks():
+    # An MLLP host built on an npm package (node-hl7-client) pushes lab results on the connection
+    # dragoman opened, without waiting for ACKs: delivered the same way.
+    app = App()
+    ids = [f"NPM{i:03d}" for i in range(5)]
+    peer = node_peer("hl7_npm_pusher.cjs", *ids)
+    d = None
+    try:
+        ev = peer.json_line("listening", timeout=15)
+        if not check("npm pusher listening", ev is not None, peer.output()[-1000:]):
+            return
+        d, _ = serve(PROFILE, [f"127.0.0.1:{ev['listening']}"], ["--deliver", app.url()])
+        acks = []
+        for _ in ids:
+            a = peer.json_line("ack", timeout=15)
+            if a is None:
+                break
+            acks.append(a)
+        check("npm pusher: every result acknowledged AA with its control id",
+              sorted((a["ack"], a["control_id"]) for a in acks) == [("AA", i) for i in ids],
+              repr(acks) + (d.output()[-1500:] if d else ""))
+        got = sorted((o[0], o[2].get("control_id")) for o in app.ops())
+        check("npm pusher: each result delivered once to URL/lab_result",
+              got == [("lab_result", i) for i in ids], repr(got))
+        values = sorted(o[2]["observations"][0]["value"] for o in app.ops())
+        check("npm pusher: the observations decoded", values == [str(190 + i) for i in range(5)],
+              repr(values))
+    finally:
+        if d:
+            d.stop()
+        peer.stop()
+        app.close()
+
+
 delivered_once_checks()
+npm_pusher_checks()
 iso_advice_checks()
 listen_checks()
 app_down_checks()
