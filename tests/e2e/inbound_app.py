@@ -47,6 +47,8 @@ class App:
                     self.send_header("Content-Length", str(len(out)))
                     self.end_headers()
                     self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # dragoman gave up on it (its delivery timeout) and closed
                 finally:
                     with app.lock:
                         app.concurrent -= 1

@@ -278,6 +278,33 @@ def app_down_checks():
             host.close()
 
 
+def app_timeout_checks():
+    # The app takes longer than --deliver-timeout-ms: AE saying so, counted as failed; when it
+    # answers in time again, the same control id is delivered and acknowledged AA.
+    app = App()
+    app.mode = "stall"
+    host = Host()
+    d, http = start(host, ["--deliver", app.url(), "--deliver-timeout-ms", "300"])
+    try:
+        host.send(admit("SLOW1"))
+        a = host.wait_acks("SLOW1")
+        check("app timeout: AE naming the delivery timeout",
+              a and msa(a[0])[1] == "AE" and "delivery timeout" in msa(a[0])[3], repr(a))
+        check("app timeout: counted as failed, not delivered",
+              metric(http, "dragoman_upstream_inbound_failed_total") == 1 and
+              metric(http, "dragoman_upstream_inbound_delivered_total") == 0)
+        app.release.set()
+        host.send(admit("SLOW1"))
+        a = host.wait_acks("SLOW1", 2)
+        check("app timeout: the re-send is delivered once the app answers", len(a) == 2 and
+              msa(a[1])[1] == "AA" and metric(http, "dragoman_upstream_inbound_delivered_total") == 1,
+              repr(a))
+    finally:
+        d.stop()
+        host.close()
+        app.close()
+
+
 def stalled_app_checks():
     app = App()
     app.mode = "stall"
@@ -535,5 +562,6 @@ npm_pusher_checks()
 iso_advice_checks()
 listen_checks()
 app_down_checks()
+app_timeout_checks()
 stalled_app_checks()
 check.finish()
