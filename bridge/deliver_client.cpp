@@ -113,6 +113,8 @@ class http_deliver_client final : public deliver_client,
           co_return failed(outcome::timeout, where + " did not accept a connection in time");
         if (cec)
           co_return failed(outcome::unreachable, where + " is unreachable: " + cec.message());
+        boost::system::error_code ignored;
+        s->socket().set_option(tcp::no_delay(true), ignored);  // one request, one write: no wait
       }
       s->expires_at(deadline);
       auto [wec, wn] = co_await http::async_write(*s, req, use_tuple);

@@ -21,6 +21,7 @@ class App:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = -1  # the answer leaves in one write (no Nagle wait between header and body)
 
             def log_message(self, *args):
                 pass
@@ -47,6 +48,7 @@ class App:
                     self.send_header("Content-Length", str(len(out)))
                     self.end_headers()
                     self.wfile.write(out)
+                    self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # dragoman gave up on it (its delivery timeout) and closed
                 finally:
