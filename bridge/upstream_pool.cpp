@@ -311,9 +311,8 @@ upstream_pool::upstream_pool(std::shared_ptr<profile_bundle> bundle, const engin
   c->ejection = std::make_unique<ejection_cap>(
       names.size() + (options.upstream_listen.empty() ? 0 : 1), options.max_ejection_percent);
   for (const auto& n : names)
-    c->endpoints.push_back(
-        std::make_unique<endpoint>(parse_upstream(n), c->endpoints.size(), breaker,
-                                   c->ejection.get()));
+    c->endpoints.push_back(std::make_unique<endpoint>(parse_upstream(n), c->endpoints.size(),
+                                                      breaker, c->ejection.get()));
   // The host connects in: one endpoint, named by the address bound, whose connections are slots.
   if (!options.upstream_listen.empty()) {
     impl_->listener = std::make_unique<upstream_listener>(
