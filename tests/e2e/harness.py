@@ -110,6 +110,18 @@ class Process:
             self.proc.wait(timeout=5)
 
 
+def wait_port(port, timeout=10.0):
+    """Until something accepts on 127.0.0.1:port (a peer started by the test), or the timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def run(args, stdin=b"", timeout=30):
     """Runs the dragoman binary with args; returns (exit code, stdout bytes, stderr text)."""
     p = subprocess.run([DRAGOMAN] + list(args), input=stdin, capture_output=True, timeout=timeout)

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import threading
 import time
 
 import harness
-from harness import SRC, Checks, Process, post, serve
+from harness import SRC, Checks, Process, post, serve, wait_port
 
 PROFILE = os.path.join(SRC, "profiles", "modbus-tcp.json")
 EXAMPLES = "/usr/share/doc/libmodbus-dev/examples"
@@ -57,17 +56,6 @@ def outside():
     rc = subprocess.run(["unshare", "-rn", "sh", "-c", inner, sys.executable,
                          os.path.abspath(__file__)], env=env, timeout=300).returncode
     sys.exit(rc)
-
-
-def wait_port(port, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def bits(table, count):

@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DRAGOMAN, SRC, Checks, Process, get, post  # noqa: E402
+from harness import DRAGOMAN, SRC, Checks, Process, get, post, wait_port  # noqa: E402
 
 PROFILE = os.path.join(SRC, "profiles", "acme-core.json")
 OPENSSL = shutil.which("openssl")
@@ -103,17 +103,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def start(args, **kw):
