@@ -139,6 +139,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   bool wait_for_breaker();
   void on_tcp_connected(std::uint64_t epoch);
   void on_connected();
+  void count_connect_failure(const std::string& why);
   void connect_failed(const std::string& why);
   void tls_refused_late(const std::string& why);
   void confirm_up();

@@ -282,13 +282,11 @@ void upstream_connection::on_connected() {
   }
 }
 
-void upstream_connection::connect_failed(const std::string& why) {
-  state_timer_.cancel();
-  close_socket();
+// A connect that failed, for the counters, the breaker and the log (the first, then every 20th).
+void upstream_connection::count_connect_failure(const std::string& why) {
   ++counters().connect_failures;
   ++failed_attempts_;
   last_connect_error_ = why;
-  set_error(why);
   ep_.record_failure(why, probe_connect_, steady::now());
   probe_connect_ = false;
   if (failed_attempts_ == 1 || failed_attempts_ % 20 == 0)
@@ -296,6 +294,13 @@ void upstream_connection::connect_failed(const std::string& why) {
                                  {"connection", gauge_.id()},
                                  {"reason", why},
                                  {"attempt", failed_attempts_}});
+}
+
+void upstream_connection::connect_failed(const std::string& why) {
+  state_timer_.cancel();
+  close_socket();
+  set_error(why);
+  count_connect_failure(why);
   state_ = state::backoff;
   back_off("cannot connect to upstream " + ep_.name() + ": " + why, true, false);
 }
@@ -309,16 +314,7 @@ void upstream_connection::close_socket() {
 // checks): a failed connect for the counters, the backoff and the breaker.
 void upstream_connection::tls_refused_late(const std::string& why) {
   tls_unconfirmed_ = false;
-  ++counters().connect_failures;
-  ++failed_attempts_;
-  last_connect_error_ = why;
-  ep_.record_failure(why, probe_connect_, steady::now());
-  probe_connect_ = false;
-  if (failed_attempts_ == 1 || failed_attempts_ % 20 == 0)
-    log::warn("connect_failed", {{"endpoint", ep_.name()},
-                                 {"connection", gauge_.id()},
-                                 {"reason", why},
-                                 {"attempt", failed_attempts_}});
+  count_connect_failure(why);
   close_and({state_ == state::signing_on ? close_reason::kind::dropped : close_reason::kind::lost,
              why, call_code::upstream_unavailable, false},
             then::reconnect);
