@@ -33,7 +33,8 @@ struct deliver_response {
   outcome what = outcome::unreachable;
   unsigned status = 0;
   std::string body;
-  std::string why;  // for failures: a sentence for logs and the negative reply
+  std::string why;      // for failures: a sentence for logs and the negative reply
+  bool no_app = false;  // nothing to deliver to (no subscriber, no --deliver): no latency counted
 };
 
 class deliver_client {

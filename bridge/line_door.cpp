@@ -2,6 +2,8 @@
 #include "bridge/line_door.hpp"
 
 #include "bridge/line_splitter.hpp"
+#include "bridge/line_subscriber.hpp"
+#include "bridge/line_subscriptions.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
 
@@ -22,6 +24,7 @@ class line_session : public door_session<line_session, line_door::shared> {
  public:
   using door_session::door_session;
   friend door_session;  // its transport half calls back into the hooks below
+  ~line_session() { unsubscribe(); }
 
   void start() {
     enter();
@@ -31,7 +34,17 @@ class line_session : public door_session<line_session, line_door::shared> {
 
   void drain() {
     draining_ = true;
+    unsubscribe();  // what it holds goes to another subscriber (no more replies are read)
     finish_if_done();
+  }
+
+  // A delivery for this subscriber (posted by its sink): one line out, the reply comes later.
+  void inbound(const deliver_request& r) {
+    if (closed_ || draining_) return unsubscribe();
+    append_inbound_line(out(), r);
+    ++outstanding_;
+    answer_added();
+    do_write();
   }
 
   // The answer to a connection over the door's maximum (door.hpp's admit).
@@ -122,10 +135,12 @@ class line_session : public door_session<line_session, line_door::shared> {
 
   void handle(std::string_view line) {
     shared_->stats.lines_total.fetch_add(1, std::memory_order_relaxed);
-    if (shared_->options.call_metrics) shared_->options.call_metrics->call_begun();
     const auto started = clock_type::now();
     error_code ec;
     boost::json::value v = parse_scratch(line, ec);
+    if (!ec && v.is_object() && kind_of(v.get_object()) != line_kind::call)
+      return subscription_line(v.get_object());
+    if (shared_->options.call_metrics) shared_->options.call_metrics->call_begun();
     call_info info;
     info.started = started;
     if (ec)
@@ -195,6 +210,82 @@ class line_session : public door_session<line_session, line_door::shared> {
                            });
   }
 
+  // A subscribe or reply_to line (or one that is more than one kind): not a call.
+  void subscription_line(const boost::json::object& o) {
+    boost::json::value id = nullptr;
+    if (auto* p = o.if_contains("id"); p && (p->is_string() || p->is_number())) id = *p;
+    const auto& subs = shared_->options.subscriptions;
+    std::string why;
+    auto code = call_code::bad_request;
+    switch (kind_of(o)) {
+      case line_kind::ambiguous:
+        why = "a line is a call (op), a subscription (subscribe) or a reply (reply_to): not two";
+        break;
+      case line_kind::subscribe: {
+        std::vector<std::string> ops;
+        why = parse_subscribe(o, ops);
+        if (why.empty() && !subs) why = "this door delivers no messages from the host";
+        if (why.empty() && draining_) why = "the door is draining: no new subscriptions";
+        if (!why.empty()) break;
+        if (!sub_id_) sub_id_ = subs->attach(std::make_shared<sink>(weak_from_this(), executor()));
+        why = subs->subscribe(sub_id_, ops);
+        if (!why.empty()) {
+          code = call_code::unknown_operation;
+          break;
+        }
+        call_result r;
+        boost::json::array names(ops.begin(), ops.end());
+        r.data["subscribed"] = std::move(names);
+        return door_line([&](std::string& out) { append_line_answer(out, id, r); });
+      }
+      default: {
+        std::string message_id;
+        deliver_response answer;
+        why = parse_reply(o, message_id, answer);
+        if (why.empty() && !(sub_id_ && subs->reply(sub_id_, message_id, std::move(answer))))
+          why = "no delivery " + message_id +
+                " is waiting for this connection's reply (answered already, timed out, or "
+                "never sent here)";
+        if (why.empty()) return;
+        shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
+        return door_line(
+            [&](std::string& out) { append_reply_error(out, o.at("reply_to"), "reply: " + why); });
+      }
+    }
+    shared_->stats.errors_total.fetch_add(1, std::memory_order_relaxed);
+    door_line([&](std::string& out) { append_line_answer(out, id, door_error(code, why)); });
+  }
+
+  // A line the door writes of its own (not a call's answer: no call metrics).
+  template <class Append>
+  void door_line(Append append) {
+    append(out());
+    ++outstanding_;
+    answer_added();
+    do_write();
+  }
+
+  void unsubscribe() {
+    if (auto id = std::exchange(sub_id_, 0)) shared_->options.subscriptions->detach(id);
+  }
+
+  // Hands deliveries to the session's own thread; a session gone meanwhile leaves them held
+  // until its destructor detaches (which hands them on).
+  class sink final : public subscriber_sink {
+   public:
+    sink(std::weak_ptr<line_session> s, boost::asio::any_io_executor ex)
+        : s_(std::move(s)), ex_(std::move(ex)) {}
+    void deliver(const deliver_request& r) override {
+      boost::asio::post(ex_, [s = s_, r] {
+        if (auto self = s.lock()) self->inbound(r);
+      });
+    }
+
+   private:
+    std::weak_ptr<line_session> s_;
+    boost::asio::any_io_executor ex_;
+  };
+
   // A call the door answers itself (it never reached the engine).
   void call_answer(call_info info, call_result r) {
     ++outstanding_;
@@ -230,16 +321,22 @@ class line_session : public door_session<line_session, line_door::shared> {
 
   void on_timer() {
     if (closed_) return;
-    check_idle(outstanding_ > 0 && !writing_);
+    // A subscriber waits for the host's messages: that is not idleness.
+    check_idle((outstanding_ > 0 && !writing_) || sub_id_ != 0);
   }
 
-  // door_session closes: every answer this session holds is in the output.
-  std::size_t on_close() const { return 0; }
+  // door_session closes: every answer this session holds is in the output; the deliveries it
+  // holds go to another subscriber.
+  std::size_t on_close() {
+    unsubscribe();
+    return 0;
+  }
 
   line_splitter lines_{shared_->options.max_line_bytes};
   std::size_t outstanding_ = 0;  // calls in flight plus answers not yet written
   bool eof_ = false;
   bool draining_ = false;
+  std::uint64_t sub_id_ = 0;  // in options.subscriptions, once subscribed
 };
 
 }  // namespace

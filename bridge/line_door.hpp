@@ -1,4 +1,5 @@
-// The line front door: newline-delimited JSON calls over TCP, answered in completion order.
+// The line front door: newline-delimited JSON calls over TCP, answered in completion order, and
+// subscriptions to the host's messages on the same connections (line_subscriptions.hpp).
 #pragma once
 
 #include "bridge/door.hpp"
@@ -17,12 +18,16 @@
 
 namespace dragoman::bridge {
 
+class line_subscriptions;
+
 struct line_door_options : door_options {
   line_door_options() { name = "line"; }
   std::size_t max_line_bytes = 1 << 20;  // longer lines: payload_too_large, rest of line skipped
   // Calls submitted or answers not yet written, per connection; reading pauses at the limit.
   std::size_t max_in_flight = 1024;
   // allow_trace_header: a line's "trace":true traces that call.
+  // The host's messages for apps that subscribe on this door (null: subscribe lines are refused).
+  std::shared_ptr<line_subscriptions> subscriptions;
 };
 
 // errors_total counts answers with ok:false.

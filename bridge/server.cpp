@@ -7,6 +7,7 @@
 #include "bridge/host_port.hpp"
 #include "bridge/http_door.hpp"
 #include "bridge/line_door.hpp"
+#include "bridge/line_subscriptions.hpp"
 #include "bridge/log.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/simulator.hpp"
@@ -154,6 +155,14 @@ class server {
                 {{"listen", address},
                  {"message", "no --upstream given: serving against the built-in simulator"}});
     }
+    if (!options_.line.empty()) {
+      // Subscribers on the line door come before --deliver (inbound_dispatch.hpp).
+      subscription_options so;
+      so.max_in_flight = options_.subscriber_max_in_flight;
+      subscriptions_ = std::make_shared<line_subscriptions>(so);
+      subscriptions_->set_operations(*profile_);
+      engine_options_.subscriptions = subscriptions_;
+    }
     engine_ = make_engine(profile_, engine_options_, pool_);
     call_metrics_.add_operations(*profile_);
     admin_ = std::make_unique<admin>(*engine_, call_metrics_, profile_, options_.admin_token);
@@ -184,6 +193,7 @@ class server {
       line_door_options o;
       call_door_options(o, addresses_.line);
       o.max_line_bytes = options_.max_line_bytes;
+      o.subscriptions = subscriptions_;
       line_ = std::make_unique<line_door>(pool_, *engine_, o);
     }
     if (!options_.admin.empty()) {
@@ -225,6 +235,19 @@ class server {
     w.family("dragoman_ready", "gauge", "1 when an upstream connection can carry calls.");
     w.sample("dragoman_ready", {}, engine_->ready() ? 1 : 0);
     if (engine_options_.tls) engine_options_.tls->write_metrics(w);
+    if (subscriptions_) {
+      const auto c = subscriptions_->snapshot();
+      w.family("dragoman_line_subscribers", "gauge",
+               "Line-door connections subscribed to the host's messages.");
+      w.sample("dragoman_line_subscribers", {}, static_cast<double>(c.subscribers));
+      w.family("dragoman_line_subscription_deliveries", "gauge",
+               "Host messages with line subscribers now: held (sent, not yet answered) or waiting "
+               "(for a subscriber's room).");
+      w.sample("dragoman_line_subscription_deliveries", {{"state", "held"}},
+               static_cast<double>(c.held));
+      w.sample("dragoman_line_subscription_deliveries", {{"state", "waiting"}},
+               static_cast<double>(c.waiting));
+    }
     write_door_metrics(w);
   }
 
@@ -376,6 +399,7 @@ class server {
       return;
     }
     engine_->reload(next.compiled);
+    if (subscriptions_) subscriptions_->set_operations(*next.compiled);
     admin_->set_profile(next.compiled);
     call_metrics_.add_operations(*next.compiled);
     ++reloads_ok_;
@@ -415,6 +439,7 @@ class server {
   asio::steady_timer drain_timer_;
   asio::steady_timer tls_timer_;
   engine_options engine_options_;
+  std::shared_ptr<line_subscriptions> subscriptions_;
   metrics call_metrics_;
   std::shared_ptr<simulator> sim_;
   std::unique_ptr<call_engine> engine_;

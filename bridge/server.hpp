@@ -37,6 +37,8 @@ struct server_options {
   bool allow_trace_header = false;  // X-Dragoman-Trace: 1 turns the trace on for one call
   // How often the TLS files toward the host are checked for a change (0: on SIGHUP only).
   std::chrono::milliseconds tls_reload_interval{1000};
+  // Deliveries a line-door subscriber holds unanswered; more wait for its room.
+  std::size_t subscriber_max_in_flight = 64;
   engine_options engine;
 };
 

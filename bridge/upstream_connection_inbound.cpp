@@ -1,6 +1,8 @@
-// One upstream connection, the messages its host starts: each is delivered to the app (--deliver)
-// and answered from the app's JSON on top of the profile's reply values, or with the profile's
-// negative reply when the app fails or there is no app; duplicates get the first answer again.
+// One upstream connection, the messages its host starts: each is delivered to the app (line
+// subscribers, then --deliver: inbound_dispatch.hpp) and answered from the app's JSON on top of the
+// profile's reply values, or with the profile's negative reply when the app fails or there is no
+// app; duplicates get the first answer again.
+#include "bridge/inbound_dispatch.hpp"
 #include "bridge/log.hpp"
 #include "bridge/upstream_connection.hpp"
 #include "codecs/pipeline.hpp"
@@ -128,14 +130,15 @@ void upstream_connection::inbound_message(const codecs::operation& op, codecs::b
     }
   }
   const auto& target = options().deliver;
-  if (target.host.empty()) {
+  if (target.host.empty() && !options().subscriptions) {
     deliver_response none;
     none.what = deliver_response::outcome::unreachable;
+    none.no_app = true;
     none.why = "no app to deliver to (dragoman serve without --deliver)";
     inbound_finished(epoch_, d, none);
     return;
   }
-  if (!deliverer_) deliverer_ = make_deliver_client(ctx_, target);
+  if (!deliverer_) deliverer_ = make_inbound_dispatcher(ctx_, target, options().subscriptions);
   ++inbound_in_flight_;
   counters().inbound_in_flight.fetch_add(1, std::memory_order_relaxed);
   deliver_request r;
@@ -161,7 +164,7 @@ void upstream_connection::inbound_finished(std::uint64_t epoch,
   const bool accepted = app.what == deliver_response::outcome::accepted;
   const auto now = steady::now();
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - d->started);
-  if (!options().deliver.host.empty()) counters().inbound_delivery.observe(latency);
+  if (!app.no_app) counters().inbound_delivery.observe(latency);
   ++(accepted ? counters().inbound_delivered : counters().inbound_failed);
 
   codecs::record answer;

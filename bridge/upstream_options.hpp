@@ -11,6 +11,7 @@
 namespace dragoman::bridge {
 
 class upstream_tls;
+class line_subscriptions;
 // Where inbound messages (the host's own) are delivered: POST http://host:port{base_path}/{op}.
 struct deliver_target {
   std::string host;
@@ -51,6 +52,8 @@ struct engine_options {
   // Inbound: delivery to the app (--deliver; empty host: none, the profile's negative reply) and
   // the duplicate table's bound (entries; the oldest go first).
   deliver_target deliver;
+  // Line-door subscribers (null: no line door); they come before deliver (inbound_dispatch.hpp).
+  std::shared_ptr<line_subscriptions> subscriptions;
   std::size_t dedupe_entries = 10000;
   // --upstream-listen: the host connects in, on up to listen_connections connections at once.
   std::string upstream_listen;

@@ -169,6 +169,9 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "deliver-max-in-flight",
       po::value(&e.deliver.max_in_flight)->default_value(e.deliver.max_in_flight),
       "deliveries in flight per host connection; at the bound, reading from that host pauses")(
+      "subscriber-max-in-flight",
+      po::value(&o.subscriber_max_in_flight)->default_value(o.subscriber_max_in_flight),
+      "deliveries a line-door subscriber holds unanswered; more wait for its room")(
       "dedupe-entries", po::value(&e.dedupe_entries)->default_value(e.dedupe_entries),
       "answers to host messages kept for re-sent duplicates (profile dedupe_key)")(
       "admin", po::value(&o.admin)->default_value(""),
@@ -212,6 +215,7 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   if (e.listen_connections == 0) throw usage_error("--upstream-listen-connections must be > 0");
   if (ms.deliver_timeout == 0) throw usage_error("--deliver-timeout-ms must be > 0");
   if (e.deliver.max_in_flight == 0) throw usage_error("--deliver-max-in-flight must be > 0");
+  if (o.subscriber_max_in_flight == 0) throw usage_error("--subscriber-max-in-flight must be > 0");
   e.deliver.timeout = milliseconds(ms.deliver_timeout);
 }
 
