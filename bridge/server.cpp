@@ -155,6 +155,11 @@ class server {
                 {{"listen", address},
                  {"message", "no --upstream given: serving against the built-in simulator"}});
     }
+    if (engine_options_.tls && !engine_options_.upstream_listen.empty() &&
+        engine_options_.tls->settings().cert.empty())
+      throw std::runtime_error(
+          "TLS on --upstream-listen needs --tls-cert and --tls-key (dragoman's certificate for "
+          "the hosts that connect in)");
     if (!options_.line.empty()) {
       // Subscribers on the line door come before --deliver (inbound_dispatch.hpp).
       subscription_options so;

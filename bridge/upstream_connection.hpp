@@ -134,6 +134,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   // The socket's life; a listened slot waits for its host instead of connecting.
   void wait_for_host();
   void adopt(boost::asio::ip::tcp::socket socket);
+  void host_ready(const std::string& who);
   void on_breaker_closed();
   void do_connect();
   bool wait_for_breaker();

@@ -83,6 +83,9 @@ class prom_writer;
           "dragoman_upstream_connect_failures_total", "Upstream connection attempts that failed.") \
   COUNTER(reconnects, none, "reconnects_total", "dragoman_upstream_reconnects_total",              \
           "Upstream connections established again after a loss.")                                  \
+  COUNTER(listen_tls_failures, none, "listen_tls_failures_total",                                  \
+          "dragoman_upstream_listen_tls_failures_total",                                           \
+          "TLS handshakes refused on --upstream-listen (no or untrusted client certificate).")     \
   COUNTER(disconnects, none, "", "", "Established upstream connections lost or closed.")           \
   COUNTER(heartbeats, none, "heartbeats_total", "dragoman_upstream_heartbeats_total",              \
           "Heartbeats (echo tests) sent to upstreams.")                                            \

@@ -36,17 +36,24 @@ class upstream_stream {
     plain_ = std::move(s);
   }
 
+  // An accepted socket under a new TLS session with this material (the server side).
+  void adopt(tcp::socket&& s, std::shared_ptr<boost::asio::ssl::context> material) {
+    tls_ = std::make_shared<tls_session>(std::move(material), std::move(s));
+  }
+
   bool is_tls() const noexcept { return tls_ != nullptr; }
   // The OpenSSL session (TLS only), to prepare before the handshake and to explain a failure.
   SSL* ssl() const noexcept { return tls_ ? tls_->stream.native_handle() : nullptr; }
   tcp::socket& socket() noexcept { return tls_ ? tls_->stream.next_layer() : plain_; }
 
-  // Client side of the handshake (TLS only); handler(error_code).
+  // The handshake (TLS only), client side unless server; handler(error_code).
   template <class Handler>
-  void async_handshake(Handler&& h) {
-    tls_->stream.async_handshake(boost::asio::ssl::stream_base::client,
-                                 [keep = tls_, h = std::forward<Handler>(h)](
-                                     boost::system::error_code ec) mutable { h(ec); });
+  void async_handshake(Handler&& h, bool server = false) {
+    tls_->stream.async_handshake(
+        server ? boost::asio::ssl::stream_base::server : boost::asio::ssl::stream_base::client,
+        [keep = tls_, h = std::forward<Handler>(h)](boost::system::error_code ec) mutable {
+          h(ec);
+        });
   }
 
   // The whole buffer; handler(error_code, bytes).
@@ -86,6 +93,8 @@ class upstream_stream {
   struct tls_session {
     tls_session(std::shared_ptr<boost::asio::ssl::context> m, boost::asio::io_context& ctx)
         : material(std::move(m)), stream(tcp::socket(ctx), *material) {}
+    tls_session(std::shared_ptr<boost::asio::ssl::context> m, tcp::socket&& s)
+        : material(std::move(m)), stream(std::move(s), *material) {}
     std::shared_ptr<boost::asio::ssl::context> material;  // outlives the session
     boost::asio::ssl::stream<tcp::socket> stream;
   };

@@ -153,10 +153,12 @@ std::string upstream_tls::identity() const {
 
 std::shared_ptr<asio::ssl::context> upstream_tls::load(std::string& why, loaded& info) const {
   ERR_clear_error();
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  // Both roles: the client toward --upstream, the server on --upstream-listen, where the host's
+  // client certificate is required (FAIL_IF_NO_PEER_CERT means nothing to a client).
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls);
   SSL_CTX* h = ctx->native_handle();
   SSL_CTX_set_min_proto_version(h, settings_.min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
-  SSL_CTX_set_verify(h, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_verify(h, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   if (!settings_.ciphers.empty()) {
     std::string v12, v13;
     std::size_t start = 0;
@@ -345,6 +347,8 @@ std::string describe_tls_failure(const boost::system::error_code& ec, SSL* ssl,
   const std::string detail = ec.message();
   if (ec.category() == asio::error::get_ssl_category()) {
     const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+    if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+      return "no client certificate (the host offered none: " + detail + ")";
     if (reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)
       return "no client certificate (the host requires one: " + detail + ")";
     if (!offered_certificate && reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE)

@@ -101,8 +101,8 @@ BOOST_AUTO_TEST_CASE(every_row_reaches_stats_and_metrics_with_its_value) {
   }
   // One JSON key per plain row, one object for the three frame reasons, the inbound delivery
   // histogram; nothing else.
-  BOOST_TEST(keyed == 25u);
-  BOOST_TEST(o.size() == 24u);
+  BOOST_TEST(keyed == 26u);
+  BOOST_TEST(o.size() == 25u);
 }
 
 // The keys, their order and their values as the engine's stats() wrote them by hand before.
@@ -124,6 +124,7 @@ BOOST_AUTO_TEST_CASE(stats_json_keeps_its_keys_order_and_values) {
   c.connects = 13;
   c.connect_failures = 14;
   c.reconnects = 15;
+  c.listen_tls_failures = 24;
   c.disconnects = 99;  // not in stats()
   c.heartbeats = 16;
   c.heartbeat_failures = 17;
@@ -145,7 +146,8 @@ BOOST_AUTO_TEST_CASE(stats_json_keeps_its_keys_order_and_values) {
       R"("unmatched_frames_total":18,"protocol_errors_total":6,"frames_rejected_total":{"frame_too_long":7,)"
       R"("malformed":8,"checksum_mismatch":9},"bytes_in_total":1000,"bytes_out_total":900,)"
       R"("calls_in_flight":11,"calls_queued":12,"connects_total":13,)"
-      R"("connect_failures_total":14,"reconnects_total":15,"heartbeats_total":16,)"
+      R"("connect_failures_total":14,"reconnects_total":15,"listen_tls_failures_total":24,)"
+      R"("heartbeats_total":16,)"
       R"("heartbeat_failures_total":17,"inbound_received_total":19,"inbound_delivered_total":20,)"
       R"("inbound_failed_total":21,"inbound_duplicates_total":22,"inbound_in_flight":23,)"
       R"("inbound_delivery_seconds":{"buckets":[0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,1],"count":2,)"
