@@ -214,6 +214,8 @@ std::vector<reply_value> compile_reply_values(const boost::json::object& values,
                                               bool allow_failure, diagnostics& diag);
 // "direction" and "inbound" of an operation whose request and reply are compiled.
 void compile_inbound(config_object& o, operation& op, diagnostics& diag);
+// The "upstream" section into out.upstream (profile_upstream.cpp).
+void compile_upstream(const boost::json::object& obj, profile& out, diagnostics& diag);
 
 struct compile_output {
   std::shared_ptr<const profile> compiled;  // null when errors is not empty
