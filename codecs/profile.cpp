@@ -344,6 +344,7 @@ struct compiler {
       compile_result(*rep, o.child_path("reply"), op);
     }
     compile_inbound(o, op, diag);
+    compile_serialize_by(o, op, diag);
     o.finish();
   }
 
@@ -373,6 +374,7 @@ struct compiler {
       if (ops->empty()) diag.error("operations", "must define at least one operation");
       for (const auto& kv : *ops) compile_operation(std::string(kv.key()), kv.value());
     }
+    check_upstream_pacing(out, diag);
     if (const json::object* s = r.get_object("session")) compile_session(*s);
     r.finish();
   }

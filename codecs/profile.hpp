@@ -135,6 +135,9 @@ struct operation {
   inbound_spec inbound;  // for inbound and both
   bool receives() const noexcept { return dir != direction::outbound; }
   std::chrono::milliseconds timeout{5000};
+  // "serialize_by": request fields (indices into request.fields) whose values make a key; at
+  // most one call per key value is in flight (operations naming the same fields share keys).
+  std::vector<std::size_t> serialize_by;
   message_def request;
   message_def reply;
   result_rule result;
@@ -161,9 +164,25 @@ struct upstream_tls_spec {
   std::string min_version = "1.2";  // "1.2" or "1.3"
 };
 
+// A rate of messages toward the host: tokens per second and a burst; rate 0: not paced.
+struct pacing_rate {
+  double rate = 0;
+  std::uint32_t burst = 1;
+};
+
+// upstream.pacing: rates per endpoint (every message sent to one endpoint) and per operation
+// (its messages to one endpoint), and how many calls may wait for a turn in each bucket.
+struct upstream_pacing_spec {
+  pacing_rate endpoint;
+  std::vector<std::pair<std::string, pacing_rate>> operations;  // by operation name
+  std::size_t queue = 1000;
+  bool enabled() const noexcept { return endpoint.rate > 0 || !operations.empty(); }
+};
+
 struct upstream_defaults {
   std::vector<std::string> endpoints;  // "host:port"
   upstream_tls_spec tls;
+  upstream_pacing_spec pacing;
   std::chrono::milliseconds connect_timeout{2000};
   std::size_t connections = 2;
   std::chrono::milliseconds max_timeout{30000};  // cap on a caller's requested deadline
@@ -216,6 +235,10 @@ std::vector<reply_value> compile_reply_values(const boost::json::object& values,
 void compile_inbound(config_object& o, operation& op, diagnostics& diag);
 // The "upstream" section into out.upstream (profile_upstream.cpp).
 void compile_upstream(const boost::json::object& obj, profile& out, diagnostics& diag);
+// Once the operations are compiled: upstream.pacing.operations name operations that exist.
+void check_upstream_pacing(const profile& out, diagnostics& diag);
+// An operation's "serialize_by" (request field names) into op.serialize_by.
+void compile_serialize_by(config_object& o, operation& op, diagnostics& diag);
 
 struct compile_output {
   std::shared_ptr<const profile> compiled;  // null when errors is not empty
