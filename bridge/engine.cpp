@@ -58,7 +58,11 @@ class engine_impl final : public call_engine {
 
   boost::json::object stats() const override {
     boost::json::object o;
-    write_stats(o, *counters_, {pool_.in_flight(), pool_.queued()});
+    write_stats(o, *counters_,
+                {.calls_in_flight = pool_.in_flight(),
+                 .calls_queued = pool_.queued(),
+                 .pacing_queued = pool_.pacing_queued(),
+                 .serialize_queued = pool_.serialize_queued()});
     o["endpoints"] = pool_.endpoint_stats();
     return o;
   }

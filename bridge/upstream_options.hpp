@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -58,6 +59,10 @@ struct engine_options {
   // --upstream-listen: the host connects in, on up to listen_connections connections at once.
   std::string upstream_listen;
   std::size_t listen_connections = 4;
+  // --pacing-rate / --pacing-burst: the profile's upstream.pacing rate and burst (every message
+  // to one endpoint) instead; rate 0 turns that bucket off.
+  std::optional<double> pacing_rate;
+  std::optional<std::uint32_t> pacing_burst;
 };
 
 }  // namespace dragoman::bridge

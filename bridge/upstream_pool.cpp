@@ -7,6 +7,8 @@
 #include "bridge/retry_budget.hpp"
 #include "bridge/upstream_connection.hpp"
 #include "bridge/upstream_listener.hpp"
+#include "bridge/upstream_pacing.hpp"
+#include "bridge/upstream_serializing.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,6 +40,8 @@ struct misses {
   bool down = false;  // some endpoint without a connection to take it
   steady::time_point earliest_retry = steady::time_point::max();
   const endpoint* down_example = nullptr;
+  bool paced_full = false;      // some endpoint's pacing queue is full
+  bool paced_too_late = false;  // some endpoint's pacing turn would come after the deadline
 };
 
 // What pool and connections share, and what connections report back to: the picking, retrying
@@ -66,6 +70,8 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
   std::vector<std::function<void()>> drain_done;
   std::size_t drain_left = 0;
   bool drain_finished = false;
+  std::shared_ptr<upstream_pacing> pacing;       // null: no endpoint is paced
+  std::shared_ptr<upstream_serializing> serial;  // serialize_by keys held and waited for
 
   void route(std::unique_ptr<pending_call> c, steady::time_point now);
   void finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok = true);
@@ -91,6 +97,8 @@ void pool_core::finish(std::unique_ptr<pending_call> c, call_result&& r, bool in
   r.attempts = c->attempts;
   if (c->written) mark_sent(r);
   count_result(*counters, r);
+  if (!c->serial_key.empty()) [[unlikely]]
+    serial->release(c->serial_key);
   if (inline_ok)
     dispatch_result(c->caller, std::move(c->done), std::move(r));
   else
@@ -117,6 +125,9 @@ void pool_core::route(std::unique_ptr<pending_call> c, steady::time_point now) {
   if (endpoints.empty())
     return fail(refusal(call_code::upstream_unavailable, "no upstream endpoints are configured"));
   misses m;
+  // Back from a pacing wait: the endpoint whose tokens it holds first.
+  if (c->paced_for) [[unlikely]]
+    if (try_endpoint(*endpoints[c->paced_for->index()], c, 1, now, m)) return;
   for (int round = 0; round < 4; ++round) {
     const int stage = round / 2, pass = round % 2;
     bool passed_over = false;
@@ -152,6 +163,15 @@ bool pool_core::try_endpoint(endpoint& e, std::unique_ptr<pending_call>& c, int 
                  v == breaker_verdict::open ? e.open_until() : now + std::chrono::seconds(1));
     return false;
   }
+  if (pacing) [[unlikely]] {
+    const auto pv = pacing->admit(e, c, now, connections[e.index()].front().connection->context());
+    if (pv != upstream_pacing::verdict::go) {
+      if (v == breaker_verdict::probe) e.release_probe();
+      if (pv == upstream_pacing::verdict::waiting) return true;  // back through route at its turn
+      (pv == upstream_pacing::verdict::full ? m.paced_full : m.paced_too_late) = true;
+      return false;
+    }
+  }
   // Not for a probe a connection on its way up: the probe's answer must come from a live one.
   upstream_connection* target = pick_connection(e, v != breaker_verdict::probe && stage != 0);
   if (!target) {
@@ -162,6 +182,8 @@ bool pool_core::try_endpoint(endpoint& e, std::unique_ptr<pending_call>& c, int 
   }
   if (std::find(c->tried.begin(), c->tried.end(), &e) == c->tried.end()) c->tried.push_back(&e);
   ++c->attempts;
+  c->paced_for = nullptr;  // its tokens are spent: a retry asks again
+  c->paced_stage = 0;
   e.assigned.fetch_add(1, std::memory_order_relaxed);
   auto t = std::make_unique<tracked_call>();
   t->what = tracked_call::kind::app;
@@ -205,6 +227,13 @@ upstream_connection* pool_core::pick_connection(endpoint& e, bool may_wait) {
 }
 
 call_result pool_core::no_route_result(const misses& m, steady::time_point now) const {
+  if (m.paced_too_late)
+    return refusal(call_code::upstream_timeout,
+                   "the deadline would pass before the call's turn under upstream.pacing",
+                   std::nullopt);
+  if (m.paced_full)
+    return refusal(call_code::overloaded,
+                   "too many calls wait for their turn under upstream.pacing (the queue is full)");
   if (m.full && !m.down && !m.open)
     return refusal(call_code::overloaded,
                    "every upstream endpoint has its maximum of calls in flight");
@@ -352,6 +381,24 @@ upstream_pool::upstream_pool(std::shared_ptr<profile_bundle> bundle, const engin
       if (e->listened()) impl_->slots.push_back(conn);
       impl_->connections.push_back(std::move(conn));
     }
+  codecs::upstream_pacing_spec pacing = p.upstream.pacing;
+  if (options.pacing_rate) pacing.endpoint.rate = *options.pacing_rate;
+  if (options.pacing_burst) pacing.endpoint.burst = *options.pacing_burst;
+  if (pacing.enabled()) {
+    c->pacing = std::make_shared<upstream_pacing>(pacing, c->endpoints.size(), c->counters);
+    c->pacing->set_resume([weak = std::weak_ptr<pool_core>(c)](std::unique_ptr<pending_call> k) {
+      if (auto self = weak.lock()) self->route(std::move(k), steady::now());
+    });
+  }
+  c->serial = std::make_shared<upstream_serializing>(options.max_queued, c->counters);
+  const std::weak_ptr<pool_core> weak(c);
+  c->serial->set_handlers(
+      [weak](std::unique_ptr<pending_call> k) {
+        if (auto self = weak.lock()) self->route(std::move(k), steady::now());
+      },
+      [weak](std::unique_ptr<pending_call> k, call_result&& r) {
+        if (auto self = weak.lock()) self->finish(std::move(k), std::move(r), false);
+      });
   impl_->c = c;
   for (auto& conn : impl_->connections) conn->start();
   if (impl_->listener) impl_->listener->start(impl_->slots);
@@ -370,7 +417,17 @@ upstream_pool::~upstream_pool() {
 void upstream_pool::dispatch(std::unique_ptr<pending_call> call) {
   const auto now = steady::now();
   impl_->c->budget.on_call(now);
+  if (!call->op->serialize_by.empty()) [[unlikely]]
+    return impl_->c->serial->admit(std::move(call), now);
   impl_->c->route(std::move(call), now);
+}
+
+std::size_t upstream_pool::pacing_queued() const {
+  return impl_->c->pacing ? impl_->c->pacing->waiting() : 0;
+}
+
+std::size_t upstream_pool::serialize_queued() const {
+  return impl_->c->serial->waiting();
 }
 
 bool upstream_pool::ready() const noexcept {
@@ -391,7 +448,11 @@ std::size_t upstream_pool::queued() const noexcept {
 
 json::array upstream_pool::describe() const {
   json::array out;
-  for (auto& e : impl_->c->endpoints) out.push_back(e->describe());
+  for (auto& e : impl_->c->endpoints) {
+    json::object o = e->describe();
+    if (impl_->c->pacing) o["pacing"] = impl_->c->pacing->describe(e->index());
+    out.push_back(std::move(o));
+  }
   return out;
 }
 

@@ -36,6 +36,9 @@ class upstream_pool {
   // Calls in flight and queued now, over every endpoint.
   std::size_t in_flight() const noexcept;
   std::size_t queued() const noexcept;
+  // Calls waiting for a pacing turn, and for their serialize_by key.
+  std::size_t pacing_queued() const;
+  std::size_t serialize_queued() const;
   // Connections take the new profile: at once where the wire is the same, else once idle.
   void reload(std::shared_ptr<profile_bundle> bundle);
   // Stops taking calls; calls in flight and queued may finish until deadline, then get

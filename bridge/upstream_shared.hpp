@@ -38,6 +38,13 @@ struct pending_call : mapped_request {
   // that is not idempotent, and its answer says sent (mark_sent).
   bool written = false;
   boost::container::small_vector<const endpoint*, 2> tried;  // others first on a retry
+  // upstream.pacing: the endpoint whose tokens this attempt holds, how many of its buckets have
+  // given one (upstream_pacing.hpp), and since when it waits (for the waiting-time histogram).
+  const endpoint* paced_for = nullptr;
+  std::uint8_t paced_stage = 0;
+  std::chrono::steady_clock::time_point paced_since{};
+  // serialize_by: the key this call holds until it is answered; empty: none.
+  std::string serial_key;
 };
 
 class upstream_shared {

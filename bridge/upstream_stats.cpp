@@ -217,6 +217,52 @@ void render_endpoints(prom_writer& w, const json::array& endpoints) {
 
 }  // namespace
 
+namespace {
+
+// Not cumulative, one count per latency_buckets_seconds bound and +Inf; sum in seconds.
+void put_histogram(json::object& out, std::string_view key, const histogram_cells& h) {
+  json::array buckets;
+  std::uint64_t count = 0;
+  for (const auto& b : h.buckets) {
+    const std::uint64_t n = b.load(std::memory_order_relaxed);
+    buckets.emplace_back(n);
+    count += n;
+  }
+  out[key] = {{"buckets", std::move(buckets)},
+              {"count", count},
+              {"sum", static_cast<double>(h.sum_us.load(std::memory_order_relaxed)) / 1e6}};
+}
+
+void render_histogram(prom_writer& w, const json::object& stats, std::string_view key,
+                      std::string_view name, std::string_view help) {
+  auto* h = stats.if_contains(key);
+  if (!h || !h->is_object()) return;
+  w.family(name, "histogram", help);
+  const json::object& o = h->get_object();
+  double cumulative = 0, x = 0;
+  std::size_t i = 0;
+  if (auto* b = o.if_contains("buckets"); b && b->is_array())
+    for (const auto& v : b->get_array()) {
+      if (number_of(v, x)) cumulative += x;
+      std::string le;
+      if (i < latency_buckets_seconds.size())
+        prom_writer::append_number(le, latency_buckets_seconds[i]);
+      else
+        le = "+Inf";
+      w.sample(std::string(name) + "_bucket", {{"le", le}}, cumulative);
+      ++i;
+    }
+  const std::vector<std::pair<std::string, std::string>> none;
+  x = 0;
+  if (auto* v = o.if_contains("sum")) number_of(*v, x);
+  w.sample(std::string(name) + "_sum", none, x);
+  x = 0;
+  if (auto* v = o.if_contains("count")) number_of(*v, x);
+  w.sample(std::string(name) + "_count", none, x);
+}
+
+}  // namespace
+
 void write_stats(json::object& out, const upstream_counters& c, const upstream_pool_gauges& pool) {
 #define DRAGOMAN_UPSTREAM_STAT_WRITE(field, counts, key, name, help) \
   put(out, key, value_of(c.field));
@@ -225,49 +271,21 @@ void write_stats(json::object& out, const upstream_counters& c, const upstream_p
                           DRAGOMAN_UPSTREAM_STAT_WRITE, DRAGOMAN_UPSTREAM_STAT_WRITE_POOL)
 #undef DRAGOMAN_UPSTREAM_STAT_WRITE
 #undef DRAGOMAN_UPSTREAM_STAT_WRITE_POOL
-  // Not cumulative, one count per latency_buckets_seconds bound and +Inf; sum in seconds.
-  json::array buckets;
-  std::uint64_t count = 0;
-  for (const auto& b : c.inbound_delivery.buckets) {
-    const std::uint64_t n = b.load(std::memory_order_relaxed);
-    buckets.emplace_back(n);
-    count += n;
-  }
-  out["inbound_delivery_seconds"] = {
-      {"buckets", std::move(buckets)},
-      {"count", count},
-      {"sum",
-       static_cast<double>(c.inbound_delivery.sum_us.load(std::memory_order_relaxed)) / 1e6}};
+  put_histogram(out, "inbound_delivery_seconds", c.inbound_delivery);
+  put_histogram(out, "pacing_wait_seconds", c.pacing_wait);
+  put_histogram(out, "serialize_wait_seconds", c.serialize_wait);
 }
 
 void render_engine_stats(prom_writer& w, const json::object& stats) {
   render_plain(w, stats);
   render_labelled(w, stats);
-  if (auto* h = stats.if_contains("inbound_delivery_seconds"); h && h->is_object()) {
-    constexpr std::string_view name = "dragoman_upstream_inbound_delivery_duration_seconds";
-    w.family(name, "histogram", "Time the app took to answer deliveries of inbound messages.");
-    const json::object& o = h->get_object();
-    double cumulative = 0, x = 0;
-    std::size_t i = 0;
-    if (auto* b = o.if_contains("buckets"); b && b->is_array())
-      for (const auto& v : b->get_array()) {
-        if (number_of(v, x)) cumulative += x;
-        std::string le;
-        if (i < latency_buckets_seconds.size())
-          prom_writer::append_number(le, latency_buckets_seconds[i]);
-        else
-          le = "+Inf";
-        w.sample(std::string(name) + "_bucket", {{"le", le}}, cumulative);
-        ++i;
-      }
-    const std::vector<std::pair<std::string, std::string>> none;
-    x = 0;
-    if (auto* v = o.if_contains("sum")) number_of(*v, x);
-    w.sample(std::string(name) + "_sum", none, x);
-    x = 0;
-    if (auto* v = o.if_contains("count")) number_of(*v, x);
-    w.sample(std::string(name) + "_count", none, x);
-  }
+  render_histogram(w, stats, "inbound_delivery_seconds",
+                   "dragoman_upstream_inbound_delivery_duration_seconds",
+                   "Time the app took to answer deliveries of inbound messages.");
+  render_histogram(w, stats, "pacing_wait_seconds", "dragoman_upstream_pacing_wait_seconds",
+                   "Time calls waited for their turn under upstream.pacing (calls that waited).");
+  render_histogram(w, stats, "serialize_wait_seconds", "dragoman_upstream_serialize_wait_seconds",
+                   "Time calls waited behind a call in flight with the same serialize_by key.");
   auto* eps = stats.if_contains("endpoints");
   if (eps && eps->is_array() && !eps->get_array().empty()) render_endpoints(w, eps->get_array());
 }

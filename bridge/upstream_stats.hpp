@@ -77,6 +77,21 @@ class prom_writer;
        "Calls written to an upstream connection and waiting for their reply.")                     \
   POOL(calls_queued, none, "calls_queued", "dragoman_upstream_calls_queued",                       \
        "Calls waiting for an upstream connection.")                                                \
+  POOL(pacing_queued, none, "pacing_queued", "dragoman_upstream_pacing_queued",                    \
+       "Calls waiting for their turn under upstream.pacing.")                                      \
+  COUNTER(pacing_refused, none, "pacing_refused_total", "dragoman_upstream_pacing_refused_total",  \
+          "Calls refused (overloaded) because a pacing queue was full.")                           \
+  COUNTER(pacing_too_late, none, "pacing_too_late_total",                                          \
+          "dragoman_upstream_pacing_too_late_total",                                               \
+          "Calls answered upstream_timeout because their pacing turn came after their deadline.")  \
+  POOL(serialize_queued, none, "serialize_queued", "dragoman_upstream_serialize_queued",           \
+       "Calls waiting behind a call in flight with the same serialize_by key.")                    \
+  COUNTER(serialize_refused, none, "serialize_refused_total",                                      \
+          "dragoman_upstream_serialize_refused_total",                                             \
+          "Calls refused (overloaded) because too many calls waited on serialize_by keys.")        \
+  COUNTER(serialize_timeouts, none, "serialize_timeouts_total",                                    \
+          "dragoman_upstream_serialize_timeouts_total",                                            \
+          "Calls whose deadline passed while waiting on their serialize_by key.")                  \
   COUNTER(connects, none, "connects_total", "dragoman_upstream_connects_total",                    \
           "Upstream connections established.")                                                     \
   COUNTER(connect_failures, none, "connect_failures_total",                                        \
@@ -125,6 +140,11 @@ struct upstream_counters {
   // How long the app took to answer inbound deliveries (stats key "inbound_delivery_seconds",
   // the histogram dragoman_upstream_inbound_delivery_duration_seconds).
   histogram_cells inbound_delivery;
+  // Time calls waited for a pacing turn (calls that waited only; "pacing_wait_seconds",
+  // dragoman_upstream_pacing_wait_seconds) and on a serialize_by key ("serialize_wait_seconds",
+  // dragoman_upstream_serialize_wait_seconds).
+  histogram_cells pacing_wait;
+  histogram_cells serialize_wait;
 };
 
 // The POOL rows' values, read from the pool when stats are written.

@@ -119,7 +119,12 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "max-timeout-ms", po::value(&ms.max_timeout)->default_value(0),
       "cap on a caller's Request-Timeout / timeout_ms (0: the profile's, else 30000)")(
       "max-queued", po::value(&e.max_queued)->default_value(e.max_queued),
-      "calls that may wait for an upstream connection before `overloaded`")(
+      "calls that may wait for an upstream connection before `overloaded` (and, over every "
+      "serialize_by key, for a key)")(
+      "pacing-rate", po::value<double>(),
+      "messages per second to each upstream endpoint (upstream.pacing.rate; 0: not paced)")(
+      "pacing-burst", po::value<std::uint32_t>(),
+      "messages at once to each upstream endpoint (upstream.pacing.burst)")(
       "max-in-flight",
       po::value(&e.max_in_flight_per_connection)->default_value(e.max_in_flight_per_connection),
       "calls in flight per upstream connection (field correlation)")(
@@ -217,6 +222,15 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   if (e.deliver.max_in_flight == 0) throw usage_error("--deliver-max-in-flight must be > 0");
   if (o.subscriber_max_in_flight == 0) throw usage_error("--subscriber-max-in-flight must be > 0");
   e.deliver.timeout = milliseconds(ms.deliver_timeout);
+  if (vm.count("pacing-rate")) {
+    const double r = vm["pacing-rate"].as<double>();
+    if (!(r >= 0 && r <= 1e6)) throw usage_error("--pacing-rate must be 0..1000000");
+    e.pacing_rate = r;
+  }
+  if (vm.count("pacing-burst")) {
+    e.pacing_burst = vm["pacing-burst"].as<std::uint32_t>();
+    if (*e.pacing_burst == 0) throw usage_error("--pacing-burst must be > 0");
+  }
 }
 
 }  // namespace
