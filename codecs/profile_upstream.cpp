@@ -100,8 +100,10 @@ void compile_serialize_by(config_object& o, operation& op, diagnostics& diag) {
     const std::string name((*names)[i].get_string());
     const request_name* n = op.request.find_request_name(name);
     if (!n || n->object) {
-      diag.error(at, "no request field named \"" + name + "\" (the request has " +
-                         op.request.listed_request_names() + ")");
+      const std::string known = op.request.listed_request_names();
+      diag.error(at, "no request field named \"" + name + "\"" +
+                         (known.empty() ? std::string(" (the app gives this request no fields)")
+                                        : " (the request has " + known + ")"));
       continue;
     }
     if (std::find(op.serialize_by.begin(), op.serialize_by.end(), n->field) ==

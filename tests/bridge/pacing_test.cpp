@@ -52,12 +52,17 @@ BOOST_AUTO_TEST_CASE(a_burst_goes_at_once_and_the_rest_wait_their_turns_in_order
   for (std::size_t i = 0; i < at.size(); ++i) BOOST_TEST((at[i] == t0 + (i + 1) * 100ms));
   for (std::size_t i = 0; i < at.size(); ++i) p.turn_came();
   BOOST_TEST(p.waiting() == 0u);
-  // A call arriving after the queue has gone waits behind the last reserved token.
+  // The bucket was drained: a call arriving after the queue has gone waits for the next token,
+  // and the one after it an interval more.
   auto late = p.admit(t0 + 750ms, far);
-  BOOST_TEST((late.v == pacer::verdict::go));
+  BOOST_TEST((late.v == pacer::verdict::wait));
+  BOOST_TEST((late.at == t0 + 800ms));
   auto next = p.admit(t0 + 750ms, far);
-  BOOST_TEST((next.v == pacer::verdict::wait));
-  BOOST_TEST((next.at == t0 + 850ms));
+  BOOST_TEST((next.at == t0 + 900ms));
+  // After a quiet spell the burst is back.
+  for (int i = 0; i < 2; ++i) p.turn_came();
+  for (int i = 0; i < 3; ++i) BOOST_TEST((p.admit(t0 + 5s, far).v == pacer::verdict::go));
+  BOOST_TEST((p.admit(t0 + 5s, far).v == pacer::verdict::wait));
 }
 
 BOOST_AUTO_TEST_CASE(tokens_never_exceed_the_rate_plus_the_burst_in_any_window) {
@@ -200,7 +205,7 @@ BOOST_AUTO_TEST_CASE(profile_reads_pacing_and_serialize_by) {
                             "operations": {"purchase": {"rate": 0.5}}}},
     "operations": {"purchase": {"serialize_by": ["terminal_id"],
       "request": {"layout": "delimited", "separator": "|", "fields": [{"name": "op", "value": "P"},
-                  {"name": "terminal_id", "required": true}, {"name": "amount"}]},
+                  {"as": "terminal_id", "required": true}, {"as": "amount"}]},
       "reply": {"layout": "delimited", "separator": "|", "fields": [{"name": "code"}]}}}})");
   BOOST_TEST_REQUIRE(out.errors.empty(), (out.errors.empty() ? "" : out.errors.front()));
   const auto& p = out.compiled->upstream.pacing;
@@ -223,7 +228,7 @@ BOOST_AUTO_TEST_CASE(profile_pacing_mistakes_are_named_by_path) {
     "upstream": {"pacing": {"rate": 0, "burst": 0,
                             "operations": {"refund": {"rate": 5}, "purchase": {"burst": 2}}}},
     "operations": {"purchase": {"serialize_by": ["terminal", 3],
-      "request": {"layout": "delimited", "separator": "|", "fields": [{"name": "terminal_id"}]},
+      "request": {"layout": "delimited", "separator": "|", "fields": [{"as": "terminal_id"}]},
       "reply": {"layout": "delimited", "separator": "|", "fields": [{"name": "code"}]}}}})");
   auto has = [&](const std::string& text) {
     for (const auto& e : out.errors)
