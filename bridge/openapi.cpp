@@ -132,6 +132,22 @@ json::object value_schema(const field_spec& f, const json::object& d, bool reque
     }
     return s;
   }
+  if (d.contains("tag")) {  // tag=value fields (layout_tagvalue.cpp): a word or its code, or text
+    if (const json::value* e = d.if_contains("enum"); e && e->is_object()) {
+      json::array values;
+      for (const auto& kv : e->get_object()) values.emplace_back(kv.key());
+      for (const auto& kv : e->get_object()) values.push_back(kv.value());
+      s["enum"] = std::move(values);
+    } else if (bool_of(d, "data")) {
+      s["minLength"] = 1;
+    } else {
+      const auto sep = static_cast<unsigned char>(
+          string_of(d, "separator_byte").empty() ? 1 : string_of(d, "separator_byte")[0]);
+      static constexpr char hex[] = "0123456789abcdef";
+      s["pattern"] = std::string("^[^\\x") + hex[sep >> 4] + hex[sep & 0xF] + "]+$";
+    }
+    return s;
+  }
   if (type == "numeric" || type == "zoned" || type == "packed") {
     const std::int64_t digits = type == "packed" ? int_of(d, "digits", -1) : length;
     // Delimited numbers (implied_decimals present) take a sign when signed; fixed numeric never.

@@ -1,6 +1,7 @@
 // Checksum stage: LRC, sums and table-driven CRCs, placed at either end of the payload.
 #include "codecs/checksum.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -114,13 +115,20 @@ std::uint32_t byte_swap(std::uint32_t v, std::size_t width) {
 class checksum_stage_impl final : public checksum_stage {
  public:
   checksum_stage_impl(const checksum_algorithm& algo, bool big_endian, bool hex,
-                      std::size_t covers_from, bool at_start)
+                      std::size_t covers_from, bool at_start, std::size_t decimal_digits,
+                      std::string prefix, std::string suffix)
       : algo_(algo),
         big_endian_(big_endian),
         hex_(hex),
         covers_from_(covers_from),
         at_start_(at_start),
-        check_length_(hex ? 2 * algo.width : algo.width) {}
+        digits_(decimal_digits),
+        prefix_(std::move(prefix)),
+        suffix_(std::move(suffix)),
+        value_length_(digits_ ? digits_
+                      : hex   ? 2 * algo.width
+                              : algo.width),
+        check_length_(prefix_.size() + value_length_ + suffix_.size()) {}
 
   result<void> apply(byte_buffer& payload) const override {
     if (payload.size() < covers_from_)
@@ -128,8 +136,10 @@ class checksum_stage_impl final : public checksum_stage {
                         "payload is " + plural_bytes(payload.size()) +
                             ", shorter than covers_from " + std::to_string(covers_from_));
     const std::uint32_t v = algo_.compute(byte_view(payload).subspan(covers_from_));
-    std::array<byte, 8> check{};
-    encode_value(v, check.data());
+    std::array<byte, 64> check{};
+    std::copy(prefix_.begin(), prefix_.end(), check.begin());
+    encode_value(v, check.data() + prefix_.size());
+    std::copy(suffix_.begin(), suffix_.end(), check.begin() + prefix_.size() + value_length_);
     if (at_start_)
       payload.insert(payload.begin(), check.begin(), check.begin() + check_length_);
     else
@@ -148,18 +158,24 @@ class checksum_stage_impl final : public checksum_stage {
     const byte_view body =
         at_start_ ? payload.subspan(check_length_) : payload.first(payload.size() - check_length_);
     std::uint32_t received = 0;
-    if (!decode_value(check, received)) {
+    const bool framed = std::equal(prefix_.begin(), prefix_.end(), check.begin()) &&
+                        std::equal(suffix_.begin(), suffix_.end(), check.end() - suffix_.size());
+    if (!framed || !decode_value(check.subspan(prefix_.size(), value_length_), received)) {
       std::string shown;
       for (byte b : check) shown.push_back(b >= 0x20 && b < 0x7F ? static_cast<char>(b) : '?');
       return make_error(errc::malformed, "checksum",
                         std::string(algo_.name) + " check value \"" + shown + "\" is not " +
-                            std::to_string(check_length_) + " hex digits");
+                            (prefix_.empty() && suffix_.empty() ? std::string()
+                                                                : "its prefix and suffix around ") +
+                            std::to_string(value_length_) +
+                            (digits_ ? " decimal digits"
+                             : hex_  ? " hex digits"
+                                     : " bytes"));
     }
     const std::uint32_t expected = algo_.compute(body.subspan(covers_from_));
     if (received != expected) {
-      std::string m = std::string(algo_.name) + " mismatch: expected " +
-                      value_hex(expected, algo_.width) + ", received " +
-                      value_hex(received, algo_.width);
+      std::string m = std::string(algo_.name) + " mismatch: expected " + show(expected) +
+                      ", received " + show(received);
       if (algo_.width > 1 && byte_swap(received, algo_.width) == expected)
         m += " (the bytes are swapped: check byte_order)";
       return make_error(errc::checksum_mismatch, "checksum", std::move(m));
@@ -171,15 +187,29 @@ class checksum_stage_impl final : public checksum_stage {
     boost::json::object o;
     o["type"] = algo_.name;
     o["byte_order"] = big_endian_ ? "big" : "little";
-    o["encoding"] = hex_ ? "hex" : "binary";
+    o["encoding"] = digits_ ? "decimal" : hex_ ? "hex" : "binary";
+    if (digits_) o["digits"] = digits_;
+    if (!prefix_.empty()) o["prefix"] = prefix_;
+    if (!suffix_.empty()) o["suffix"] = suffix_;
     o["covers_from"] = covers_from_;
     o["position"] = at_start_ ? "start" : "end";
     return o;
   }
 
  private:
-  // Writes check_length_ bytes: the value's bytes in byte order, or two hex digits per byte.
+  std::string show(std::uint32_t v) const {
+    if (!digits_) return value_hex(v, algo_.width);
+    std::string d = std::to_string(v);
+    return std::string(digits_ > d.size() ? digits_ - d.size() : 0, '0') + d;
+  }
+
+  // Writes value_length_ bytes: the value's bytes in byte order, two hex digits per byte, or
+  // digits_ decimal digits.
   void encode_value(std::uint32_t v, byte* out) const {
+    if (digits_) {
+      for (std::size_t i = digits_; i-- > 0; v /= 10) out[i] = static_cast<byte>('0' + v % 10);
+      return;
+    }
     for (std::size_t i = 0; i < algo_.width; ++i) {
       const std::size_t shift = 8 * (big_endian_ ? algo_.width - 1 - i : i);
       const byte b = static_cast<byte>(v >> shift);
@@ -195,6 +225,13 @@ class checksum_stage_impl final : public checksum_stage {
   // Reverse of encode_value; hex digits are accepted in either case on receipt.
   bool decode_value(byte_view check, std::uint32_t& v) const {
     v = 0;
+    if (digits_) {
+      for (byte b : check) {
+        if (b < '0' || b > '9') return false;
+        v = v * 10 + (b - '0');
+      }
+      return true;
+    }
     for (std::size_t i = 0; i < algo_.width; ++i) {
       std::uint32_t b = 0;
       if (hex_) {
@@ -216,6 +253,9 @@ class checksum_stage_impl final : public checksum_stage {
   bool hex_;
   std::size_t covers_from_;
   bool at_start_;
+  std::size_t digits_;  // decimal encoding: this many digits; 0 for binary and hex
+  std::string prefix_, suffix_;
+  std::size_t value_length_;
   std::size_t check_length_;
 };
 
@@ -262,14 +302,31 @@ std::unique_ptr<checksum_stage> make_checksum(config_object& cfg) {
   // Modbus RTU sends its CRC low byte first; every other protocol we know of sends it big-endian.
   const std::string byte_order =
       cfg.get_enum("byte_order", {"big", "little"}, modbus ? "little" : "big");
-  const std::string encoding = cfg.get_enum("encoding", {"binary", "hex"}, "binary");
+  const std::string encoding = cfg.get_enum("encoding", {"binary", "hex", "decimal"}, "binary");
+  // decimal: the value as this many decimal digits (FIX: 3), between optional prefix and suffix
+  // bytes ("10=" and SOH) that the check value carries on the wire.
+  const std::int64_t digits = cfg.get_int("digits", 3, 1, 10);
+  if (cfg.has("digits") && encoding != "decimal")
+    cfg.diag().error(cfg.child_path("digits"), "applies to \"encoding\": \"decimal\" only");
+  const std::string prefix = cfg.get_bytes("prefix").value_or("");
+  const std::string suffix = cfg.get_bytes("suffix").value_or("");
+  if (prefix.size() + suffix.size() > 32)
+    cfg.diag().error(cfg.child_path("prefix"), "prefix and suffix take at most 32 bytes together");
   const std::int64_t covers_from = cfg.get_int("covers_from", 0, 0, 16 * 1024 * 1024);
   const std::string position = cfg.get_enum("position", {"end", "start"}, "end");
+  if (algo && encoding == "decimal") {
+    const std::uint64_t largest = (std::uint64_t{1} << (8 * algo->width)) - 1;
+    if (std::to_string(largest).size() > static_cast<std::size_t>(digits))
+      cfg.diag().error(cfg.child_path("digits"),
+                       std::string(algo->name) + " values reach " + std::to_string(largest) + ": " +
+                           std::to_string(digits) + " digits are too few");
+  }
   cfg.finish();
   if (!algo || cfg.diag().errors().size() != errors_before) return nullptr;
-  return std::make_unique<checksum_stage_impl>(*algo, byte_order == "big", encoding == "hex",
-                                               static_cast<std::size_t>(covers_from),
-                                               position == "start");
+  return std::make_unique<checksum_stage_impl>(
+      *algo, byte_order == "big", encoding == "hex", static_cast<std::size_t>(covers_from),
+      position == "start", encoding == "decimal" ? static_cast<std::size_t>(digits) : 0, prefix,
+      suffix);
 }
 
 std::unique_ptr<checksum_stage> make_checksum(const boost::json::value& value,

@@ -99,6 +99,7 @@ constexpr framing_type framing_types[] = {
     {"stx_etx", framing_detail::make_stx_etx_framer},
     {"fixed_size", framing_detail::make_fixed_size_framer},
     {"line_blocks", framing_detail::make_line_blocks_framer},
+    {"tag_value", framing_detail::make_tag_value_framer},
 };
 
 constexpr auto framing_names = [] {

@@ -100,5 +100,6 @@ std::unique_ptr<framer> make_mllp_framer(config_object& cfg);
 std::unique_ptr<framer> make_stx_etx_framer(config_object& cfg);
 std::unique_ptr<framer> make_fixed_size_framer(config_object& cfg);
 std::unique_ptr<framer> make_line_blocks_framer(config_object& cfg);
+std::unique_ptr<framer> make_tag_value_framer(config_object& cfg);
 
 }  // namespace dragoman::codecs::framing_detail

@@ -20,7 +20,7 @@ struct layout_type {
 constexpr layout_type layout_types[] = {
     {"fixed", make_fixed_layout},       {"delimited", make_delimited_layout},
     {"template", make_template_layout}, {"iso8583", make_iso8583_layout, iso8583_dictionary_fields},
-    {"binary", make_binary_layout},
+    {"binary", make_binary_layout},     {"tag_value", make_tagvalue_layout},
 };
 
 }  // namespace

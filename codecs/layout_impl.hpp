@@ -35,6 +35,8 @@ std::unique_ptr<layout> make_fixed_layout(layout_context& ctx);
 std::unique_ptr<layout> make_delimited_layout(layout_context& ctx);
 std::unique_ptr<layout> make_template_layout(layout_context& ctx);
 std::unique_ptr<layout> make_binary_layout(layout_context& ctx);
+// Reads the profile's root "dictionary" (separator, header_order, stage_tags, enums) too.
+std::unique_ptr<layout> make_tagvalue_layout(layout_context& ctx);
 // From ctx.fields ({"field": N} entries) and the profile's root "dictionary".
 std::unique_ptr<layout> make_iso8583_layout(layout_context& ctx);
 dictionary_fields iso8583_dictionary_fields(const boost::json::array& listed,

@@ -255,6 +255,10 @@ result<void> encode_payload(const profile& /*p*/, const message_def& msg, const 
 
 result<void> frame_payload(const profile& p, byte_buffer& payload, byte_buffer& out,
                            trace_sink* trace) {
+  if (p.length) {
+    if (auto res = p.length->apply(payload); !res) return std::move(res).error();
+    if (trace) trace->stage("length", payload);
+  }
   if (p.checksum) {
     if (auto res = p.checksum->apply(payload); !res) return std::move(res).error();
     if (trace) trace->stage("checksum", payload);
@@ -308,6 +312,8 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
     if (!verified) return std::move(verified).error();
     body = *verified;
   }
+  if (p.length)
+    if (auto res = p.length->verify(body); !res) return std::move(res).error();
   std::optional<codec_error> first_error;
   // Of the candidates that decoded but did not match, the one that held the most match values.
   std::string closest;

@@ -368,6 +368,10 @@ struct compiler {
       out.framing = make_framer(fc);
     }
     if (const json::value* c = r.find("checksum")) compile_checksum(*c);
+    if (const json::object* l = r.get_object("length")) {
+      config_object lc(*l, "length", diag);
+      out.length = make_length_stage(lc);
+    }
     if (const json::object* c = r.get_object("correlation")) compile_correlation_spec(*c);
     if (const json::object* u = r.get_object("upstream")) compile_upstream(*u, out, diag);
     if (const json::object* ops = r.get_object("operations", true)) {

@@ -5,6 +5,7 @@
 #include "codecs/checksum.hpp"
 #include "codecs/framing.hpp"
 #include "codecs/layout.hpp"
+#include "codecs/length_stage.hpp"
 
 #include <boost/json.hpp>
 
@@ -211,6 +212,7 @@ struct profile {
   std::string description;
   std::unique_ptr<framer> framing;
   const charset* text_charset = nullptr;
+  std::unique_ptr<length_stage> length;      // null: none; runs before the checksum
   std::unique_ptr<checksum_stage> checksum;  // null: none
   correlation_spec correlation;
   upstream_defaults upstream;

@@ -63,6 +63,7 @@ json::object profile::describe() const {
   o["framing"] = framing ? framing->describe() : json::object{};
   o["charset"] = text_charset ? std::string(text_charset->name()) : std::string();
   o["checksum"] = checksum ? json::value(checksum->describe()) : json::value("none");
+  if (length) o["length"] = length->describe();
   o["correlation"] = {{"mode", correlation.mode == correlation_mode::field     ? "field"
                                : correlation.mode == correlation_mode::ordered ? "ordered"
                                                                                : "sequential"},

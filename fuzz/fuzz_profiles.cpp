@@ -45,6 +45,7 @@ std::vector<std::shared_ptr<const codecs::profile>> load_all() {
                                R"("max_frame_length":4096})"));
   // After the reframed ones, so that the seeds' selectors keep their profiles.
   all.push_back(must_compile("modbus-tcp", codecs::load_profile(dir + "modbus-tcp.json")));
+  all.push_back(must_compile("fix44", codecs::load_profile(dir + "fix44.json")));
   return all;
 }
 

@@ -374,7 +374,7 @@ const bad_config bad_configs[] = {
     {R"({"type":"crc32","byte_order":"middle"})",
      "checksum.byte_order: unknown value \"middle\", must be one of big, little\n"},
     {R"({"type":"crc32","encoding":"ascii"})",
-     "checksum.encoding: unknown value \"ascii\", must be one of binary, hex\n"},
+     "checksum.encoding: unknown value \"ascii\", must be one of binary, hex, decimal\n"},
     {R"({"type":"crc32","position":"middle"})",
      "checksum.position: unknown value \"middle\", must be one of end, start\n"},
     {R"({"type":"crc32","covers_from":-1})", "checksum.covers_from: must be >= 0\n"},

@@ -392,7 +392,7 @@ BOOST_AUTO_TEST_SUITE(dispatch)
 BOOST_AUTO_TEST_CASE(type_is_required) {
   expect_config_error(R"({"max_frame_length":100})",
                       "framing.type: is required (one of length_prefix, delimiter, mllp, "
-                      "stx_etx, fixed_size, line_blocks)");
+                      "stx_etx, fixed_size, line_blocks, tag_value)");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_type) {
@@ -402,7 +402,7 @@ BOOST_AUTO_TEST_CASE(unknown_type) {
   BOOST_TEST(
       b->diag.errors() == (std::vector<std::string>{
                               "framing.type: unknown value \"slip\", must be one of "
-                              "length_prefix, delimiter, mllp, stx_etx, fixed_size, line_blocks"}),
+                              "length_prefix, delimiter, mllp, stx_etx, fixed_size, line_blocks, tag_value"}),
       boost::test_tools::per_element());
 }
 

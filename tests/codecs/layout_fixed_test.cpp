@@ -475,7 +475,7 @@ BOOST_AUTO_TEST_CASE(unknown_charset_and_layout) {
   BOOST_TEST(!x->lay);
   BOOST_TEST(
       x->has_error("operations.t.request.layout: unknown layout \"xml\", must be one of fixed, "
-                   "delimited, template, iso8583, binary"));
+                   "delimited, template, iso8583, binary, tag_value"));
   auto names = layout_names();
   BOOST_TEST(names.size() >= 2u);
   BOOST_TEST((std::find(names.begin(), names.end(), "fixed") != names.end()));

@@ -65,6 +65,14 @@ std::string sample_value(const message_def& msg, std::size_t i) {
   if (const json::value* items = d.if_contains("items"); items && items->is_object())
     return items->get_object().at("type") == "boolean" ? "[true]" : "[1]";
   if (f.json == field_spec::json_kind::boolean) return "true";
+  // A tag=value repeating group: one entry with every field; the unknown-tags field: one tag.
+  if (const json::value* g = d.if_contains("group"); g && g->is_array()) {
+    json::object entry;
+    for (const auto& e : g->get_array()) entry[e.at("name").as_string()] = "1";
+    return json::serialize(json::array{entry});
+  }
+  if (const json::value* t = d.if_contains("type"); t && *t == "unknown_tags")
+    return R"([{"tag":5001,"value":"1"}])";
   if (f.json == field_spec::json_kind::array) return "[{}]";
   // An ISO 8583 MTI that no constant gives (the request that reads unrecognised messages).
   if (const json::value* n = d.if_contains("type"); n && n->is_string() && n->get_string() == "mti")

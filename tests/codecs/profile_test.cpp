@@ -271,7 +271,7 @@ const section_case section_cases[] = {
      {{R"({"type": "length_prefix", "length_field_length": 2, "max_frame_length": 100})",
        R"({"type": "lenght_prefix", "length_field_length": 2, "max_frame_length": 100})"}},
      {R"(framing.type: unknown value "lenght_prefix", must be one of length_prefix, delimiter, )"
-      "mllp, stx_etx, fixed_size, line_blocks"}},
+      "mllp, stx_etx, fixed_size, line_blocks, tag_value"}},
     {"charset",
      {{R"("charset": "ascii")", R"("charset": "latin9")"},
       {R"({"name": "who", "length": 8, "from": "who", "required": true})",
@@ -284,7 +284,7 @@ const section_case section_cases[] = {
        R"("charset": "ascii", "checksum": {"type": "crc32", "byte_order": "middle",
            "encoding": "base64", "covers": 2})"}},
      {R"(checksum.byte_order: unknown value "middle", must be one of big, little)",
-      R"(checksum.encoding: unknown value "base64", must be one of binary, hex)",
+      R"(checksum.encoding: unknown value "base64", must be one of binary, hex, decimal)",
       "checksum.covers: unknown key"}},
     {"correlation",
      {{R"("correlation": {"mode": "field", "field": "trace"})",
@@ -342,7 +342,7 @@ const section_case section_cases[] = {
     {"unknown layout",
      {{R"("reply": {"layout": "fixed",)", R"("reply": {"layout": "fixd", "pad": "x",)"}},
      {"operations.ping.reply.layout: unknown layout \"fixd\", must be one of fixed, delimited, "
-      "template, iso8583, binary"}},
+      "template, iso8583, binary, tag_value"}},
 };
 
 }  // namespace
