@@ -9,6 +9,7 @@ Every wait has a deadline and only processes started here are stopped."""
 
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -113,6 +114,15 @@ def main():
             a = json.loads(s.recv(4096).split(b"\n", 1)[0])
         checks("a new client is served afterwards", a.get("ok") and a.get("id") == 999, str(a))
         checks("stops cleanly", p.stop() == 0, p.output()[-2000:])
+        # Under the sanitizers, a report made while no descriptor was free cannot open its log
+        # file and goes to stderr: read it here. One verdict is the runtime's, not ours
+        # (docs/fuzzing.md): UBSan's vptr check cannot read a vtable when pipe() fails.
+        known = re.compile(r"error_category[.]hpp:\d+:\d+: runtime error: member access within "
+                           r"address 0x[0-9a-f]+ which does not point to an object of type "
+                           r"'error_category'")
+        reports = [line for line in p.output().splitlines()
+                   if ("runtime error:" in line or "Sanitizer" in line) and not known.search(line)]
+        checks("no sanitizer report while out of descriptors", not reports, "\n".join(reports[:5]))
     finally:
         for s in socks.values():
             s.close()
