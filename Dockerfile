@@ -22,5 +22,7 @@ COPY profiles /etc/dragoman/profiles
 USER 10001
 EXPOSE 8080 7070 8086
 ENTRYPOINT ["dragoman"]
-# Admin and metrics stay on loopback unless --admin-token is given; probes go to --health.
-CMD ["serve", "--profile", "/etc/dragoman/profiles/acme-core.json", "--http", "0.0.0.0:8080", "--line", "0.0.0.0:7070", "--admin", "127.0.0.1:9901", "--health", "0.0.0.0:8086"]
+# Admin and metrics stay on loopback unless --admin-token is given; probes go to --health. The
+# doors listen on the container's address, reached only through the ports you publish: they start
+# without client authentication, said explicitly (give DRAGOMAN_DOOR_TOKENS to require tokens).
+CMD ["serve", "--profile", "/etc/dragoman/profiles/acme-core.json", "--http", "0.0.0.0:8080", "--line", "0.0.0.0:7070", "--admin", "127.0.0.1:9901", "--health", "0.0.0.0:8086", "--allow-unauthenticated-door"]

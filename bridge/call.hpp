@@ -25,17 +25,20 @@ namespace dragoman::bridge {
 // (result_rule). retry: the code is only ever answered when no byte of the request reached a
 // host, so the app may send the call again (those answers carry Retry-After); every other code
 // either needs a changed request or may have been acted on by the host.
-#define DRAGOMAN_CALL_CODES(X)                               \
-  X(ok, 200, false, "OK")                                    \
-  X(bad_request, 400, false, "Bad request")                  \
-  X(unknown_operation, 404, false, "Unknown operation")      \
-  X(invalid_field, 422, false, "Invalid field")              \
-  X(payload_too_large, 413, false, "Payload too large")      \
-  X(rejected, 422, false, "Rejected by the legacy system")   \
-  X(overloaded, 503, true, "Overloaded")                     \
-  X(upstream_unavailable, 503, true, "Upstream unavailable") \
-  X(upstream_timeout, 504, false, "Upstream timeout")        \
-  X(upstream_protocol_error, 502, false, "Upstream protocol error")
+#define DRAGOMAN_CALL_CODES(X)                                      \
+  X(ok, 200, false, "OK")                                           \
+  X(bad_request, 400, false, "Bad request")                         \
+  X(unknown_operation, 404, false, "Unknown operation")             \
+  X(invalid_field, 422, false, "Invalid field")                     \
+  X(payload_too_large, 413, false, "Payload too large")             \
+  X(rejected, 422, false, "Rejected by the legacy system")          \
+  X(overloaded, 503, true, "Overloaded")                            \
+  X(upstream_unavailable, 503, true, "Upstream unavailable")        \
+  X(upstream_timeout, 504, false, "Upstream timeout")               \
+  X(upstream_protocol_error, 502, false, "Upstream protocol error") \
+  X(unauthenticated, 401, false, "Unauthenticated")                 \
+  X(forbidden, 403, false, "Forbidden")                             \
+  X(rate_limited, 429, true, "Rate limited")
 
 enum class call_code {
 #define DRAGOMAN_CALL_CODE_ENUM(name, status, retry, title) name,

@@ -53,6 +53,7 @@ void observe_call(metrics* m, const call_observation& c) {
   append_field(line, "door", c.door);
   append_field(line, "request_id", c.request_id);
   append_field(line, "op", c.op);
+  if (!c.client.empty()) append_field(line, "client", c.client);
   append_field(line, "endpoint", r ? std::string_view(r->endpoint) : std::string_view());
   append_field(line, "attempts",
                static_cast<std::uint64_t>(r && r->attempts > 0 ? r->attempts : 0));

@@ -158,12 +158,13 @@ void session_registry::drain_all() {
 }
 
 void observe_answer(const door_options& options, std::string_view request_id, std::string_view op,
-                    std::chrono::steady_clock::time_point started, bool trace,
-                    const call_result& r) {
+                    std::string_view client, std::chrono::steady_clock::time_point started,
+                    bool trace, const call_result& r) {
   call_observation ob;
   ob.door = options.name;
   ob.request_id = request_id;
   ob.op = op;
+  ob.client = client;
   ob.result = &r;
   ob.total = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);

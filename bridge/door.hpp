@@ -88,6 +88,7 @@ class session_registry {
 };
 
 class call_engine;
+class door_guard;
 class metrics;
 struct call_result;
 
@@ -107,6 +108,9 @@ struct door_options {
   bool trace_all = false;           // --trace: a wire trace of every call
   bool allow_trace_header = false;  // a call may ask for its own wire trace
   std::string name;                 // "door" in log lines
+  // Client authentication and per-client policy (door_guard.hpp); null: every caller is
+  // anonymous and may call everything, at no cost on the data path.
+  door_guard* guard = nullptr;
 };
 
 // What every front door counts; each door's stats add their own.
@@ -137,8 +141,8 @@ struct door_shared {
 // Logs the call, records it in the door's metrics and writes its wire trace when asked; the same
 // for every door, whatever becomes of the answer.
 void observe_answer(const door_options& options, std::string_view request_id, std::string_view op,
-                    std::chrono::steady_clock::time_point started, bool trace,
-                    const call_result& r);
+                    std::string_view client, std::chrono::steady_clock::time_point started,
+                    bool trace, const call_result& r);
 
 // What every door's session does alike: its socket and idle timer, registering for a drain,
 // leaving the registry exactly once, and the transport half: reactor-style reads into a per-thread
@@ -268,10 +272,12 @@ class door_session : public std::enable_shared_from_this<Session> {
   }
 
   // Counts, logs and traces a finished call (whether or not its answer can still be delivered);
-  // false when the connection is closed, the answer then counted as dropped.
+  // false when the connection is closed, the answer then counted as dropped. client: the call's
+  // client when it is not the connection's (client_).
   bool observe_result(std::string_view request_id, std::string_view op,
-                      clock_type::time_point started, bool trace, const call_result& r) {
-    observe_answer(shared_->options, request_id, op, started, trace, r);
+                      clock_type::time_point started, bool trace, const call_result& r,
+                      const std::string* client = nullptr) {
+    observe_answer(shared_->options, request_id, op, client ? *client : client_, started, trace, r);
     if (!closed_) return true;
     shared_->stats.answers_dropped.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -303,6 +309,7 @@ class door_session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer timer_;
   std::shared_ptr<Shared> shared_;
   clock_type::time_point last_activity_{};
+  std::string client_;    // the connection's authenticated client ("" anonymous)
   bool reading_ = false;  // a wait for readability is pending
   bool writing_ = false;  // a write is in flight
   bool closed_ = false;

@@ -4,6 +4,7 @@
 #include "bridge/http_door.hpp"
 
 #include "bridge/admin.hpp"
+#include "bridge/door_guard.hpp"
 #include "bridge/http_request_parser.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
@@ -136,6 +137,7 @@ class http_session : public door_session<http_session, http_door::shared> {
   struct call_info {
     request_meta meta;
     std::string op;
+    std::string client;  // the authenticated client ("" anonymous)
     clock_type::time_point started;
     bool trace = false;
   };
@@ -392,6 +394,11 @@ class http_session : public door_session<http_session, http_door::shared> {
     const auto& o = shared_->options;
     if (o.call_metrics) o.call_metrics->call_begun();
     info.trace = o.trace_all || (o.allow_trace_header && req.trace);
+    if (o.guard) {  // who calls (a token, else the certificate's identity), and may they
+      auto refused = o.guard->authenticate_http(req.authorization, client_, info.client);
+      if (!refused) refused = o.guard->admit(info.client, info.op);
+      if (refused) return on_result(info, std::move(*refused));
+    }
     if (req.timeout_given && !req.timeout) {
       return on_result(info, door_error(call_code::bad_request,
                                         "Request-Timeout must be a positive whole number of "
@@ -423,7 +430,8 @@ class http_session : public door_session<http_session, http_door::shared> {
   }
 
   void on_result(const call_info& info, call_result&& r) {
-    if (!observe_result(info.meta.request_id, info.op, info.started, info.trace, r)) return;
+    if (!observe_result(info.meta.request_id, info.op, info.started, info.trace, r, &info.client))
+      return;
     std::string& body = body_scratch();
     answer res;
     if (r.code == call_code::ok) {
@@ -433,6 +441,9 @@ class http_session : public door_session<http_session, http_door::shared> {
       res.status = answer_status(r);
       res.content_type = "application/problem+json";
       append_json(body, make_problem(r, info.meta.request_id));
+      static const std::vector<std::pair<std::string, std::string>> bearer{
+          {"WWW-Authenticate", "Bearer"}};
+      if (r.code == call_code::unauthenticated) res.headers = &bearer;
     }
     res.body = body;
     res.attempts = r.attempts;

@@ -1,12 +1,14 @@
 // The line front door: newline-delimited JSON calls over TCP, answered in completion order.
 #include "bridge/line_door.hpp"
 
+#include "bridge/door_guard.hpp"
 #include "bridge/line_splitter.hpp"
 #include "bridge/line_subscriber.hpp"
 #include "bridge/line_subscriptions.hpp"
 #include "bridge/metrics.hpp"
 #include "bridge/problem.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -162,6 +164,7 @@ class line_session : public door_session<line_session, line_door::shared> {
     else if (!id.is_null())
       info.request_id = boost::json::serialize(id);
     info.id = std::move(id);
+    if (auto* a = o.if_contains("auth")) return authenticate(std::move(info), *a);
     auto* op = o.if_contains("op");
     if (op && op->is_string()) info.op = std::string(op->get_string());
     if (!op || !op->is_string() || op->get_string().empty()) {
@@ -169,6 +172,10 @@ class line_session : public door_session<line_session, line_door::shared> {
                          door_error(call_code::bad_request, "op must be a non-empty string"));
     }
     const auto& opts = shared_->options;
+    if (opts.guard) {
+      if (auto refused = admit_call(*opts.guard, info.op))
+        return call_answer(std::move(info), std::move(*refused));
+    }
     if (opts.trace_all) {
       info.trace = true;
     } else if (opts.allow_trace_header) {
@@ -215,6 +222,12 @@ class line_session : public door_session<line_session, line_door::shared> {
     boost::json::value id = nullptr;
     if (auto* p = o.if_contains("id"); p && (p->is_string() || p->is_number())) id = *p;
     const auto& subs = shared_->options.subscriptions;
+    // The host's messages are data like any answer: with tokens, only an authenticated
+    // connection subscribes (and replies), and the policy decides per operation.
+    door_guard* guard = shared_->options.guard;
+    if (guard && client_.empty() && guard->takes_tokens())
+      return door_line(
+          [&](std::string& out) { append_line_answer(out, id, guard->unauthenticated_line()); });
     std::string why;
     auto code = call_code::bad_request;
     switch (kind_of(o)) {
@@ -227,6 +240,10 @@ class line_session : public door_session<line_session, line_door::shared> {
         if (why.empty() && !subs) why = "this door delivers no messages from the host";
         if (why.empty() && draining_) why = "the door is draining: no new subscriptions";
         if (!why.empty()) break;
+        for (const auto& op : ops) {
+          if (auto refused = guard ? guard->admit(client_, op) : std::nullopt)
+            return door_line([&](std::string& out) { append_line_answer(out, id, *refused); });
+        }
         if (!sub_id_) sub_id_ = subs->attach(std::make_shared<sink>(weak_from_this(), executor()));
         why = subs->subscribe(sub_id_, ops);
         if (!why.empty()) {
@@ -285,6 +302,35 @@ class line_session : public door_session<line_session, line_door::shared> {
     std::weak_ptr<line_session> s_;
     boost::asio::any_io_executor ex_;
   };
+
+  // {"auth":"TOKEN"} (with an id, if wanted): the connection's calls from here on are the token's
+  // client's. A bad token is answered, then the connection closes (no guessing at line rate).
+  void authenticate(call_info info, const boost::json::value& token) {
+    info.op = "auth";
+    std::optional<call_result> refused;
+    std::string client;
+    if (!token.is_string())
+      refused = door_error(call_code::bad_request, "auth must be a string (a token)");
+    else if (!shared_->options.guard)
+      refused = door_error(call_code::bad_request, "this door takes no tokens (no --door-tokens)");
+    else
+      refused = shared_->options.guard->authenticate_token(token.get_string(), client);
+    if (refused) {
+      draining_ = true;  // no more lines are read or handled: the answer, then close
+      call_answer(std::move(info), std::move(*refused));
+      return finish_if_done();
+    }
+    client_ = std::move(client);
+    call_result ok;
+    ok.data["client"] = client_;
+    call_answer(std::move(info), std::move(ok));
+  }
+
+  // Who calls (the line's token, else the certificate's identity), and may they call op.
+  std::optional<call_result> admit_call(door_guard& guard, std::string_view op) {
+    if (client_.empty() && guard.takes_tokens()) return guard.unauthenticated_line();
+    return guard.admit(client_, op);
+  }
 
   // A call the door answers itself (it never reached the engine).
   void call_answer(call_info info, call_result r) {

@@ -371,18 +371,28 @@ json::object components() {
         {"required", false},
         {"description", "1: a wire trace of this call (only with --allow-trace-header)"},
         {"schema", {{"type", "string"}, {"enum", json::array{"0", "1"}}}}}}};
-  json::object headers{{"X-Request-Id",
-                        {{"description", "the request's X-Request-Id, or the one dragoman made"},
-                         {"schema", {{"type", "string"}}}}},
-                       {"X-Dragoman-Attempts",
-                        {{"description", "upstream attempts made for the call"},
-                         {"schema", {{"type", "integer"}, {"minimum", 0}}}}},
-                       {"Retry-After",
-                        {{"description", "seconds before a retry may succeed"},
-                         {"schema", {{"type", "integer"}, {"minimum", 0}}}}}};
+  json::object headers{
+      {"X-Request-Id",
+       {{"description", "the request's X-Request-Id, or the one dragoman made"},
+        {"schema", {{"type", "string"}}}}},
+      {"X-Dragoman-Attempts",
+       {{"description", "upstream attempts made for the call"},
+        {"schema", {{"type", "integer"}, {"minimum", 0}}}}},
+      {"Retry-After",
+       {{"description", "seconds before a retry may succeed"},
+        {"schema", {{"type", "integer"}, {"minimum", 0}}}}},
+      {"WWW-Authenticate",
+       {{"description", "the scheme the door takes: Bearer"}, {"schema", {{"type", "string"}}}}}};
+  json::object security{
+      {"bearer",
+       {{"type", "http"},
+        {"scheme", "bearer"},
+        {"description",
+         "a token of --door-tokens; needed only when the door is configured with tokens"}}}};
   return {{"schemas", json::object{{"Problem", std::move(problem)}}},
           {"parameters", std::move(parameters)},
-          {"headers", std::move(headers)}};
+          {"headers", std::move(headers)},
+          {"securitySchemes", std::move(security)}};
 }
 
 json::object probe(std::string_view summary, bool ready) {
@@ -433,6 +443,15 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
   responses["405"] = problem_response("not POST", {"method_not_allowed"}, nullptr);
   responses["413"] =
       problem_response("body over --max-body-bytes", codes_with_status(413), nullptr);
+  json::object unauthenticated = problem_response(
+      "with --door-tokens: no known bearer token (and no verified client certificate)",
+      codes_with_status(401), nullptr);
+  unauthenticated["headers"].as_object()["WWW-Authenticate"] = ref("headers", "WWW-Authenticate");
+  responses["401"] = std::move(unauthenticated);
+  responses["403"] = problem_response("with --policy: the client may not call this operation",
+                                      codes_with_status(403), nullptr);
+  responses["429"] = problem_response("with --policy: the client is over its rate",
+                                      codes_with_status(429), nullptr);
   std::vector<std::string> unprocessable{"invalid_field"};
   if (op.result.field && !rejection_in_200) unprocessable.emplace_back("rejected");
   responses["422"] = problem_response(
@@ -446,18 +465,21 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
   responses["504"] =
       problem_response("no reply within the deadline", codes_with_status(504), nullptr);
 
-  json::object post{{"operationId", op.name},
-                    {"summary", op.name},
-                    {"description", about},
-                    {"tags", json::array{"operations"}},
-                    {"parameters", json::array{ref("parameters", "Request-Timeout"),
-                                               ref("parameters", "X-Request-Id"),
-                                               ref("parameters", "X-Dragoman-Trace")}},
-                    {"requestBody",
-                     {{"required", false},
-                      {"description", "an empty body is an empty object"},
-                      {"content", {{"application/json", {{"schema", ref("schemas", req_name)}}}}}}},
-                    {"responses", std::move(responses)}};
+  json::object post{
+      {"operationId", op.name},
+      {"summary", op.name},
+      {"description", about},
+      {"tags", json::array{"operations"}},
+      {"parameters",
+       json::array{ref("parameters", "Request-Timeout"), ref("parameters", "X-Request-Id"),
+                   ref("parameters", "X-Dragoman-Trace")}},
+      // No requirement, or a bearer token: which one is the deployment's choice.
+      {"security", json::array{json::object{}, json::object{{"bearer", json::array{}}}}},
+      {"requestBody",
+       {{"required", false},
+        {"description", "an empty body is an empty object"},
+        {"content", {{"application/json", {{"schema", ref("schemas", req_name)}}}}}}},
+      {"responses", std::move(responses)}};
   return {{"post", std::move(post)}};
 }
 

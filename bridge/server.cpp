@@ -4,6 +4,7 @@
 #include "bridge/server.hpp"
 
 #include "bridge/admin.hpp"
+#include "bridge/door_guard.hpp"
 #include "bridge/host_port.hpp"
 #include "bridge/http_door.hpp"
 #include "bridge/line_door.hpp"
@@ -89,6 +90,24 @@ struct listen_addresses {
       check_admin_exposure("--http", http, o.admin_token);
     }
     if (!o.health.empty()) health = parse_listen("--health", o.health);
+    if (!o.http.empty()) check_door_exposure("--http", http, o);
+    if (!o.line.empty()) check_door_exposure("--line", line, o);
+  }
+
+  // A door anyone on the network reaches must know who calls, unless the operator says otherwise.
+  static void check_door_exposure(std::string_view flag, const tcp::endpoint& where,
+                                  const server_options& o) {
+    if (where.address().is_loopback() || !o.door_tokens.empty()) return;
+    const std::string at = std::string(flag) + " " + format_endpoint(where);
+    if (!o.allow_unauthenticated_door)
+      throw std::runtime_error(at +
+                               ": a door on a non-loopback address needs client authentication "
+                               "(--door-tokens) or --allow-unauthenticated-door");
+    log::warn(
+        "unauthenticated_door",
+        {{"door", std::string(flag.substr(2))},
+         {"listen", format_endpoint(where)},
+         {"message", "--allow-unauthenticated-door: anyone who reaches this address may call"}});
   }
 };
 
@@ -169,8 +188,54 @@ class server {
       engine_options_.subscriptions = subscriptions_;
     }
     engine_ = make_engine(profile_, engine_options_, pool_);
+    load_guard();
     call_metrics_.add_operations(*profile_);
     admin_ = std::make_unique<admin>(*engine_, call_metrics_, profile_, options_.admin_token);
+  }
+
+  // The doors' client authentication and policy, when configured; a bad file stops the start.
+  void load_guard() {
+    if (options_.door_tokens.empty() && options_.policy.empty()) return;
+    std::string why;
+    std::shared_ptr<const door_tokens> tokens;
+    std::shared_ptr<client_policy> policy;
+    if (!options_.door_tokens.empty()) {
+      tokens = door_tokens::load(options_.door_tokens, why);
+      if (!tokens) throw std::runtime_error("--door-tokens " + why);
+    }
+    if (!options_.policy.empty()) {
+      policy = client_policy::load(options_.policy, why);
+      if (!policy) throw std::runtime_error("--policy " + why);
+    }
+    guard_ = std::make_unique<door_guard>(std::move(tokens), std::move(policy), false);
+  }
+
+  // SIGHUP: the token and policy files again; one that fails keeps what is in force.
+  void reload_guard() {
+    if (!guard_) return;
+    auto failed = [this](std::string_view file, const std::string& why) {
+      ++guard_reloads_failed_;
+      log::error("reload_failed",
+                 {{"file", file}, {"error", why}, {"message", "the old one stays in force"}});
+    };
+    std::string why;
+    if (!options_.door_tokens.empty()) {
+      if (auto t = door_tokens::load(options_.door_tokens, why)) {
+        log::info("reload",
+                  {{"door_tokens", options_.door_tokens}, {"tokens", t->entries().size()}});
+        guard_->set_tokens(std::move(t));
+      } else {
+        failed("--door-tokens", why);
+      }
+    }
+    if (!options_.policy.empty()) {
+      if (auto p = client_policy::load(options_.policy, why)) {
+        log::info("reload", {{"policy", options_.policy}, {"clients", p->rules().clients.size()}});
+        guard_->set_policy(std::move(p));
+      } else {
+        failed("--policy", why);
+      }
+    }
   }
 
   // What the two call doors take alike from the command line.
@@ -184,6 +249,7 @@ class server {
     o.call_metrics = &call_metrics_;
     o.trace_all = options_.trace;
     o.allow_trace_header = options_.allow_trace_header;
+    o.guard = guard_.get();
   }
 
   void start_doors() {
@@ -254,6 +320,14 @@ class server {
                static_cast<double>(c.waiting));
     }
     write_door_metrics(w);
+    if (guard_) {
+      guard_->write_metrics(w);
+      w.family(
+          "dragoman_door_auth_reload_failures_total", "counter",
+          "SIGHUP reloads of --door-tokens or --policy refused (the old file stays in force).");
+      w.sample("dragoman_door_auth_reload_failures_total", {},
+               static_cast<double>(guard_reloads_failed_.load()));
+    }
   }
 
   void write_door_metrics(prom_writer& w) {
@@ -392,6 +466,7 @@ class server {
   // one keeps serving; a good one applies to new calls (connections and calls in flight stay).
   void on_hangup() {
     if (engine_options_.tls) engine_options_.tls->reload(true);
+    reload_guard();
     auto next = codecs::load_profile(options_.profile_path);
     if (!next.compiled || !next.errors.empty()) {
       ++reloads_failed_;
@@ -449,13 +524,14 @@ class server {
   std::shared_ptr<simulator> sim_;
   std::unique_ptr<call_engine> engine_;
   std::unique_ptr<admin> admin_;
+  std::unique_ptr<door_guard> guard_;  // before the doors, which hold a pointer to it
   std::unique_ptr<http_door> http_;
   std::unique_ptr<line_door> line_;
   std::unique_ptr<http_door> admin_door_;
   std::unique_ptr<http_door> health_door_;
   // True from the start of serving until the drain begins: the health listener's /readyz.
   std::atomic<bool> serving_{false};
-  std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0};
+  std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0}, guard_reloads_failed_{0};
   int signals_seen_ = 0;
   bool forced_ = false;
   clock_type::time_point drain_started_{}, drain_deadline_{};

@@ -31,6 +31,12 @@ struct server_options {
   // Health listener: only /healthz and /readyz, safe on any address; empty: none. Its /readyz
   // says whether this process serves calls (503 once draining), not whether the upstream is up.
   std::string health;
+  // Client authentication and policy on the HTTP and line doors (docs/door-auth.md).
+  std::string door_tokens;  // --door-tokens FILE: `client-name token` a line
+  std::string policy;       // --policy FILE: operations and rate per client
+  // A door on a non-loopback address without client authentication starts only with this (and
+  // a warning).
+  bool allow_unauthenticated_door = false;
   // The level the caller checked and set (log::set_level): named in the "listening" line.
   std::string log_level = "info";
   bool trace = false;               // wire trace of every call

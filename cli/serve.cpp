@@ -184,6 +184,14 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "admin-token", po::value(&o.admin_token)->default_value(""),
       "token required on admin endpoints (Authorization: Bearer TOKEN); env:NAME or file:PATH "
       "reads it from there")(
+      "door-tokens", po::value(&o.door_tokens)->default_value(""),
+      "bearer tokens for the HTTP and line doors: a file of `client-name token` lines (read "
+      "again on SIGHUP); callers without a known token are refused (401 unauthenticated)")(
+      "policy", po::value(&o.policy)->default_value(""),
+      "per-client policy: a JSON file of the operations and rate each client may call (read "
+      "again on SIGHUP; see docs/door-auth.md)")(
+      "allow-unauthenticated-door", po::bool_switch(&o.allow_unauthenticated_door),
+      "let --http or --line listen on a non-loopback address without client authentication")(
       "health", po::value(&o.health)->default_value(""),
       "health listener ADDR:PORT: only /healthz and /readyz, for probes (empty: off)")(
       "log-level", po::value(&o.log_level)->default_value(o.log_level),

@@ -135,6 +135,9 @@ BOOST_AUTO_TEST_CASE(call_codes_keep_their_names_statuses_and_titles) {
       {call_code::upstream_timeout, "upstream_timeout", 504, "Upstream timeout"},
       {call_code::upstream_protocol_error, "upstream_protocol_error", 502,
        "Upstream protocol error"},
+      {call_code::unauthenticated, "unauthenticated", 401, "Unauthenticated"},
+      {call_code::forbidden, "forbidden", 403, "Forbidden"},
+      {call_code::rate_limited, "rate_limited", 429, "Rate limited"},
   };
   BOOST_TEST(std::size(vectors) == call_code_count);
   for (std::size_t i = 0; i < std::size(vectors); ++i) {
@@ -166,7 +169,8 @@ BOOST_AUTO_TEST_CASE(error_results_carry_status_message_and_when_to_retry) {
     BOOST_TEST(r.attempts == 0);
     BOOST_TEST(!r.sent);
     // Only the codes that pass by themselves, with nothing sent, say when to come back.
-    const bool transient = code == call_code::upstream_unavailable || code == call_code::overloaded;
+    const bool transient = code == call_code::upstream_unavailable ||
+                           code == call_code::overloaded || code == call_code::rate_limited;
     BOOST_TEST(retry_safe(code) == transient, to_string(code));
     BOOST_TEST(r.retry_after_seconds.has_value() == transient, to_string(code));
     if (transient) BOOST_TEST(*r.retry_after_seconds == 1);

@@ -75,6 +75,15 @@ BOOST_AUTO_TEST_CASE(errors_are_problems_with_their_codes) {
   BOOST_TEST(codes("504") == R"(["upstream_timeout"])");
   BOOST_TEST(at(responses, {"503", "headers"}).contains("Retry-After"));
   BOOST_TEST(!at(responses, {"504", "headers"}).contains("Retry-After"));
+  // The doors' own refusals: authentication and the per-client policy.
+  BOOST_TEST(codes("401") == R"(["unauthenticated"])");
+  BOOST_TEST(codes("403") == R"(["forbidden"])");
+  BOOST_TEST(codes("429") == R"(["rate_limited"])");
+  BOOST_TEST(at(responses, {"401", "headers"}).contains("WWW-Authenticate"));
+  BOOST_TEST(at(responses, {"429", "headers"}).contains("Retry-After"));
+  BOOST_TEST(!at(responses, {"403", "headers"}).contains("Retry-After"));
+  BOOST_TEST(at(doc, {"components", "securitySchemes", "bearer"}).at("scheme").as_string() ==
+             "bearer");
   // Every problem says whether the request reached a host.
   const auto& problem = at(doc, {"components", "schemas", "Problem"});
   BOOST_TEST(problem.at("properties").at("sent").at("type").as_string() == "boolean");
