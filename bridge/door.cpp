@@ -134,6 +134,10 @@ class refusal : public std::enable_shared_from_this<refusal> {
 
 }  // namespace
 
+void log_handshake_failure(std::string_view door, std::string_view why) {
+  log::debug("tls_handshake_failed", {{"door", door}, {"reason", why}});
+}
+
 void refuse(tcp::socket socket, std::string_view text) {
   auto ex = socket.get_executor();
   auto r = std::make_shared<refusal>(std::move(socket), text);

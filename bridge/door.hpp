@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bridge/buffer_pool.hpp"
+#include "bridge/door_tls.hpp"
 #include "bridge/io_pool.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -111,17 +112,20 @@ struct door_options {
   // Client authentication and per-client policy (door_guard.hpp); null: every caller is
   // anonymous and may call everything, at no cost on the data path.
   door_guard* guard = nullptr;
+  // TLS on this door (door_tls.hpp); null: cleartext.
+  door_tls* tls = nullptr;
 };
 
 // What every front door counts; each door's stats add their own.
 struct door_stats {
   std::atomic<std::uint64_t> connections_total{0};
-  std::atomic<std::uint64_t> connections_rejected{0};  // over max_connections
-  std::atomic<std::uint64_t> slow_senders{0};          // closed: a request or line too slow
-  std::atomic<std::uint64_t> slow_readers{0};          // closed: answers left unread
-  std::atomic<std::uint64_t> accept_failures{0};       // accept failed (EMFILE, ENFILE, ...)
-  std::atomic<std::uint64_t> errors_total{0};          // answers that report an error
-  std::atomic<std::uint64_t> answers_dropped{0};       // the client left before its answer
+  std::atomic<std::uint64_t> connections_rejected{0};    // over max_connections
+  std::atomic<std::uint64_t> slow_senders{0};            // closed: a request or line too slow
+  std::atomic<std::uint64_t> slow_readers{0};            // closed: answers left unread
+  std::atomic<std::uint64_t> accept_failures{0};         // accept failed (EMFILE, ENFILE, ...)
+  std::atomic<std::uint64_t> errors_total{0};            // answers that report an error
+  std::atomic<std::uint64_t> answers_dropped{0};         // the client left before its answer
+  std::atomic<std::uint64_t> tls_handshake_failures{0};  // TLS doors: closed before a request
 };
 
 // What a door's connections share: the engine, the options, the counters, and the registry of
@@ -143,6 +147,9 @@ struct door_shared {
 void observe_answer(const door_options& options, std::string_view request_id, std::string_view op,
                     std::string_view client, std::chrono::steady_clock::time_point started,
                     bool trace, const call_result& r);
+
+// A failed TLS handshake on a door, logged at debug level (a scanner would flood info).
+void log_handshake_failure(std::string_view door, std::string_view why);
 
 // What every door's session does alike: its socket and idle timer, registering for a drain,
 // leaving the registry exactly once, and the transport half: reactor-style reads into a per-thread
@@ -167,12 +174,27 @@ class door_session : public std::enable_shared_from_this<Session> {
 
   boost::asio::any_io_executor executor() { return socket_.get_executor(); }
 
+  // Starts the Session (Session::start) at once in cleartext; on a TLS door after the handshake,
+  // which must end within header_timeout, with client_ set to the client certificate's identity.
+  void begin() {
+    door_tls* tls = shared_->options.tls;
+    if (!tls) return self().start();
+    tls_ = tls->stream(socket_);
+    enter();
+    handshaking_ = true;
+    arm_timer(shared_->options.header_timeout);
+    tls_->async_handshake(
+        [self = this->shared_from_this()](error_code ec) { self->on_handshake(ec); });
+  }
+
  protected:
   using clock_type = std::chrono::steady_clock;
   using error_code = boost::system::error_code;
 
   // Registers for a drain and arms the idle timer; the session then starts reading (or drains).
   void enter() {
+    if (entered_) return;  // a TLS session entered before its handshake
+    entered_ = true;
     id_ = shared_->sessions.add(static_cast<Session*>(this));
     registered_ = true;
     last_activity_ = clock_type::now();
@@ -182,7 +204,9 @@ class door_session : public std::enable_shared_from_this<Session> {
   void arm_timer(clock_type::duration after) {
     timer_.expires_after(after);
     timer_.async_wait([self = this->shared_from_this()](const error_code& ec) {
-      if (!ec) self->on_timer();
+      if (ec) return;
+      if (self->handshaking_) return self->handshake_timed_out();
+      self->on_timer();
     });
   }
 
@@ -235,6 +259,12 @@ class door_session : public std::enable_shared_from_this<Session> {
   // no read is tried before data is there. The Session checks first whether to wait at all.
   void wait_readable() {
     reading_ = true;
+    if (tls_) {  // TLS buffers what it decrypts: a read, not a wait, tells what is there
+      tls_->async_read_some([self = this->shared_from_this()](error_code ec, std::string_view b) {
+        self->on_tls_read(ec, b);
+      });
+      return;
+    }
     socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
                        [self = this->shared_from_this()](error_code ec) { self->on_readable(ec); });
   }
@@ -266,6 +296,11 @@ class door_session : public std::enable_shared_from_this<Session> {
     std::swap(out_, writing_buf_);  // out_ is now empty (its buffer went back after a write)
     writing_count_ = std::exchange(out_count_, 0);
     writing_last_ = std::exchange(out_last_, false);
+    if (tls_) {
+      tls_->async_write(writing_buf_,
+                        [self = this->shared_from_this()](error_code ec) { self->on_write(ec); });
+      return;
+    }
     boost::asio::async_write(
         socket_, boost::asio::buffer(writing_buf_),
         [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
@@ -321,6 +356,36 @@ class door_session : public std::enable_shared_from_this<Session> {
 
   Session& self() { return static_cast<Session&>(*this); }
 
+  void on_handshake(error_code ec) {
+    handshaking_ = false;
+    if (closed_) return;
+    if (ec) {
+      shared_->stats.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      shared_->options.tls->handshake_failed();
+      log_handshake_failure(shared_->options.name, tls_->describe_failure(ec));
+      return close();
+    }
+    client_ = tls_->peer_identity();
+    last_activity_ = clock_type::now();
+    arm_timer(shared_->options.idle_timeout);
+    self().start();
+  }
+
+  void handshake_timed_out() {
+    handshaking_ = false;
+    shared_->stats.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    shared_->options.tls->handshake_failed();
+    log_handshake_failure(shared_->options.name, "no TLS handshake within the header timeout");
+    close();
+  }
+
+  // A TLS read's bytes (its own buffer): on to the Session as a cleartext read's.
+  void on_tls_read(error_code ec, std::string_view bytes) {
+    reading_ = false;
+    if (closed_ || !self().read_wanted()) return;  // draining: what was read is not wanted
+    self().on_read(ec, bytes);
+  }
+
   void on_readable(error_code ec) {
     // One buffer per thread is safe: it is read and parsed here, synchronously, on this thread.
     thread_local std::array<char, 16384> chunk;
@@ -353,6 +418,9 @@ class door_session : public std::enable_shared_from_this<Session> {
   bool writing_last_ = false;  // so does the write in flight
   std::uint64_t id_ = 0;
   bool registered_ = false;
+  bool entered_ = false;
+  bool handshaking_ = false;              // a TLS handshake is pending (the timer ends it)
+  std::unique_ptr<door_tls_stream> tls_;  // TLS doors only
 };
 
 // Answers a connection over a door's maximum with the door's refusal (an HTTP 503, an overloaded
@@ -370,12 +438,13 @@ void admit(const std::shared_ptr<Shared>& sh, boost::asio::ip::tcp::socket socke
   sh->stats.connections_total.fetch_add(1, std::memory_order_relaxed);
   if (sh->active.load() >= sh->options.max_connections) {
     sh->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+    if (sh->options.tls) return;  // a cleartext refusal means nothing to a TLS client: closed
     return refuse(std::move(socket), Session::refusal());
   }
   sh->active.fetch_add(1);
   auto ex = socket.get_executor();
   auto session = std::make_shared<Session>(std::move(socket), sh);
-  boost::asio::dispatch(ex, [session] { session->start(); });
+  boost::asio::dispatch(ex, [session] { session->begin(); });
 }
 
 // A front door: binds in the constructor (throws std::runtime_error naming the address on

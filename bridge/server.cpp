@@ -5,6 +5,7 @@
 
 #include "bridge/admin.hpp"
 #include "bridge/door_guard.hpp"
+#include "bridge/door_tls.hpp"
 #include "bridge/host_port.hpp"
 #include "bridge/http_door.hpp"
 #include "bridge/line_door.hpp"
@@ -97,12 +98,14 @@ struct listen_addresses {
   // A door anyone on the network reaches must know who calls, unless the operator says otherwise.
   static void check_door_exposure(std::string_view flag, const tcp::endpoint& where,
                                   const server_options& o) {
-    if (where.address().is_loopback() || !o.door_tokens.empty()) return;
+    if (where.address().is_loopback() || !o.door_tokens.empty() || !o.door_client_ca.empty())
+      return;
     const std::string at = std::string(flag) + " " + format_endpoint(where);
     if (!o.allow_unauthenticated_door)
-      throw std::runtime_error(at +
-                               ": a door on a non-loopback address needs client authentication "
-                               "(--door-tokens) or --allow-unauthenticated-door");
+      throw std::runtime_error(
+          at +
+          ": a door on a non-loopback address needs client authentication "
+          "(--door-tokens or --door-client-ca) or --allow-unauthenticated-door");
     log::warn(
         "unauthenticated_door",
         {{"door", std::string(flag.substr(2))},
@@ -195,7 +198,13 @@ class server {
 
   // The doors' client authentication and policy, when configured; a bad file stops the start.
   void load_guard() {
-    if (options_.door_tokens.empty() && options_.policy.empty()) return;
+    if (!options_.door_tls_cert.empty() || !options_.door_tls_key.empty() ||
+        !options_.door_client_ca.empty()) {
+      door_tls_ = std::make_unique<door_tls>(door_tls_settings{
+          options_.door_tls_cert, options_.door_tls_key, options_.door_client_ca});
+    }
+    const bool client_certificates = !options_.door_client_ca.empty();
+    if (options_.door_tokens.empty() && options_.policy.empty() && !client_certificates) return;
     std::string why;
     std::shared_ptr<const door_tokens> tokens;
     std::shared_ptr<client_policy> policy;
@@ -207,11 +216,13 @@ class server {
       policy = client_policy::load(options_.policy, why);
       if (!policy) throw std::runtime_error("--policy " + why);
     }
-    guard_ = std::make_unique<door_guard>(std::move(tokens), std::move(policy), false);
+    guard_ =
+        std::make_unique<door_guard>(std::move(tokens), std::move(policy), client_certificates);
   }
 
   // SIGHUP: the token and policy files again; one that fails keeps what is in force.
   void reload_guard() {
+    if (door_tls_) door_tls_->reload();
     if (!guard_) return;
     auto failed = [this](std::string_view file, const std::string& why) {
       ++guard_reloads_failed_;
@@ -250,6 +261,7 @@ class server {
     o.trace_all = options_.trace;
     o.allow_trace_header = options_.allow_trace_header;
     o.guard = guard_.get();
+    o.tls = door_tls_.get();
   }
 
   void start_doors() {
@@ -320,6 +332,7 @@ class server {
                static_cast<double>(c.waiting));
     }
     write_door_metrics(w);
+    if (door_tls_) door_tls_->write_metrics(w);
     if (guard_) {
       guard_->write_metrics(w);
       w.family(
@@ -499,6 +512,7 @@ class server {
     listening["threads"] = threads_;
     listening["log_level"] = options_.log_level;
     listening["trace"] = options_.trace;
+    if (door_tls_) listening["door_tls"] = door_tls_->verifies_clients() ? "mutual" : "server";
     boost::json::array upstreams;
     for (const auto& u : engine_options_.upstreams.empty() ? profile_->upstream.endpoints
                                                            : engine_options_.upstreams)
@@ -524,7 +538,8 @@ class server {
   std::shared_ptr<simulator> sim_;
   std::unique_ptr<call_engine> engine_;
   std::unique_ptr<admin> admin_;
-  std::unique_ptr<door_guard> guard_;  // before the doors, which hold a pointer to it
+  std::unique_ptr<door_tls> door_tls_;  // before the doors, which hold a pointer to it
+  std::unique_ptr<door_guard> guard_;   // before the doors, which hold a pointer to it
   std::unique_ptr<http_door> http_;
   std::unique_ptr<line_door> line_;
   std::unique_ptr<http_door> admin_door_;

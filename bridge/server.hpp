@@ -34,6 +34,8 @@ struct server_options {
   // Client authentication and policy on the HTTP and line doors (docs/door-auth.md).
   std::string door_tokens;  // --door-tokens FILE: `client-name token` a line
   std::string policy;       // --policy FILE: operations and rate per client
+  // TLS on the HTTP and line doors, and client certificates (verified, required) when client_ca.
+  std::string door_tls_cert, door_tls_key, door_client_ca;
   // A door on a non-loopback address without client authentication starts only with this (and
   // a warning).
   bool allow_unauthenticated_door = false;

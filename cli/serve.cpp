@@ -190,6 +190,14 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "policy", po::value(&o.policy)->default_value(""),
       "per-client policy: a JSON file of the operations and rate each client may call (read "
       "again on SIGHUP; see docs/door-auth.md)")(
+      "door-tls-cert", po::value(&o.door_tls_cert)->default_value(""),
+      "TLS on the HTTP and line doors: the certificate chain (PEM) they present; with "
+      "--door-tls-key (read again on SIGHUP)")("door-tls-key",
+                                               po::value(&o.door_tls_key)->default_value(""),
+                                               "the door certificate's private key (PEM)")(
+      "door-client-ca", po::value(&o.door_client_ca)->default_value(""),
+      "CA certificates (PEM): TLS door clients must present a certificate that chains to one; "
+      "its subject CN (else first DNS SAN) is the client's name")(
       "allow-unauthenticated-door", po::bool_switch(&o.allow_unauthenticated_door),
       "let --http or --line listen on a non-loopback address without client authentication")(
       "health", po::value(&o.health)->default_value(""),
