@@ -98,9 +98,13 @@ void upstream_connection::inbound_message(const codecs::operation& op, codecs::b
   d->started = steady::now();
   d->request_id = "in-" + std::to_string(gauge_.id()) + "-" + std::to_string(++inbound_seq_);
   const auto& spec = op.inbound;
-  if (spec.dedupe_key) {
-    const std::string_view key = reply_.get(*spec.dedupe_key);
-    d->dedupe_key = op.name + '\x1f' + std::string(key);
+  if (!spec.dedupe_key.empty()) {
+    std::string key;
+    for (std::size_t i : spec.dedupe_key) {
+      if (!key.empty()) key += '\x1e';
+      key += reply_.get(i);
+    }
+    d->dedupe_key = op.name + '\x1f' + key;
     d->message_id = hex64(fnv1a(op.name, key));
   } else {
     d->message_id = hex64(fnv1a(

@@ -123,7 +123,9 @@ struct inbound_spec {
   // values with these on top. Absent ("negative": null): nothing is answered.
   bool negative = false;
   std::vector<reply_value> negative_reply;
-  std::optional<std::size_t> dedupe_key;  // request field: a re-sent message gets the same reply
+  // Request fields (one or more, e.g. STAN and terminal id): a re-sent message with the same
+  // values gets the same reply. Empty: no deduplication.
+  std::vector<std::size_t> dedupe_key;
   std::chrono::milliseconds dedupe_window{600000};
 };
 

@@ -130,8 +130,12 @@ json::object profile::describe() const {
       in["reply"] = values(op.inbound.reply);
       in["negative"] = op.inbound.negative ? json::value(values(op.inbound.negative_reply))
                                            : json::value(nullptr);
-      if (op.inbound.dedupe_key) {
-        in["dedupe_key"] = op.request.fields[*op.inbound.dedupe_key].name;
+      if (op.inbound.dedupe_key.size() == 1) {
+        in["dedupe_key"] = op.request.fields[op.inbound.dedupe_key.front()].name;
+      } else if (!op.inbound.dedupe_key.empty()) {
+        json::array keys;
+        for (std::size_t i : op.inbound.dedupe_key) keys.emplace_back(op.request.fields[i].name);
+        in["dedupe_key"] = std::move(keys);
         in["dedupe_window_ms"] = op.inbound.dedupe_window.count();
       }
       d["inbound"] = std::move(in);

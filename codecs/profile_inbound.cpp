@@ -84,10 +84,30 @@ void compile_inbound(config_object& o, operation& op, diagnostics& diag) {
                  "must be an object of reply values, or null (no answer when the app fails)");
     }
   }
-  if (auto key = ic.get_optional_string("dedupe_key")) {
-    spec.dedupe_key = op.request.index_of(*key);
-    if (!spec.dedupe_key)
-      diag.error(ic.child_path("dedupe_key"), "no request field named \"" + *key + "\"");
+  // "dedupe_key": a request field's name, or an array of them (all together make the key).
+  if (const json::value* key = ic.find("dedupe_key"); key && !key->is_null()) {
+    std::vector<std::string> names;
+    bool bad = false;
+    if (key->is_string()) {
+      names.emplace_back(key->get_string());
+    } else if (key->is_array() && !key->get_array().empty()) {
+      for (const auto& k : key->get_array()) {
+        if (!k.is_string())
+          bad = true;
+        else
+          names.emplace_back(k.get_string());
+      }
+    }
+    if (bad || names.empty())
+      diag.error(ic.child_path("dedupe_key"),
+                 "must be a request field's name or a non-empty array of them");
+    else
+      for (const auto& n : names) {
+        if (auto i = op.request.index_of(n))
+          spec.dedupe_key.push_back(*i);
+        else
+          diag.error(ic.child_path("dedupe_key"), "no request field named \"" + n + "\"");
+      }
   }
   spec.dedupe_window =
       std::chrono::milliseconds(ic.get_int("dedupe_window_ms", 600000, 1, 86400000));

@@ -503,6 +503,15 @@ def iso_advice_checks():
         m2 = next_message()
         check("iso: a re-sent STAN gets the same 0630, not delivered again",
               m2 == m and len(app.ops()) == 1, repr((m2, len(app.ops()))))
+        # The key is STAN and terminal (dedupe_key ["stan","terminal_id"]): another terminal's
+        # message with the same STAN is a message of its own.
+        conn.sendall(dragoman(["encode", "--profile", iso, "--op", "advice"], json.dumps(
+            {"pan": "4111111111111111", "amount": "700", "stan": "424242",
+             "terminal_id": "TERM0002", "f48": "stand-in approval"}).encode()))
+        m3 = next_message()
+        check("iso: the same STAN from another terminal is delivered as a new advice",
+              m3 and m3["fields"].get("terminal_id") == "TERM0002" and len(app.ops()) == 2,
+              repr((m3, len(app.ops()))))
         app.mode, app.status, app.text = "status", 503, "ledger offline"
         conn.sendall(dragoman(["encode", "--profile", iso, "--op", "advice"], json.dumps(
             {"stan": "424243", "terminal_id": "TERM0001"}).encode()))
