@@ -99,10 +99,10 @@ BOOST_AUTO_TEST_CASE(every_row_reaches_stats_and_metrics_with_its_value) {
       }
     }
   }
-  // One JSON key per plain row, one object for the three frame reasons, the inbound delivery
-  // histogram; nothing else.
-  BOOST_TEST(keyed == 26u);
-  BOOST_TEST(o.size() == 25u);
+  // One JSON key per plain row, one object for the three frame reasons, the inbound delivery,
+  // pacing wait and serialize wait histograms; nothing else.
+  BOOST_TEST(keyed == 32u);
+  BOOST_TEST(o.size() == 33u);
 }
 
 // The keys, their order and their values as the engine's stats() wrote them by hand before.
@@ -145,13 +145,17 @@ BOOST_AUTO_TEST_CASE(stats_json_keeps_its_keys_order_and_values) {
       R"("unmatched_replies_total":3,"late_replies_total":4,"unsolicited_total":5,)"
       R"("unmatched_frames_total":18,"protocol_errors_total":6,"frames_rejected_total":{"frame_too_long":7,)"
       R"("malformed":8,"checksum_mismatch":9},"bytes_in_total":1000,"bytes_out_total":900,)"
-      R"("calls_in_flight":11,"calls_queued":12,"connects_total":13,)"
+      R"("calls_in_flight":11,"calls_queued":12,"pacing_queued":0,"pacing_refused_total":0,)"
+      R"("pacing_too_late_total":0,"serialize_queued":0,"serialize_refused_total":0,)"
+      R"("serialize_timeouts_total":0,"connects_total":13,)"
       R"("connect_failures_total":14,"reconnects_total":15,"listen_tls_failures_total":24,)"
       R"("heartbeats_total":16,)"
       R"("heartbeat_failures_total":17,"inbound_received_total":19,"inbound_delivered_total":20,)"
       R"("inbound_failed_total":21,"inbound_duplicates_total":22,"inbound_in_flight":23,)"
       R"("inbound_delivery_seconds":{"buckets":[0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,1],"count":2,)"
-      R"("sum":6.00007E1}})");
+      R"("sum":6.00007E1},"pacing_wait_seconds":{"buckets":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],)"
+      R"("count":0,"sum":0E0},"serialize_wait_seconds":{"buckets":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],)"
+      R"("count":0,"sum":0E0}})");
   // A pool gauge assigned afterwards keeps its place.
   json::object later;
   write_stats(later, c);
