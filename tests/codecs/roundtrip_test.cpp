@@ -183,6 +183,10 @@ BOOST_AUTO_TEST_CASE(random_records_of_every_shipped_message_round_trip) {
       for (const message_def* m : {&op.request, &op.reply}) {
         BOOST_TEST_CONTEXT(path.filename().string() << " " << m->path << " seed " << s) {
           const roundtrip::message_shape shape = roundtrip::shape_of(*m);
+          // The generator does not know the tag=value layout's rules yet (no empty values, no
+          // separator byte, enumeration words, tagged groups); its round trips are checked by
+          // layout_tagvalue_test and against QuickFIX (e2e fix_codec_test) meanwhile.
+          if (shape.layout == "tag_value") continue;
           // One stream per message, so that a profile's new message leaves the others' cases be.
           roundtrip::generator g(s ^ std::hash<std::string>{}(p->name + m->path));
           int failed = 0;
