@@ -400,9 +400,10 @@ BOOST_AUTO_TEST_CASE(unknown_type) {
   BOOST_TEST(!b->framer_);
   // The type's mistake alone: no "unknown key" noise for the keys of a type we do not know.
   BOOST_TEST(
-      b->diag.errors() == (std::vector<std::string>{
-                              "framing.type: unknown value \"slip\", must be one of "
-                              "length_prefix, delimiter, mllp, stx_etx, fixed_size, line_blocks, tag_value"}),
+      b->diag.errors() ==
+          (std::vector<std::string>{
+              "framing.type: unknown value \"slip\", must be one of "
+              "length_prefix, delimiter, mllp, stx_etx, fixed_size, line_blocks, tag_value"}),
       boost::test_tools::per_element());
 }
 
