@@ -4,6 +4,7 @@
 #include "bridge/door_tls.hpp"
 
 #include "bridge/log.hpp"
+#include "bridge/openssl_errors.hpp"
 #include "bridge/prom_writer.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -27,18 +28,6 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 namespace {
-
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    const char* r = ERR_reason_error_string(e);
-    std::string one = r ? r : "error " + std::to_string(e);
-    if (out.find(one) != std::string::npos) continue;
-    if (!out.empty()) out += "; ";
-    out += one;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 bool readable(const std::string& path, std::string& why) {
   if (std::ifstream(path)) return true;

@@ -3,6 +3,7 @@
 #include "bridge/upstream_tls.hpp"
 
 #include "bridge/log.hpp"
+#include "bridge/openssl_errors.hpp"
 #include "bridge/prom_writer.hpp"
 
 #include <boost/asio/ip/address.hpp>
@@ -31,19 +32,6 @@ namespace {
 
 // Files read from a CA directory, at most (a directory of thousands is a mistake).
 constexpr std::size_t max_ca_files = 256;
-
-// OpenSSL's error queue as text (and emptied): the reasons, most recent last.
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    const char* r = ERR_reason_error_string(e);
-    std::string one = r ? r : "error " + std::to_string(e);
-    if (out.find(one) != std::string::npos) continue;
-    if (!out.empty()) out += "; ";
-    out += one;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 std::string readable(const std::string& path) {
   std::ifstream in(path);
