@@ -66,15 +66,18 @@ def main():
     w(f"- pinning: {meta['pinning']}; loopback only; closed loop, one request outstanding per connection")
     w(f"- median of {meta['runs']} run(s) per cell, {meta['duration_s']} s per point after a 1 s warm-up; "
       f"idle cost from {meta['idle_connections']} keep-alive connections")
-    w("- HTTP rows: wrk + bench/wrk_ops.lua (POST JSON, 90% get / 10% set over 1,000 keys, 64-byte values); "
-      "memcached, twemproxy and dragoman-line rows: dragoman_loadgen with the same mix")
+    memcached_rows = {"memcached-direct", "dragoman-http", "nginx", "haproxy", "node", "dragoman-line", "twemproxy",
+                      "dragoman-tls", "dragoman-stunnel"}
+    if memcached_rows & {h for (h, _) in points}:
+        w("- HTTP rows: wrk + bench/wrk_ops.lua (POST JSON, 90% get / 10% set over 1,000 keys, 64-byte values); "
+          "memcached, twemproxy and dragoman-line rows: dragoman_loadgen with the same mix")
     if any(h in {h for (h, _) in points} for h in ("dragoman-iso8583", "node-iso8583", "dragoman-hl7", "node-hl7")):
         w("- ISO 8583 and HL7 rows: wrk + bench/wrk_call.lua (one POST body: `authorize`, `admit`), the same fields "
           "translated both ways by dragoman and the Node translators, 2 persistent host connections each, "
           "pipelined, replies matched by STAN + terminal id / MSA-2; direct rows: bench/direct_client.cjs "
           "(pre-encoded messages, one outstanding per connection); the host shares core 1 with the hop")
     for k in ("dragoman", "memcached", "nginx", "haproxy", "twemproxy", "stunnel", "node", "wrk"):
-        if k in meta:
+        if meta.get(k):
             w(f"- {k}: {meta[k]}")
     w("")
     head = "| hop | " + " | ".join(f"c={c} req/s · p50/p99 µs" for c in cs) + \
