@@ -31,13 +31,18 @@ std::uint64_t read_uint(const byte* p, std::size_t n, bool little) noexcept {
   return v;
 }
 
+// Writes v in n bytes at p (which must have them).
+void put_uint(byte* p, std::uint64_t v, std::size_t n, bool little) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    p[little ? i : n - 1 - i] = static_cast<byte>(v & 0xFF);
+    v >>= 8;
+  }
+}
+
 void write_uint(byte_buffer& out, std::uint64_t v, std::size_t n, bool little) {
   const std::size_t start = out.size();
   out.resize(start + n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out[start + (little ? i : n - 1 - i)] = static_cast<byte>(v & 0xFF);
-    v >>= 8;
-  }
+  put_uint(out.data() + start, v, n, little);
 }
 
 // The largest unsigned value of `bits` bits.
@@ -168,10 +173,7 @@ class binary_layout final : public layout {
         return make_error(errc::invalid_field, f.name,
                           "the " + std::to_string(after) + " bytes after it do not fit its " +
                               std::to_string(f.size) + " bytes");
-      byte_buffer patch;
-      write_uint(patch, after, f.size, f.little_endian);
-      std::copy(patch.begin(), patch.end(),
-                out.begin() + static_cast<std::ptrdiff_t>(start + s.offsets_rest));
+      put_uint(out.data() + start + s.offsets_rest, after, f.size, f.little_endian);
     }
     return {};
   }

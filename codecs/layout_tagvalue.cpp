@@ -68,7 +68,9 @@ class tagvalue_layout final : public layout {
         if (auto res = encode_group(f, v.get_array(), f.name, out); !res) return res;
         continue;
       }
-      std::string code;
+      // Kept per thread for its capacity: a value longer than the short-string buffer (a
+      // timestamp) would otherwise allocate on every message.
+      thread_local std::string code;
       if (auto res = value_of(f, r.get(i), f.name, code); !res) return res;
       if (f.length_from == none)
         if (auto res = check_text(code, f.name); !res) return res;
@@ -245,10 +247,11 @@ class tagvalue_layout final : public layout {
     return {};
   }
 
-  static std::string word_of(const tv_field& f, std::string_view code) {
+  // A view of the profile's word, or of `code` itself: valid while both are.
+  static std::string_view word_of(const tv_field& f, std::string_view code) {
     for (const auto& [word, c] : f.words)
       if (c == code) return word;
-    return std::string(code);  // a code the profile has no word for stays as it came
+    return code;  // a code the profile has no word for stays as it came
   }
 
   // The wire value of a record value: the code of a word, a code as it is.
@@ -402,7 +405,7 @@ class tagvalue_layout final : public layout {
           entry[f.name] = std::move(inner);
           continue;
         }
-        std::string v = word_of(f, t.value);
+        std::string_view v = word_of(f, t.value);
         std::int64_t n = 0;
         auto r = std::from_chars(v.data(), v.data() + v.size(), n);
         if (f.number && r.ec == std::errc() && r.ptr == v.data() + v.size())

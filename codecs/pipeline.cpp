@@ -4,6 +4,7 @@
 #include "codecs/json_text.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -75,7 +76,15 @@ result<void> take_value(const field_spec& f, std::string_view given_as, const js
     // binary array).
     if (!v.is_array())
       return make_error(errc::invalid_field, std::string(given_as), "must be an array");
-    slot = json::serialize(v);
+    // Serialised into the slot's own storage (json::serialize would return a new string each
+    // call).
+    json::serializer sr;
+    sr.reset(&v);
+    char chunk[512];
+    while (!sr.done()) {
+      std::string_view part = sr.read(chunk, sizeof chunk);
+      slot.append(part.data(), part.size());
+    }
   } else if (!scalar_text(v, slot)) {
     return make_error(errc::invalid_field, std::string(given_as),
                       "must be a string or a number, not " + json_type_name(v));
@@ -87,8 +96,14 @@ result<void> take_value(const field_spec& f, std::string_view given_as, const js
 // Walks the request's keys (prefix: the dotted path of obj, empty at the top), filling the
 // fields they name and listing the names that are none of the message's in unknown.
 result<void> take_fields(const message_def& msg, const json::object& obj, std::string_view prefix,
-                         record& out, std::vector<std::string>& unknown) {
-  std::string path;
+                         record& out, std::vector<std::string>& unknown, std::size_t depth = 0) {
+  // The dotted path of each key of a nested object ("patient.address.city"): one buffer per
+  // nesting depth, kept per thread for its capacity (an outer level's path is the prefix of
+  // the inner one, so the levels cannot share one).
+  constexpr std::size_t kept_depths = 8;
+  thread_local std::array<std::string, kept_depths> paths;
+  std::string deeper;
+  std::string& path = depth < kept_depths ? paths[depth] : deeper;
   for (const auto& kv : obj) {
     std::string_view name = kv.key();
     if (!prefix.empty()) {
@@ -105,7 +120,7 @@ result<void> take_fields(const message_def& msg, const json::object& obj, std::s
     if (known->object) {
       if (!v.is_object())
         return make_error(errc::invalid_field, std::string(name), "must be an object");
-      if (auto r = take_fields(msg, v.get_object(), name, out, unknown); !r) return r;
+      if (auto r = take_fields(msg, v.get_object(), name, out, unknown, depth + 1); !r) return r;
       continue;
     }
     const field_spec& f = msg.fields[known->field];
