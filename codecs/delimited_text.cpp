@@ -258,7 +258,20 @@ result<void> text_codec::encode_text(std::string_view name, std::size_t max_leng
     return e;
   }
   // Escapes are found in the wire bytes: a separator may be a byte the charset maps a character to.
+  // Only a byte that starts a delimiter, the escape or (HL7) a control byte can begin a sequence
+  // to escape: the others are passed over with one test instead of a comparison per delimiter.
+  std::uint64_t may_start[4] = {0, 0, 0, 0};
+  auto mark = [&](unsigned b) { may_start[b >> 6] |= std::uint64_t{1} << (b & 63); };
+  for (const std::string* seq : {&d_.separator, &d_.component, &d_.repetition, &d_.subcomponent,
+                                 &d_.terminator, &d_.segment})
+    if (!seq->empty()) mark(static_cast<unsigned char>((*seq)[0]));
+  if (d_.escape >= 0) mark(static_cast<unsigned>(d_.escape));
+  if (d_.hl7 && d_.escape >= 0) {
+    may_start[0] |= 0xFFFFFFFFu;  // 0x00-0x1F
+    mark(0x7F);
+  }
   for (std::size_t i = start; i < out.size(); ++i) {
+    if (!(may_start[out[i] >> 6] >> (out[i] & 63) & 1)) continue;
     char kind = 0;
     std::size_t n = d_.special_at(out, i, out.size(), &kind);
     // HL7 text carries no control bytes: they are hex escapes (\X0B\), so that a value can never
