@@ -16,6 +16,7 @@
 // MSA-2; a 5 s timeout per call (504), a lost connection -> 503 for its calls in flight.
 //
 //   NODE_PATH=tests/peers/node_modules node bench/node_hl7_translator.cjs HTTP_PORT HOST_PORT [POOL=2]
+// (HTTP_PORT 0: any; prints {"event":"listening","http":PORT} once it serves)
 'use strict';
 const http = require('http');
 const net = require('net');
@@ -223,7 +224,7 @@ server.headersTimeout = 121000;
 server.maxConnections = 100000;
 
 Promise.all(pool.map((c) => c.ready)).then(
-  () => server.listen(httpPort, '127.0.0.1', () => console.log(JSON.stringify({ event: 'listening', http: httpPort }))),
+  () => server.listen(httpPort, '127.0.0.1', () => console.log(JSON.stringify({ event: 'listening', http: server.address().port }))),
   (e) => {
     console.error(`node_hl7_translator: cannot reach the MLLP host on ${hostPort}: ${e.message}`);
     process.exit(1);

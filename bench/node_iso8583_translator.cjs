@@ -15,6 +15,7 @@
 // a 5 s timeout per call (504), the host's connection lost -> 503 for its calls in flight.
 //
 //   NODE_PATH=tests/peers/node_modules node bench/node_iso8583_translator.cjs HTTP_PORT HOST_PORT [POOL=2]
+// (HTTP_PORT 0: any; prints {"event":"listening","http":PORT} once it serves)
 'use strict';
 const http = require('http');
 const net = require('net');
@@ -183,7 +184,7 @@ server.headersTimeout = 121000;
 server.maxConnections = 100000;
 
 Promise.all(pool.map((c) => c.ready)).then(
-  () => server.listen(httpPort, '127.0.0.1', () => console.log(JSON.stringify({ event: 'listening', http: httpPort }))),
+  () => server.listen(httpPort, '127.0.0.1', () => console.log(JSON.stringify({ event: 'listening', http: server.address().port }))),
   (e) => {
     console.error(`node_iso8583_translator: cannot sign on to the host on ${hostPort}: ${e.message}`);
     process.exit(1);
