@@ -1,6 +1,7 @@
 // The admin and metrics endpoints: rendering, masking and the token check (no Beast here).
 #include "bridge/admin.hpp"
 
+#include "bridge/journaled_engine.hpp"
 #include "bridge/openapi.hpp"
 #include "bridge/problem.hpp"
 
@@ -39,7 +40,9 @@ std::string admin::metrics_text() const {
   out.reserve(16384);
   prom_writer w(out);
   metrics_.render(w);
-  render_engine_stats(w, engine_.stats());
+  const boost::json::object stats = engine_.stats();
+  render_engine_stats(w, stats);
+  render_journal_stats(w, stats);
   std::vector<std::function<void(prom_writer&)>> sources;
   {
     std::lock_guard lock(mutex_);

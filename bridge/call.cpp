@@ -1,6 +1,8 @@
 // The error contract's codes (names, HTTP statuses, titles from the one table) and error results.
 #include "bridge/call.hpp"
 
+#include "bridge/problem.hpp"
+
 namespace dragoman::bridge {
 
 std::string_view to_string(call_code c) noexcept {
@@ -63,6 +65,16 @@ void mark_sent(call_result& r) {
   r.status = http_status(r.code);
   r.retry_after_seconds.reset();
   r.message = "the request was sent and no reply came (" + r.message + ")";
+}
+
+}  // namespace dragoman::bridge
+
+namespace dragoman::bridge {
+
+message_answer call_engine::read_message(std::string_view id) const {
+  return {404, make_problem("not_found", 404,
+                            "no message " + std::string(id) +
+                                ": serve keeps messages only with a journal (--journal PATH)")};
 }
 
 }  // namespace dragoman::bridge

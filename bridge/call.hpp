@@ -71,6 +71,10 @@ struct call_request {
   std::string request_id;                            // X-Request-Id or the line's id (for logs)
   std::optional<std::chrono::milliseconds> timeout;  // the app's wish; capped by the engine
   bool trace = false;  // keep the records of this call for a wire trace
+  // The app prefers an answer once the call is durable (Prefer: respond-async, "async":true):
+  // an engine with a journal accepts it (202 and the message's location); others answer it as
+  // any call (a preference, RFC 7240).
+  bool async = false;
 };
 
 // What a wire trace of one call needs: the profile the call used and its records (the trace
@@ -97,6 +101,15 @@ struct call_result {
   std::string endpoint;                        // the endpoint of the last attempt ("" if none)
   std::chrono::microseconds upstream_time{0};  // request written → reply read, last attempt
   std::shared_ptr<const call_trace> trace;     // when the request asked for it
+  // An asynchronous call accepted into the journal: where its state is read
+  // ("/v1/messages/{id}"), answered 202 with data {"id","state"}.
+  std::string location;
+};
+
+// A message of the journal as GET /v1/messages/{id} answers it.
+struct message_answer {
+  int status = 404;
+  boost::json::object body;  // the message, or a problem (status not 200)
 };
 
 // A failed result with the code's status and the message; not sent. The retry_safe codes
@@ -129,6 +142,17 @@ class call_engine {
   // Engine-wide counters and gauges for /metrics, as {"name": number, ...} plus per-endpoint
   // objects under "endpoints" (bridge/upstream_stats.hpp lists the keys and their metric names).
   virtual boost::json::object stats() const { return {}; }
+  // Maps a call as submit() would without sending it: the error to answer, or nothing, and then
+  // `pinned` holds the values the profile generated for it (control ids, trace numbers, times)
+  // under their request names, and control_id the first of them: a call sent later with its
+  // fields plus `pinned`, and every resend of it, carries the same on the wire.
+  virtual std::optional<call_result> prepare(const call_request& req, boost::json::object& pinned,
+                                             std::string& control_id) {
+    (void)req, (void)pinned, (void)control_id;
+    return make_error_result(call_code::bad_request, "this engine cannot prepare calls");
+  }
+  // A message of the journal by id (GET /v1/messages/{id}); 404 without a journal.
+  virtual message_answer read_message(std::string_view id) const;
   // New calls use the new profile; connections and calls in flight are kept.
   virtual void reload(std::shared_ptr<const codecs::profile>) {}
   // Stop taking calls; calls in flight may finish until deadline, then get

@@ -3,6 +3,7 @@
 #include "bridge/engine.hpp"
 
 #include "bridge/call_handoff.hpp"
+#include "bridge/correlation.hpp"
 #include "bridge/log.hpp"
 #include "bridge/translator.hpp"
 #include "bridge/upstream_pool.hpp"
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <utility>
 
 namespace dragoman::bridge {
@@ -18,6 +20,30 @@ namespace dragoman::bridge {
 namespace {
 
 std::atomic<std::uint64_t> next_engine_id{0};
+
+// The value at a request name's dotted path ("patient.id"), or null.
+const boost::json::value* find_path(const boost::json::object& o, std::string_view path) {
+  const boost::json::object* at = &o;
+  for (;;) {
+    const auto dot = path.find('.');
+    const boost::json::value* v = at->if_contains(path.substr(0, dot));
+    if (!v || dot == std::string_view::npos) return v;
+    at = v->if_object();
+    if (!at) return nullptr;
+    path.remove_prefix(dot + 1);
+  }
+}
+
+void set_path(boost::json::object& o, std::string_view path, boost::json::value v) {
+  boost::json::object* at = &o;
+  for (auto dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.')) {
+    boost::json::value& next = (*at)[path.substr(0, dot)];
+    if (!next.is_object()) next = boost::json::object();
+    at = &next.get_object();
+    path.remove_prefix(dot + 1);
+  }
+  (*at)[path] = std::move(v);
+}
 
 class engine_impl final : public call_engine {
  public:
@@ -44,6 +70,36 @@ class engine_impl final : public call_engine {
     call->request_id = std::move(req.request_id);
     call->trace = req.trace;
     pool_.dispatch(std::move(call));
+  }
+
+  std::optional<call_result> prepare(const call_request& req, boost::json::object& pinned,
+                                     std::string& control_id) override {
+    mapped_request call;
+    if (auto refused = translate_request(req, current_bundle(), options_.max_timeout, call))
+      return refused;
+    const auto& fields = call.op->request.fields;
+    // The correlation key, which a connection would assign when it sends, is drawn now (from the
+    // clock, as a connection draws it): it is the control id a resend must repeat.
+    if (call.key_generated) {
+      const codecs::field_spec& f = fields[*call.op->request.correlation_field];
+      std::string key;
+      {
+        std::lock_guard lock(prepare_mutex_);
+        prepare_keys_.next(
+            f, [](std::string_view) { return false; }, key);
+      }
+      control_id = key;
+      set_path(pinned, f.request_name(), boost::json::string(key));
+    }
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const codecs::field_spec& f = fields[i];
+      if (f.generate == codecs::generator_kind::none || !call.request.has(i)) continue;
+      if (find_path(req.data, f.request_name()) || find_path(pinned, f.request_name())) continue;
+      const std::string_view v = call.request.get(i);
+      if (control_id.empty() && f.generate == codecs::generator_kind::counter) control_id = v;
+      set_path(pinned, f.request_name(), boost::json::string(v));
+    }
+    return std::nullopt;
   }
 
   bool ready() const override { return pool_.ready(); }
@@ -108,7 +164,9 @@ class engine_impl final : public call_engine {
   std::atomic<std::shared_ptr<profile_bundle>> bundle_;
   std::atomic<std::uint64_t> generation_{0};                  // bumped by reload()
   const std::uint64_t id_ = next_engine_id.fetch_add(1) + 1;  // tells engines apart in caches
-  upstream_pool pool_;                                        // last: stopped and destroyed first
+  std::mutex prepare_mutex_;
+  key_allocator prepare_keys_;  // correlation keys of prepared calls, under prepare_mutex_
+  upstream_pool pool_;          // last: stopped and destroyed first
 };
 
 }  // namespace

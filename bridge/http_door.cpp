@@ -34,6 +34,7 @@ using clock_type = std::chrono::steady_clock;
 using namespace std::string_view_literals;
 
 constexpr std::string_view ops_prefix = "/v1/ops/";
+constexpr std::string_view messages_prefix = "/v1/messages/";
 // A closing connection reads and discards what the client still sends for this long, so that the
 // kernel does not reset the connection (and destroy our last answer, e.g. a 413) over unread bytes.
 constexpr std::chrono::milliseconds linger_time{1000};
@@ -351,6 +352,10 @@ class http_session : public door_session<http_session, http_door::shared> {
         answer_readiness(m);
       return std::nullopt;
     }
+    if (target.starts_with(messages_prefix) && shared_->options.serve_calls) {
+      answer_message(m, req, target.substr(messages_prefix.size()));
+      return std::nullopt;
+    }
     if (!target.starts_with(ops_prefix) || !shared_->options.serve_calls)
       return not_found(m, target);
     std::string_view op = target.substr(ops_prefix.size());
@@ -377,6 +382,35 @@ class http_session : public door_session<http_session, http_door::shared> {
                   upstream_up ? R"({"status":"draining","upstream":"up"})"
                               : R"({"status":"draining","upstream":"down"})");
     }
+  }
+
+  // GET /v1/messages/{id}: an asynchronous call's state and outcome, to the door's clients.
+  void answer_message(const request_meta& m, const http_request_parser& req, std::string_view id) {
+    if (req.method != http::verb::get)
+      return answer_problem(m, "method_not_allowed", 405, "use GET", "GET");
+    if (door_guard* g = shared_->options.guard) {
+      std::string client;
+      if (auto refused = g->authenticate_http(req.authorization, client_, client)) {
+        static const std::vector<std::pair<std::string, std::string>> bearer{
+            {"WWW-Authenticate", "Bearer"}};
+        std::string& body = body_scratch();
+        append_json(body, make_problem(*refused, m.request_id));
+        answer res;
+        res.status = refused->status;
+        res.content_type = "application/problem+json";
+        res.body = body;
+        res.headers = &bearer;
+        return send(m, res);
+      }
+    }
+    message_answer a = shared_->engine.read_message(id);
+    std::string& body = body_scratch();
+    append_json(body, a.body);
+    answer res;
+    res.status = a.status;
+    res.content_type = a.status == 200 ? "application/json" : "application/problem+json";
+    res.body = body;
+    send(m, res);
   }
 
   std::nullopt_t not_found(const request_meta& m, std::string_view target) {
@@ -422,7 +456,8 @@ class http_session : public door_session<http_session, http_door::shared> {
                                                : boost::json::object(),
                       .request_id = info.meta.request_id,
                       .timeout = req.timeout,
-                      .trace = info.trace};
+                      .trace = info.trace,
+                      .async = req.respond_async};
     shared_->engine.submit(std::move(call), socket_.get_executor(),
                            [self = shared_from_this(), info = std::move(info)](call_result&& r) {
                              self->on_result(info, std::move(r));
@@ -434,7 +469,14 @@ class http_session : public door_session<http_session, http_door::shared> {
       return;
     std::string& body = body_scratch();
     answer res;
-    if (r.code == call_code::ok) {
+    std::vector<std::pair<std::string, std::string>> accepted;
+    if (!r.location.empty()) {  // durable in the journal; delivered later
+      res.status = 202;
+      res.content_type = "application/json";
+      append_json(body, r.data);
+      accepted = {{"Location", r.location}, {"Preference-Applied", "respond-async"}};
+      res.headers = &accepted;
+    } else if (r.code == call_code::ok) {
       res.content_type = "application/json";
       append_json(body, r.data);
     } else {

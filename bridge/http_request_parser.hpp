@@ -78,8 +78,25 @@ class http_request_parser final : public boost::beast::http::basic_parser<true> 
   bool continue_sent = false;
   bool authorization_given = false;
   std::string authorization;
+  bool respond_async = false;  // Prefer: respond-async
 
  private:
+  // Whether a Prefer value lists the preference `token` (case-insensitive, parameters ignored).
+  static bool prefers_token(std::string_view v, std::string_view token) {
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      if (auto semi = item.find(';'); semi != std::string_view::npos) item = item.substr(0, semi);
+      if (auto eq = item.find('='); eq != std::string_view::npos) item = item.substr(0, eq);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (boost::beast::iequals(item, token)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+    return false;
+  }
+
   static bool name_is(boost::beast::string_view name, std::string_view wanted) {
     return name.size() == wanted.size() && boost::beast::iequals(name, wanted);
   }
@@ -113,6 +130,10 @@ class http_request_parser final : public boost::beast::http::basic_parser<true> 
       if (timeout_given) return;
       timeout_given = true;
       timeout = parse_timeout_ms(std::string_view(value.data(), value.size()));
+    } else if (name_is(name, "Prefer")) {
+      // RFC 7240: a list of preferences; respond-async is the one the door honours.
+      if (prefers_token(std::string_view(value.data(), value.size()), "respond-async"))
+        respond_async = true;
     } else if (name_is(name, "X-Dragoman-Trace")) {
       if (!trace_seen_) trace = value == "1";
       trace_seen_ = true;

@@ -196,6 +196,12 @@ class line_session : public door_session<line_session, line_door::shared> {
                      .request_id = info.request_id,
                      .timeout = std::nullopt,
                      .trace = info.trace};
+    if (auto* a = o.if_contains("async"); a && !a->is_null()) {
+      if (!a->is_bool())
+        return call_answer(std::move(info),
+                           door_error(call_code::bad_request, "async must be true or false"));
+      req.async = a->get_bool();
+    }
     if (auto* t = o.if_contains("timeout_ms"); t && !t->is_null()) {
       std::int64_t ms = 0;
       if (t->is_int64())

@@ -8,6 +8,7 @@
 #include "bridge/door_tls.hpp"
 #include "bridge/host_port.hpp"
 #include "bridge/http_door.hpp"
+#include "bridge/journaled_engine.hpp"
 #include "bridge/line_door.hpp"
 #include "bridge/line_subscriptions.hpp"
 #include "bridge/log.hpp"
@@ -191,6 +192,14 @@ class server {
       engine_options_.subscriptions = subscriptions_;
     }
     engine_ = make_engine(profile_, engine_options_, pool_);
+    if (!options_.journal.empty()) {
+      journal::options jo;
+      jo.path = options_.journal;
+      jo.synchronous_full = options_.journal_sync_full;
+      jo.max_pending = options_.journal_max_pending;
+      engine_ = make_journaled_engine(std::move(engine_), journal::journal::open(jo), profile_,
+                                      pool_.next().get_executor());
+    }
     load_guard();
     call_metrics_.add_operations(*profile_);
     admin_ = std::make_unique<admin>(*engine_, call_metrics_, profile_, options_.admin_token);

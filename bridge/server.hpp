@@ -31,6 +31,11 @@ struct server_options {
   // Health listener: only /healthz and /readyz, safe on any address; empty: none. Its /readyz
   // says whether this process serves calls (503 once draining), not whether the upstream is up.
   std::string health;
+  // The journal of asynchronous calls (docs/journal.md); empty: none (calls that prefer an
+  // asynchronous answer are answered synchronously). journal_sync_full: fsync every commit.
+  std::string journal;
+  bool journal_sync_full = true;
+  std::size_t journal_max_pending = 10000;
   // Client authentication and policy on the HTTP and line doors (docs/door-auth.md).
   std::string door_tokens;  // --door-tokens FILE: `client-name token` a line
   std::string policy;       // --policy FILE: operations and rate per client

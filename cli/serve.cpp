@@ -47,6 +47,7 @@ struct millisecond_flags {
   std::size_t tls_reload_interval = 1000;
   std::size_t deliver_timeout = 5000;
   std::string deliver;
+  std::string journal_sync = "full";
 };
 
 // The --tls* flags; empty strings: the profile's upstream.tls (or the default).
@@ -179,6 +180,15 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "deliveries a line-door subscriber holds unanswered; more wait for its room")(
       "dedupe-entries", po::value(&e.dedupe_entries)->default_value(e.dedupe_entries),
       "answers to host messages kept for re-sent duplicates (profile dedupe_key)")(
+      "journal", po::value(&o.journal)->default_value(""),
+      "SQLite file of the asynchronous calls (Prefer: respond-async): each is answered 202 once "
+      "committed there, then delivered with retries, and kept across restarts; empty: none")(
+      "journal-sync", po::value(&ms.journal_sync)->default_value("full"),
+      "full: every commit is on disk before its calls are answered; normal: a crash of the "
+      "process loses nothing, a power loss may lose the last commits")(
+      "journal-max-pending",
+      po::value(&o.journal_max_pending)->default_value(o.journal_max_pending),
+      "asynchronous calls waiting for the journal's writer at most; more are answered overloaded")(
       "admin", po::value(&o.admin)->default_value(""),
       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")(
       "admin-token", po::value(&o.admin_token)->default_value(""),
@@ -229,6 +239,10 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   e.breaker_cooldown = milliseconds(ms.breaker_cooldown);
   o.tls_reload_interval = milliseconds(ms.tls_reload_interval);
   if (e.max_ejection_percent > 100) throw usage_error("--max-ejection-percent must be 0..100");
+  if (ms.journal_sync != "full" && ms.journal_sync != "normal")
+    throw usage_error("--journal-sync must be full or normal, not \"" + ms.journal_sync + "\"");
+  o.journal_sync_full = ms.journal_sync == "full";
+  if (o.journal_max_pending == 0) throw usage_error("--journal-max-pending must be > 0");
   if (!ms.deliver.empty()) {
     if (std::string why = bridge::parse_deliver_url(ms.deliver, e.deliver); !why.empty())
       throw usage_error(why);

@@ -345,6 +345,7 @@ struct compiler {
     }
     compile_inbound(o, op, diag);
     compile_serialize_by(o, op, diag);
+    compile_delivery(o, op, diag);
     o.finish();
   }
 

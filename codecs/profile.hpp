@@ -129,6 +129,21 @@ struct inbound_spec {
   std::chrono::milliseconds dedupe_window{600000};
 };
 
+// "delivery": how the journal delivers the operation's asynchronous calls (docs/journal.md).
+struct delivery_spec {
+  enum class ordering { parallel, per_key, global };
+  ordering order = ordering::parallel;
+  std::uint32_t key_field = 0;  // per_key: the request field whose value is the queue's key
+  std::string key;              // its request name
+  int max_attempts = 5;
+  std::chrono::milliseconds backoff_min{500}, backoff_max{60000};
+  std::chrono::milliseconds ttl{0};  // 0: no time to live
+  // Codes (call codes by name) after which the message is sent again; the codes that say no byte
+  // reached a host (upstream_unavailable, overloaded, rate_limited) always are.
+  std::vector<std::string> retry_on;
+  bool dead_blocks_queue = false;  // "on_dead": "wait" (true) or "move_aside"
+};
+
 struct operation {
   std::string name;
   std::size_t index = 0;
@@ -141,6 +156,7 @@ struct operation {
   // "serialize_by": request fields (indices into request.fields) whose values make a key; at
   // most one call per key value is in flight (operations naming the same fields share keys).
   std::vector<std::size_t> serialize_by;
+  delivery_spec delivery;
   message_def request;
   message_def reply;
   result_rule result;
@@ -243,6 +259,8 @@ void compile_upstream(const boost::json::object& obj, profile& out, diagnostics&
 void check_upstream_pacing(const profile& out, diagnostics& diag);
 // An operation's "serialize_by" (request field names) into op.serialize_by.
 void compile_serialize_by(config_object& o, operation& op, diagnostics& diag);
+// An operation's "delivery" into op.delivery (profile_delivery.cpp).
+void compile_delivery(config_object& o, operation& op, diagnostics& diag);
 
 struct compile_output {
   std::shared_ptr<const profile> compiled;  // null when errors is not empty

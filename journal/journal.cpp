@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -174,6 +177,9 @@ struct journal::impl {
 
 std::unique_ptr<journal> journal::open(const options& o) {
   if (o.path.empty()) throw journal_error("journal: no path given");
+  // The journal holds requests whole, sensitive fields included: only its owner may read it
+  // (SQLite gives its -wal and -shm files the database file's permissions).
+  if (int fd = ::open(o.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
   auto p = std::make_unique<impl>();
   p->opts = o;
   p->writer_db = open_db(o.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

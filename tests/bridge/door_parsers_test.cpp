@@ -26,7 +26,7 @@ struct parsed {
   std::string method, target, body, request_id, authorization;
   unsigned version = 0;
   bool keep_alive = false, request_id_given = false, request_id_valid = false;
-  bool timeout_given = false, expect_continue = false, trace = false;
+  bool timeout_given = false, expect_continue = false, trace = false, respond_async = false;
   std::optional<std::chrono::milliseconds> timeout;
   std::size_t used = 0;
 };
@@ -50,6 +50,7 @@ parsed snapshot(const http_request_parser& p, const request_feed& f, std::size_t
   r.timeout = p.timeout;
   r.expect_continue = p.expect_continue;
   r.trace = p.trace;
+  r.respond_async = p.respond_async;
   return r;
 }
 
@@ -147,6 +148,24 @@ BOOST_AUTO_TEST_CASE(first_occurrence_of_a_header_wins) {
   BOOST_TEST(r.request_id == "one");
   BOOST_TEST(r.timeout->count() == 5);
   BOOST_TEST(!r.trace);
+}
+
+BOOST_AUTO_TEST_CASE(prefer_respond_async_is_found_among_other_preferences) {
+  auto ask = [](std::string_view prefer) {
+    return parse_whole("POST /v1/ops/x HTTP/1.1\r\nPrefer: " + std::string(prefer) + "\r\n\r\n")
+        .respond_async;
+  };
+  BOOST_TEST(ask("respond-async"));
+  BOOST_TEST(ask("Respond-Async"));
+  BOOST_TEST(ask("return=minimal, respond-async, wait=10"));
+  BOOST_TEST(ask("wait=10; x=y ,  respond-async ;foo"));
+  BOOST_TEST(!ask("return=minimal"));
+  BOOST_TEST(!ask("respond-asynchronously"));
+  BOOST_TEST(!ask("x=respond-async"));
+  BOOST_TEST(!parse_whole("POST /v1/ops/x HTTP/1.1\r\n\r\n").respond_async);
+  // A second Prefer field adds its preferences (RFC 7240 allows several).
+  BOOST_TEST(parse_whole("POST /x HTTP/1.1\r\nPrefer: wait=1\r\nPrefer: respond-async\r\n\r\n")
+                 .respond_async);
 }
 
 BOOST_AUTO_TEST_CASE(malformed_header_values_are_flagged_not_fatal) {

@@ -1,0 +1,445 @@
+// Asynchronous calls through the journal (see the header): acceptance, delivery on one strand,
+// outcomes, the message's state for GET /v1/messages/{id}, recovery at start.
+#include "bridge/journaled_engine.hpp"
+
+#include "bridge/call_handoff.hpp"
+#include "bridge/log.hpp"
+#include "bridge/problem.hpp"
+#include "bridge/prom_writer.hpp"
+#include "journal/delivery.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+
+namespace dragoman::bridge {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using journal::message_state;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// 2026-12-05T22:30:00.123Z
+std::string iso_time(std::int64_t ms) {
+  const std::time_t s = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+journal::delivery_policy policy_of(const codecs::operation& op) {
+  const codecs::delivery_spec& d = op.delivery;
+  journal::delivery_policy p;
+  p.order = d.order == codecs::delivery_spec::ordering::per_key
+                ? journal::delivery_policy::ordering::per_key
+            : d.order == codecs::delivery_spec::ordering::global
+                ? journal::delivery_policy::ordering::global
+                : journal::delivery_policy::ordering::parallel;
+  p.max_attempts = d.max_attempts;
+  p.backoff_min_ms = d.backoff_min.count();
+  p.backoff_max_ms = d.backoff_max.count();
+  p.ttl_ms = d.ttl.count();
+  p.dead_blocks_queue = d.dead_blocks_queue;
+  return p;
+}
+
+// A retryable failure: nothing reached a host (always), or a code the profile lists, or an
+// unanswered call of an idempotent operation. Anything else is the message's final outcome: in
+// particular a non-idempotent call that may have been acted on is not sent again.
+bool retryable(const codecs::operation& op, const call_result& r) {
+  if (retry_safe(r.code)) return true;
+  const std::string_view code = to_string(r.code);
+  if (std::find(op.delivery.retry_on.begin(), op.delivery.retry_on.end(), code) !=
+      op.delivery.retry_on.end())
+    return true;
+  return r.code == call_code::upstream_timeout && op.idempotent;
+}
+
+// The value a per_key queue is keyed by: the request field's value, as text.
+std::string key_value(const json::object& data, std::string_view path) {
+  const json::object* at = &data;
+  for (;;) {
+    const auto dot = path.find('.');
+    const json::value* v = at->if_contains(path.substr(0, dot));
+    if (!v) return {};
+    if (dot == std::string_view::npos)
+      return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
+    at = v->if_object();
+    if (!at) return {};
+    path.remove_prefix(dot + 1);
+  }
+}
+
+void merge_into(json::object& data, const json::object& pinned) {
+  for (const auto& kv : pinned) {
+    json::value* mine = data.if_contains(kv.key());
+    if (mine && mine->is_object() && kv.value().is_object())
+      merge_into(mine->get_object(), kv.value().get_object());
+    else
+      data[kv.key()] = kv.value();
+  }
+}
+
+class journaled_engine_impl final : public call_engine {
+ public:
+  journaled_engine_impl(std::unique_ptr<call_engine> inner, std::unique_ptr<journal::journal> j,
+                        std::shared_ptr<const codecs::profile> profile, asio::any_io_executor ex)
+      : strand_(asio::make_strand(ex)),
+        timer_(strand_),
+        profile_(std::move(profile)),
+        inner_(std::move(inner)),
+        journal_(std::move(j)) {
+    start();
+  }
+
+  void submit(call_request req, asio::any_io_executor caller, call_handler done) override {
+    if (!req.async || draining_.load(std::memory_order_relaxed))
+      return inner_->submit(std::move(req), std::move(caller), std::move(done));
+    accept(std::move(req), std::move(caller), std::move(done));
+  }
+
+  std::optional<call_result> prepare(const call_request& req, json::object& pinned,
+                                     std::string& control_id) override {
+    return inner_->prepare(req, pinned, control_id);
+  }
+
+  message_answer read_message(std::string_view id_text) const override {
+    std::int64_t id = 0;
+    auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+    std::optional<journal::message> m;
+    if (ec == std::errc() && end == id_text.data() + id_text.size() && id > 0)
+      m = journal_->get(id);
+    if (!m || m->dir != journal::direction::outbound)
+      return {404, make_problem("not_found", 404, "no message " + std::string(id_text))};
+    return {200, describe(*m)};
+  }
+
+  bool ready() const override { return inner_->ready(); }
+  std::string upstream_listen_address() const override { return inner_->upstream_listen_address(); }
+  json::object describe_upstreams() const override { return inner_->describe_upstreams(); }
+
+  json::object stats() const override {
+    json::object o = inner_->stats();
+    const auto s = journal_->stats();
+    json::object j{{"appends", s.appends},           {"commits", s.commits},
+                   {"refused", s.refused},           {"failed_statements", s.failed_statements},
+                   {"pending", s.pending},           {"accepted", accepted_.load()},
+                   {"delivered", delivered_.load()}, {"failed", failed_.load()},
+                   {"dead", dead_.load()},           {"expired", expired_.load()},
+                   {"retries", retries_.load()}};
+    const std::int64_t now = wall_ms();
+    json::object depth, oldest;
+    for (auto st : {message_state::queued, message_state::sending, message_state::dead}) {
+      auto [count, first] = journal_->depth(st);
+      depth[journal::to_string(st)] = count;
+      oldest[journal::to_string(st)] = count ? static_cast<double>(now - first) / 1000.0 : 0.0;
+    }
+    j["messages"] = std::move(depth);
+    j["oldest_age_seconds"] = std::move(oldest);
+    o["journal"] = std::move(j);
+    return o;
+  }
+
+  void reload(std::shared_ptr<const codecs::profile> profile) override {
+    if (!profile) return;
+    {
+      std::lock_guard lock(profile_mutex_);
+      profile_ = profile;
+    }
+    inner_->reload(std::move(profile));
+  }
+
+  // No new sends: what is queued stays in the journal for the next start; sends in flight end
+  // with the engine behind (their outcomes are journaled if they come before the stop).
+  void drain(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override {
+    draining_.store(true);
+    asio::post(strand_, [this] { timer_.cancel(); });
+    inner_->drain(deadline, std::move(done));
+  }
+
+ private:
+  struct held {
+    std::string operation;
+    std::string body;
+    journal::delivery_policy policy;
+  };
+
+  std::shared_ptr<const codecs::profile> profile() const {
+    std::lock_guard lock(profile_mutex_);
+    return profile_;
+  }
+
+  void accept(call_request req, asio::any_io_executor caller, call_handler done) {
+    json::object pinned;
+    std::string control_id;
+    if (auto refused = inner_->prepare(req, pinned, control_id))
+      return post_result(caller, std::move(done), std::move(*refused));
+    auto p = profile();
+    const codecs::operation* op = p->find_operation(req.op);
+    if (!op) {  // a reload between prepare and here
+      return post_result(caller, std::move(done),
+                         make_error_result(call_code::unknown_operation,
+                                           "the profile has no operation \"" + req.op + "\""));
+    }
+    json::object data(req.data, json::storage_ptr());  // out of the door's scratch memory
+    merge_into(data, pinned);
+    journal::new_message m;
+    m.operation = op->name;
+    if (op->delivery.order == codecs::delivery_spec::ordering::per_key)
+      m.order_key = key_value(data, op->delivery.key);
+    m.body = json::serialize(data);
+    m.now_ms = wall_ms();
+    m.control_id = control_id;
+    held h{op->name, m.body, policy_of(*op)};
+    const std::int64_t created = m.now_ms;
+    std::string key = m.order_key;
+    const bool queued = journal_->append(
+        std::move(m), [this, caller, done = std::move(done), h = std::move(h), created,
+                       key = std::move(key)](std::int64_t id, std::string error) mutable {
+          if (!error.empty()) {
+            log::error("journal_append_failed", {{"error", error}});
+            return post_result(caller, std::move(done),
+                               make_error_result(call_code::overloaded,
+                                                 "the journal could not store the message"));
+          }
+          accepted_.fetch_add(1, std::memory_order_relaxed);
+          call_result r;
+          r.code = call_code::ok;
+          r.status = 202;
+          r.location = "/v1/messages/" + std::to_string(id);
+          r.data = {{"id", std::to_string(id)}, {"state", "queued"}, {"location", r.location}};
+          // Added in id order (the writer calls back in commit order), so queues keep it.
+          asio::post(strand_,
+                     [this, id, h = std::move(h), created, key = std::move(key)]() mutable {
+                       queue_.add(id, h.policy, key, 0, created, created);
+                       held_.emplace(id, std::move(h));
+                       schedule();
+                     });
+          post_result(caller, std::move(done), std::move(r));
+        });
+    if (!queued) {
+      post_result(caller, std::move(done),
+                  make_error_result(call_code::overloaded,
+                                    "the journal holds its maximum of unwritten messages"));
+    }
+  }
+
+  // At start: every unfinished message back in its queue, in id order, attempts kept.
+  void start() {
+    auto left = journal_->unfinished();
+    auto p = profile();
+    asio::post(strand_, [this, left = std::move(left), p]() mutable {
+      for (auto& m : left) {
+        if (m.dir != journal::direction::outbound) continue;
+        const codecs::operation* op = p->find_operation(m.operation);
+        journal::delivery_policy policy = op ? policy_of(*op) : journal::delivery_policy{};
+        queue_.add(m.id, policy, m.order_key, m.attempts, m.next_attempt_ms, m.created_ms);
+        held_.emplace(m.id, held{m.operation, std::move(m.body), policy});
+      }
+      if (!left.empty()) log::info("journal_recovered", {{"messages", left.size()}});
+      schedule();
+    });
+  }
+
+  // On the strand: expire and send what is due, then wait for the next time something is.
+  void schedule() {
+    if (draining_.load()) return;
+    const std::int64_t now = wall_ms();
+    auto due = queue_.take_due(now);
+    for (std::int64_t id : due.expire) {
+      expired_.fetch_add(1, std::memory_order_relaxed);
+      journal::message_update u;
+      u.id = id;
+      u.now_ms = now;
+      u.state = message_state::expired;
+      u.error = json::serialize(
+          make_problem("expired", 410, "its time to live passed before it could be delivered"));
+      journal_->update(std::move(u), nullptr);
+      held_.erase(id);
+    }
+    for (std::int64_t id : due.send) send(id, now);
+    timer_.cancel();
+    if (auto wake = queue_.next_wakeup()) {
+      timer_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(*wake - now, 0)));
+      timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) schedule();
+      });
+    }
+  }
+
+  void send(std::int64_t id, std::int64_t now) {
+    auto it = held_.find(id);
+    if (it == held_.end()) return;
+    journal::message_update u;
+    u.id = id;
+    u.now_ms = now;
+    u.state = message_state::sending;
+    u.attempts = queue_.attempts(id);
+    journal_->update(std::move(u), nullptr);
+    if (queue_.attempts(id) > 1) retries_.fetch_add(1, std::memory_order_relaxed);
+    call_request call;
+    call.op = it->second.operation;
+    json::error_code ec;
+    json::value body = json::parse(it->second.body, ec);
+    if (body.is_object()) call.data = std::move(body.get_object());
+    call.request_id = "message-" + std::to_string(id);
+    inner_->submit(std::move(call), strand_,
+                   [this, id](call_result&& r) { outcome(id, std::move(r)); });
+  }
+
+  // On the strand: the result of one send.
+  void outcome(std::int64_t id, call_result r) {
+    auto it = held_.find(id);
+    if (it == held_.end()) return;
+    auto p = profile();
+    const codecs::operation* op = p->find_operation(it->second.operation);
+    using o = journal::delivery_queue::outcome;
+    const o kind = r.code == call_code::ok   ? o::delivered
+                   : op && retryable(*op, r) ? o::retryable_failure
+                                             : o::final_failure;
+    const std::int64_t now = wall_ms();
+    const auto verdict = queue_.report(id, kind, it->second.policy, now);
+    journal::message_update u;
+    u.id = id;
+    u.now_ms = now;
+    if (kind == o::delivered) {
+      delivered_.fetch_add(1, std::memory_order_relaxed);
+      u.state = message_state::delivered;
+      u.reply = json::serialize(r.data);
+    } else {
+      json::object problem = make_problem(r, "message-" + std::to_string(id));
+      if (!r.legacy_code.empty()) problem["legacy_code"] = r.legacy_code;
+      if (!r.data.empty()) problem["fields"] = r.data;
+      u.error = json::serialize(problem);
+      if (kind == o::final_failure) {
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        u.state = message_state::failed;
+      } else if (verdict == journal::delivery_queue::verdict::dead) {
+        dead_.fetch_add(1, std::memory_order_relaxed);
+        u.state = message_state::dead;
+      } else {
+        u.state = message_state::queued;
+        u.next_attempt_ms = queue_.next_attempt_ms(id).value_or(now);
+      }
+    }
+    if (verdict != journal::delivery_queue::verdict::retry_later &&
+        !(verdict == journal::delivery_queue::verdict::dead && queue_.attempts(id) > 0))
+      held_.erase(id);
+    journal_->update(std::move(u), nullptr);
+    schedule();
+  }
+
+  static json::object describe(const journal::message& m) {
+    json::object o{{"id", std::to_string(m.id)},           {"operation", m.operation},
+                   {"state", journal::to_string(m.state)}, {"attempts", m.attempts},
+                   {"created_at", iso_time(m.created_ms)}, {"updated_at", iso_time(m.updated_ms)}};
+    if (!m.order_key.empty()) o["order_key"] = m.order_key;
+    if (!m.control_id.empty()) o["control_id"] = m.control_id;
+    if (m.state == message_state::queued && m.attempts > 0)
+      o["next_attempt_at"] = iso_time(m.next_attempt_ms);
+    json::error_code ec;
+    if (!m.reply.empty()) {
+      json::value v = json::parse(m.reply, ec);
+      if (!ec) o["reply"] = std::move(v);
+    }
+    if (!m.error.empty()) {
+      json::value v = json::parse(m.error, ec);
+      if (!ec) o["error"] = std::move(v);
+    }
+    return o;
+  }
+
+  asio::strand<asio::any_io_executor> strand_;
+  asio::steady_timer timer_;
+  mutable std::mutex profile_mutex_;
+  std::shared_ptr<const codecs::profile> profile_;
+  journal::delivery_queue queue_;                // on strand_
+  std::unordered_map<std::int64_t, held> held_;  // on strand_: bodies of queued messages
+  std::atomic<bool> draining_{false};
+  std::atomic<std::uint64_t> accepted_{0}, delivered_{0}, failed_{0}, dead_{0}, expired_{0},
+      retries_{0};
+  std::unique_ptr<call_engine> inner_;         // its results post to strand_: destroyed before it
+  std::unique_ptr<journal::journal> journal_;  // its writer posts to strand_: joined first
+};
+
+}  // namespace
+
+void render_journal_stats(prom_writer& w, const json::object& stats) {
+  const json::value* jv = stats.if_contains("journal");
+  if (!jv || !jv->is_object()) return;
+  const json::object& j = jv->get_object();
+  auto number = [&](std::string_view key) {
+    const json::value* v = j.if_contains(key);
+    return v && v->is_number() ? v->to_number<double>() : 0.0;
+  };
+  struct row {
+    std::string_view key, name, type, help;
+  };
+  static constexpr row rows[] = {
+      {"accepted", "dragoman_journal_accepted_total", "counter",
+       "Asynchronous calls committed to the journal and answered 202."},
+      {"delivered", "dragoman_journal_delivered_total", "counter",
+       "Journaled messages the host answered with a success."},
+      {"failed", "dragoman_journal_failed_total", "counter",
+       "Journaled messages whose final answer was not a success."},
+      {"dead", "dragoman_journal_dead_total", "counter",
+       "Journaled messages out of attempts (dead letters)."},
+      {"expired", "dragoman_journal_expired_total", "counter",
+       "Journaled messages whose time to live passed before they were sent."},
+      {"retries", "dragoman_journal_retries_total", "counter",
+       "Sends of journaled messages after their first."},
+      {"appends", "dragoman_journal_appends_total", "counter", "Messages written to the journal."},
+      {"commits", "dragoman_journal_commits_total", "counter",
+       "Journal transactions (each one fsync with --journal-sync full): commits / appends is "
+       "the fsyncs per message."},
+      {"refused", "dragoman_journal_refused_total", "counter",
+       "Changes refused because the journal's writer queue was full."},
+      {"pending", "dragoman_journal_pending", "gauge", "Changes waiting for the journal's writer."},
+  };
+  for (const row& r : rows) {
+    w.family(r.name, r.type, r.help);
+    w.sample(r.name, {}, number(r.key));
+  }
+  for (auto [key, name, help] :
+       {std::tuple{"messages", "dragoman_journal_messages", "Journaled messages by state."},
+        std::tuple{"oldest_age_seconds", "dragoman_journal_oldest_message_age_seconds",
+                   "Age of the oldest journaled message in each state."}}) {
+    const json::value* v = j.if_contains(key);
+    if (!v || !v->is_object()) continue;
+    w.family(name, "gauge", help);
+    for (const auto& kv : v->get_object())
+      w.sample(name, {{"state", std::string_view(kv.key())}},
+               kv.value().is_number() ? kv.value().to_number<double>() : 0.0);
+  }
+}
+
+std::unique_ptr<call_engine> make_journaled_engine(std::unique_ptr<call_engine> inner,
+                                                   std::unique_ptr<journal::journal> journal,
+                                                   std::shared_ptr<const codecs::profile> profile,
+                                                   asio::any_io_executor executor) {
+  return std::make_unique<journaled_engine_impl>(std::move(inner), std::move(journal),
+                                                 std::move(profile), std::move(executor));
+}
+
+}  // namespace dragoman::bridge
