@@ -6,6 +6,7 @@ COPY scripts/setup scripts/setup
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential cmake ninja-build ccache libboost1.81-dev libboost-json1.81-dev \
       libboost-program-options1.81-dev libboost-test1.81-dev libboost-system1.81-dev libssl-dev \
+      libsqlite3-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDRAGOMAN_TESTS=OFF \
@@ -14,7 +15,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDRAGOMAN_TESTS=OF
 
 FROM debian:12-slim
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libboost-json1.81.0 libboost-program-options1.81.0 libssl3 ca-certificates \
+      libboost-json1.81.0 libboost-program-options1.81.0 libssl3 libsqlite3-0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin dragoman
 COPY --from=build /build/dragoman /usr/local/bin/dragoman

@@ -365,6 +365,14 @@ json::object components() {
           {"minLength", 1},
           {"maxLength", 200},
           {"pattern", "^[\\x21-\\x7e]+$"}}}}},
+      {"Prefer",
+       {{"name", "Prefer"},
+        {"in", "header"},
+        {"required", false},
+        {"description",
+         "respond-async: with a journal (serve --journal), 202 once the call is durable, "
+         "delivered later (docs/journal.md); without one, answered as any call"},
+        {"schema", {{"type", "string"}}}}},
       {"X-Dragoman-Trace",
        {{"name", "X-Dragoman-Trace"},
         {"in", "header"},
@@ -389,7 +397,32 @@ json::object components() {
         {"scheme", "bearer"},
         {"description",
          "a token of --door-tokens; needed only when the door is configured with tokens"}}}};
-  return {{"schemas", json::object{{"Problem", std::move(problem)}}},
+  json::object accepted{{"type", "object"},
+                        {"required", json::array{"id", "state", "location"}},
+                        {"properties",
+                         {{"id", {{"type", "string"}}},
+                          {"state", {{"type", "string"}, {"enum", json::array{"queued"}}}},
+                          {"location", {{"type", "string"}}}}}};
+  json::object message{
+      {"type", "object"},
+      {"required", json::array{"id", "operation", "state", "attempts", "created_at"}},
+      {"properties",
+       {{"id", {{"type", "string"}}},
+        {"operation", {{"type", "string"}}},
+        {"state",
+         {{"type", "string"},
+          {"enum", json::array{"queued", "sending", "delivered", "failed", "expired", "dead"}}}},
+        {"attempts", {{"type", "integer"}, {"minimum", 0}}},
+        {"created_at", {{"type", "string"}, {"format", "date-time"}}},
+        {"updated_at", {{"type", "string"}, {"format", "date-time"}}},
+        {"next_attempt_at", {{"type", "string"}, {"format", "date-time"}}},
+        {"order_key", {{"type", "string"}}},
+        {"control_id", {{"type", "string"}}},
+        {"reply", {{"type", "object"}, {"description", "delivered: the host's reply, mapped"}}},
+        {"error", {{"type", "object"}, {"description", "the last problem"}}}}}};
+  return {{"schemas", json::object{{"Problem", std::move(problem)},
+                                   {"Accepted", std::move(accepted)},
+                                   {"Message", std::move(message)}}},
           {"parameters", std::move(parameters)},
           {"headers", std::move(headers)},
           {"securitySchemes", std::move(security)}};
@@ -406,6 +439,24 @@ json::object probe(std::string_view summary, bool ready) {
     responses["503"] = json::object{{"description", "not ready (see docs/observability.md)"}};
   json::object get{{"summary", summary}, {"tags", json::array{"health"}}};
   get["responses"] = std::move(responses);
+  return {{"get", std::move(get)}};
+}
+
+json::object message_item() {
+  json::object ok{{"description", "the message"},
+                  {"content", json::object{{"application/json",
+                                            json::object{{"schema", ref("schemas", "Message")}}}}}};
+  json::object get{
+      {"operationId", "read_message"},
+      {"summary", "an asynchronous call's state and outcome"},
+      {"tags", json::array{"messages"}},
+      {"parameters",
+       json::array{json::object{
+           {"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}}}},
+      {"security", json::array{json::object{}, json::object{{"bearer", json::array{}}}}},
+      {"responses", json::object{{"200", std::move(ok)},
+                                 {"404", problem_response("no such message, or no journal",
+                                                          {"not_found"}, nullptr)}}}};
   return {{"get", std::move(get)}};
 }
 
@@ -438,6 +489,14 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
     ok["description"] = "the host's reply, mapped; a rejection by the host as problem+json";
   }
   responses["200"] = std::move(ok);
+  responses["202"] = json::object{
+      {"description",
+       "Prefer: respond-async, with a journal: the call is durable, delivered later"},
+      {"headers",
+       json::object{{"Location", json::object{{"schema", {{"type", "string"}}}}},
+                    {"Preference-Applied", json::object{{"schema", {{"type", "string"}}}}}}},
+      {"content",
+       json::object{{"application/json", json::object{{"schema", ref("schemas", "Accepted")}}}}}};
   responses["400"] =
       problem_response("malformed request (JSON, headers)", codes_with_status(400), nullptr);
   responses["405"] = problem_response("not POST", {"method_not_allowed"}, nullptr);
@@ -472,7 +531,7 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
       {"tags", json::array{"operations"}},
       {"parameters",
        json::array{ref("parameters", "Request-Timeout"), ref("parameters", "X-Request-Id"),
-                   ref("parameters", "X-Dragoman-Trace")}},
+                   ref("parameters", "Prefer"), ref("parameters", "X-Dragoman-Trace")}},
       // No requirement, or a bearer token: which one is the deployment's choice.
       {"security", json::array{json::object{}, json::object{{"bearer", json::array{}}}}},
       {"requestBody",
@@ -493,6 +552,7 @@ json::object openapi_document(const codecs::profile& p, const openapi_options& o
     if (op.internal || op.dir == codecs::direction::inbound) continue;
     paths["/v1/ops/" + op.name] = operation_item(op, schemas);
   }
+  paths["/v1/messages/{id}"] = message_item();
   paths["/healthz"] = probe("the process is alive", false);
   paths["/readyz"] = probe("ready to serve calls", true);
 
@@ -506,7 +566,8 @@ json::object openapi_document(const codecs::profile& p, const openapi_options& o
         {"version", DRAGOMAN_VERSION},
         {"description", std::move(description)}}},
       {"servers", json::array{json::object{{"url", o.server_url}}}},
-      {"tags", json::array{json::object{{"name", "operations"}}, json::object{{"name", "health"}}}},
+      {"tags", json::array{json::object{{"name", "operations"}}, json::object{{"name", "messages"}},
+                           json::object{{"name", "health"}}}},
       {"paths", std::move(paths)},
       {"components", std::move(comps)}};
 }

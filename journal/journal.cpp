@@ -3,9 +3,12 @@
 #include <sqlite3.h>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -156,6 +159,10 @@ struct journal::impl {
   };
 
   options opts;
+  int lock_fd = -1;
+  ~impl() {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
   db_ptr writer_db;
   stmt_ptr insert, begin, commit, rollback;
 
@@ -179,9 +186,16 @@ std::unique_ptr<journal> journal::open(const options& o) {
   if (o.path.empty()) throw journal_error("journal: no path given");
   // The journal holds requests whole, sensitive fields included: only its owner may read it
   // (SQLite gives its -wal and -shm files the database file's permissions).
-  if (int fd = ::open(o.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
+  // One process per journal: two would deliver the same messages. The lock (flock, apart from
+  // SQLite's own fcntl locks) is held as long as the journal is open and dies with the process.
   auto p = std::make_unique<impl>();
   p->opts = o;
+  p->lock_fd = ::open(o.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (p->lock_fd < 0)
+    throw journal_error("journal " + o.path + ": cannot open: " + std::strerror(errno));
+  if (::flock(p->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    throw journal_error("journal " + o.path +
+                        ": in use by another process (one serve per journal)");
   p->writer_db = open_db(o.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3* db = p->writer_db.get();
   // Fails on a file that is not a database ("file is not a database").

@@ -148,7 +148,9 @@ env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""), L
 server = None
 try:
     if any("127.0.0.1:8080" in c or "127.0.0.1 7070" in c for _, c, _ in found):
-        server, ev = serve(os.path.join(SRC, "profiles", "acme-core.json"))
+        # As scripts/run starts it: with a journal (DRAGOMAN_JOURNAL there), here in the scratch.
+        server, ev = serve(os.path.join(SRC, "profiles", "acme-core.json"),
+                           extra=["--journal", os.path.join(work, "journal.db")])
         check("serve started as scripts/run starts it", ev is not None)
     for at, command, expected in found:
         if server is not None and ev is not None:

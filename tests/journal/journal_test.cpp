@@ -300,3 +300,16 @@ BOOST_AUTO_TEST_CASE(closing_commits_what_is_queued) {
   auto j = journal::open({d.file("j.db")});
   BOOST_TEST(j->unfinished().size() == 50u);
 }
+
+BOOST_AUTO_TEST_CASE(a_journal_open_in_one_place_is_refused_in_another) {
+  temp_dir d;
+  auto j = journal::open({d.file("j.db")});
+  try {
+    journal::open({d.file("j.db")});
+    BOOST_FAIL("opened twice");
+  } catch (const journal_error& e) {
+    BOOST_TEST(std::string(e.what()).find("in use by another process") != std::string::npos);
+  }
+  j.reset();
+  BOOST_CHECK_NO_THROW(journal::open({d.file("j.db")}));
+}
