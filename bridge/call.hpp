@@ -75,6 +75,10 @@ struct call_request {
   // an engine with a journal accepts it (202 and the message's location); others answer it as
   // any call (a preference, RFC 7240).
   bool async = false;
+  // Values by record field name that the profile would otherwise generate (control ids, trace
+  // numbers, times, the correlation key): a journaled call is sent with those it was given when
+  // accepted, on every attempt (call_engine::prepare).
+  boost::json::object fixed = {};
 };
 
 // What a wire trace of one call needs: the profile the call used and its records (the trace
@@ -143,9 +147,9 @@ class call_engine {
   // objects under "endpoints" (bridge/upstream_stats.hpp lists the keys and their metric names).
   virtual boost::json::object stats() const { return {}; }
   // Maps a call as submit() would without sending it: the error to answer, or nothing, and then
-  // `pinned` holds the values the profile generated for it (control ids, trace numbers, times)
-  // under their request names, and control_id the first of them: a call sent later with its
-  // fields plus `pinned`, and every resend of it, carries the same on the wire.
+  // `pinned` holds the values the profile generated for it (control ids, trace numbers, times,
+  // a correlation key) by record field name, and control_id the correlation key or the first
+  // counter: a call sent later with `fixed` = `pinned`, and every resend of it, carries the same.
   virtual std::optional<call_result> prepare(const call_request& req, boost::json::object& pinned,
                                              std::string& control_id) {
     (void)req, (void)pinned, (void)control_id;

@@ -21,30 +21,6 @@ namespace {
 
 std::atomic<std::uint64_t> next_engine_id{0};
 
-// The value at a request name's dotted path ("patient.id"), or null.
-const boost::json::value* find_path(const boost::json::object& o, std::string_view path) {
-  const boost::json::object* at = &o;
-  for (;;) {
-    const auto dot = path.find('.');
-    const boost::json::value* v = at->if_contains(path.substr(0, dot));
-    if (!v || dot == std::string_view::npos) return v;
-    at = v->if_object();
-    if (!at) return nullptr;
-    path.remove_prefix(dot + 1);
-  }
-}
-
-void set_path(boost::json::object& o, std::string_view path, boost::json::value v) {
-  boost::json::object* at = &o;
-  for (auto dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.')) {
-    boost::json::value& next = (*at)[path.substr(0, dot)];
-    if (!next.is_object()) next = boost::json::object();
-    at = &next.get_object();
-    path.remove_prefix(dot + 1);
-  }
-  (*at)[path] = std::move(v);
-}
-
 class engine_impl final : public call_engine {
  public:
   engine_impl(std::shared_ptr<const codecs::profile> profile, engine_options options, io_pool& pool,
@@ -89,15 +65,15 @@ class engine_impl final : public call_engine {
             f, [](std::string_view) { return false; }, key);
       }
       control_id = key;
-      set_path(pinned, f.request_name(), boost::json::string(key));
+      pinned[f.name] = key;
     }
     for (std::size_t i = 0; i < fields.size(); ++i) {
       const codecs::field_spec& f = fields[i];
       if (f.generate == codecs::generator_kind::none || !call.request.has(i)) continue;
-      if (find_path(req.data, f.request_name()) || find_path(pinned, f.request_name())) continue;
+      if (pinned.contains(f.name)) continue;
       const std::string_view v = call.request.get(i);
       if (control_id.empty() && f.generate == codecs::generator_kind::counter) control_id = v;
-      set_path(pinned, f.request_name(), boost::json::string(v));
+      pinned[f.name] = v;
     }
     return std::nullopt;
   }

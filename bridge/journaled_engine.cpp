@@ -91,16 +91,6 @@ std::string key_value(const json::object& data, std::string_view path) {
   }
 }
 
-void merge_into(json::object& data, const json::object& pinned) {
-  for (const auto& kv : pinned) {
-    json::value* mine = data.if_contains(kv.key());
-    if (mine && mine->is_object() && kv.value().is_object())
-      merge_into(mine->get_object(), kv.value().get_object());
-    else
-      data[kv.key()] = kv.value();
-  }
-}
-
 class journaled_engine_impl final : public call_engine {
  public:
   journaled_engine_impl(std::unique_ptr<call_engine> inner, std::unique_ptr<journal::journal> j,
@@ -202,13 +192,12 @@ class journaled_engine_impl final : public call_engine {
                          make_error_result(call_code::unknown_operation,
                                            "the profile has no operation \"" + req.op + "\""));
     }
-    json::object data(req.data, json::storage_ptr());  // out of the door's scratch memory
-    merge_into(data, pinned);
     journal::new_message m;
     m.operation = op->name;
     if (op->delivery.order == codecs::delivery_spec::ordering::per_key)
-      m.order_key = key_value(data, op->delivery.key);
-    m.body = json::serialize(data);
+      m.order_key = key_value(req.data, op->delivery.key);
+    // The app's fields and the values fixed now: {"data": {...}, "fixed": {...}}.
+    m.body = json::serialize(json::object{{"data", req.data}, {"fixed", std::move(pinned)}});
     m.now_ms = wall_ms();
     m.control_id = control_id;
     held h{op->name, m.body, policy_of(*op)};
@@ -302,13 +291,20 @@ class journaled_engine_impl final : public call_engine {
     call.op = it->second.operation;
     json::error_code ec;
     json::value body = json::parse(it->second.body, ec);
-    if (body.is_object()) call.data = std::move(body.get_object());
+    if (auto* o = body.if_object()) {
+      if (auto* d = o->if_contains("data"); d && d->is_object())
+        call.data = std::move(d->get_object());
+      if (auto* f = o->if_contains("fixed"); f && f->is_object())
+        call.fixed = std::move(f->get_object());
+    }
     call.request_id = "message-" + std::to_string(id);
     inner_->submit(std::move(call), strand_,
                    [this, id](call_result&& r) { outcome(id, std::move(r)); });
   }
 
-  // On the strand: the result of one send.
+  // On the strand: the result of one send. The outcome is journaled first, and only once it
+  // is durable does the message leave its queue (the next of its key may go): after a crash,
+  // at most the one message per key that was in flight is sent again, never one before it.
   void outcome(std::int64_t id, call_result r) {
     auto it = held_.find(id);
     if (it == held_.end()) return;
@@ -318,8 +314,9 @@ class journaled_engine_impl final : public call_engine {
     const o kind = r.code == call_code::ok   ? o::delivered
                    : op && retryable(*op, r) ? o::retryable_failure
                                              : o::final_failure;
+    const journal::delivery_policy& policy = it->second.policy;
+    const int attempts = queue_.attempts(id);
     const std::int64_t now = wall_ms();
-    const auto verdict = queue_.report(id, kind, it->second.policy, now);
     journal::message_update u;
     u.id = id;
     u.now_ms = now;
@@ -335,18 +332,30 @@ class journaled_engine_impl final : public call_engine {
       if (kind == o::final_failure) {
         failed_.fetch_add(1, std::memory_order_relaxed);
         u.state = message_state::failed;
-      } else if (verdict == journal::delivery_queue::verdict::dead) {
+      } else if (attempts >= policy.max_attempts) {
         dead_.fetch_add(1, std::memory_order_relaxed);
         u.state = message_state::dead;
-      } else {
+      } else {  // as delivery_queue::report will schedule it
         u.state = message_state::queued;
-        u.next_attempt_ms = queue_.next_attempt_ms(id).value_or(now);
+        u.next_attempt_ms = now + journal::delivery_backoff_ms(policy, attempts + 1);
       }
     }
-    if (verdict != journal::delivery_queue::verdict::retry_later &&
-        !(verdict == journal::delivery_queue::verdict::dead && queue_.attempts(id) > 0))
+    auto done = [this, id, kind, now](std::int64_t, std::string) {
+      asio::post(strand_, [this, id, kind, now] { settle(id, kind, now); });
+    };
+    // A full writer queue: the message leaves its queue now; a crash before the outcome is
+    // written sends it again after the restart (it is still `sending` there).
+    if (!journal_->update(std::move(u), done)) settle(id, kind, now);
+  }
+
+  // On the strand, once the outcome is durable: the queue moves on.
+  void settle(std::int64_t id, journal::delivery_queue::outcome kind, std::int64_t now) {
+    auto it = held_.find(id);
+    if (it == held_.end()) return;
+    const auto verdict = queue_.report(id, kind, it->second.policy, now);
+    // Kept while the message stays in its queue (a retry, or a dead one that blocks it).
+    if (verdict != journal::delivery_queue::verdict::retry_later && queue_.attempts(id) == 0)
       held_.erase(id);
-    journal_->update(std::move(u), nullptr);
     schedule();
   }
 

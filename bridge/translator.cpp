@@ -38,6 +38,16 @@ std::optional<call_result> translate_request(const call_request& req,
   if (auto mapped = codecs::map_request(op->request, req.data, gen, out.request); !mapped)
     return make_error_result(call_code::invalid_field, mapped.error().to_string());
   out.key_generated = gen.correlation_generated();
+  // Values fixed when a journaled call was accepted replace what was just generated.
+  for (const auto& kv : req.fixed) {
+    const auto& fields = op->request.fields;
+    const auto it = std::find_if(fields.begin(), fields.end(),
+                                 [&](const codecs::field_spec& f) { return f.name == kv.key(); });
+    if (it == fields.end() || !kv.value().is_string()) continue;  // the profile changed since
+    const auto i = static_cast<std::size_t>(it - fields.begin());
+    out.request.set(i, kv.value().get_string());
+    if (correlation == &*it) out.key_generated = false;
+  }
   // Checked here, so that a value that does not fit its layout is invalid_field (422) whatever
   // the state of the upstreams. A frame whose key the connection assigns is encoded there, once:
   // here only the fields are checked.
