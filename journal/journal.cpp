@@ -177,6 +177,7 @@ struct journal::impl {
   journal_stats counters;  // under queue_mutex (pending is queue.size())
   std::thread writer;
 
+  bool push(change c);  // false: full or closing
   void run();
   std::string apply(change& c, std::int64_t& id);
   std::string apply_update(const message_update& u);
@@ -251,28 +252,23 @@ journal::~journal() {
 }
 
 bool journal::append(new_message m, done_fn done) {
-  {
-    std::lock_guard lock(impl_->queue_mutex);
-    if (impl_->closing || impl_->queue.size() >= impl_->opts.max_pending) {
-      ++impl_->counters.refused;
-      return false;
-    }
-    impl_->queue.push_back({std::move(m), std::move(done)});
-  }
-  impl_->queue_cv.notify_one();
-  return true;
+  return impl_->push({std::move(m), std::move(done)});
 }
 
 bool journal::update(message_update u, done_fn done) {
+  return impl_->push({std::move(u), std::move(done)});
+}
+
+bool journal::impl::push(change c) {
   {
-    std::lock_guard lock(impl_->queue_mutex);
-    if (impl_->closing || impl_->queue.size() >= impl_->opts.max_pending) {
-      ++impl_->counters.refused;
+    std::lock_guard lock(queue_mutex);
+    if (closing || queue.size() >= opts.max_pending) {
+      ++counters.refused;
       return false;
     }
-    impl_->queue.push_back({std::move(u), std::move(done)});
+    queue.push_back(std::move(c));
   }
-  impl_->queue_cv.notify_one();
+  queue_cv.notify_one();
   return true;
 }
 
