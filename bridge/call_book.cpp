@@ -33,6 +33,7 @@ std::unique_ptr<tracked_call> call_book::release(tracked_call* c, time_point now
   } else if (c->at == tracked_call::place::in_flight) {
     if (keyed_) {
       keyed_calls_.erase(c->key);
+      if (c->seq) by_seq_.erase(c->seq);
     } else {
       // Its place stays, empty, until its reply comes (or the connection is replaced).
       for (auto& p : ordered_)
@@ -75,6 +76,11 @@ tracked_call* call_book::next_to_send() {
 call_book::key_check call_book::prepare_key(tracked_call* c) {
   if (!keyed_) return key_check::ok;
   const codecs::operation& op = *c->op;
+  if (!op.request.correlation_constant.empty()) {
+    // One of the operation's messages in flight at a time: its reply is the next of its kind.
+    c->key = op.request.correlation_constant;
+    return keyed_calls_.count(c->key) ? key_check::already_in_flight : key_check::ok;
+  }
   auto idx = op.request.correlation_field;
   if (!idx) return key_check::no_correlation_field;
   codecs::record& rec = c->request();
@@ -99,9 +105,26 @@ call_book::key_check call_book::prepare_key(tracked_call* c) {
 }
 
 call_book::match call_book::match_key(const codecs::message_def& msg, const codecs::record& reply) {
+  if (!msg.correlation_constant.empty()) {
+    key_scratch_ = msg.correlation_constant;
+    auto it = keyed_calls_.find(key_scratch_);
+    if (it != keyed_calls_.end()) return {match::kind::call, it->second};
+    return {};
+  }
   auto idx = msg.correlation_field;
   if (!idx || !reply.has(*idx)) {
     key_scratch_ = "(none)";
+    // A reply without a key may name the sequence number of the message it answers.
+    if (msg.reference_field && reply.has(*msg.reference_field)) {
+      std::uint64_t n = 0;
+      for (char ch : reply.get(*msg.reference_field)) {
+        if (ch < '0' || ch > '9' || n > 1000000000000000000ULL) return {};
+        n = n * 10 + static_cast<std::uint64_t>(ch - '0');
+      }
+      key_scratch_ = "(sequence " + std::string(reply.get(*msg.reference_field)) + ")";
+      auto it = by_seq_.find(n);
+      if (it != by_seq_.end()) return {match::kind::call, it->second};
+    }
     return {};
   }
   key_of(msg, reply, key_scratch_);
@@ -155,6 +178,7 @@ std::vector<std::unique_ptr<tracked_call>> call_book::take_all(bool with_queued,
 void call_book::forget_in_flight() noexcept {
   ordered_.clear();
   keyed_calls_.clear();
+  by_seq_.clear();
 }
 
 void call_book::forget_late_keys() noexcept {

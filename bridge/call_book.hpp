@@ -43,6 +43,7 @@ struct tracked_call {
   std::chrono::steady_clock::time_point deadline;  // the call's own
   std::chrono::steady_clock::time_point sent_at;
   std::uint64_t batch = 0;  // the write batch that carries its frame
+  std::uint64_t seq = 0;    // session.sequence: the number its frame carries (0: none)
 
   // The book's: where it is, and its entries.
   place at = place::none;
@@ -140,6 +141,12 @@ class call_book {
   // forgotten now), or unmatched (key_text() says which key, "(none)" when the reply has none).
   match match_key(const codecs::message_def& msg, const codecs::record& reply);
   const std::string& key_text() const noexcept { return key_scratch_; }
+  // Keyed: the call in flight whose frame carried sequence number n (session.sequence), so that a
+  // reply naming it (msg.reference_field) finds it.
+  void numbered(tracked_call* c, std::uint64_t n) {
+    c->seq = n;
+    if (keyed_ && n) by_seq_[n] = c;
+  }
   // In order: the oldest place is a timed-out call's (its grace is due next).
   bool head_is_late() const noexcept { return !ordered_.empty() && !ordered_.front().call; }
   // Whether place in order is waiting for a timed-out call's reply beyond its grace.
@@ -180,6 +187,7 @@ class call_book {
   deadline_map deadlines_;  // owns every call
   std::list<tracked_call*> queue_;
   std::unordered_map<std::string, tracked_call*> keyed_calls_;
+  std::unordered_map<std::uint64_t, tracked_call*> by_seq_;
   struct ordered_place {
     tracked_call* call;  // null once timed out
     time_point late_until;

@@ -23,7 +23,8 @@ std::optional<call_result> translate_request(const call_request& req,
                  : " that apps may call (the host sends it: it is delivered to the app)"));
   const codecs::field_spec* correlation = nullptr;
   if (profile.correlation.mode == codecs::correlation_mode::field) {
-    if (!op->request.correlation_field || !op->reply.correlation_field)
+    if ((!op->request.correlation_field || !op->reply.correlation_field) &&
+        op->request.correlation_constant.empty())
       return make_error_result(call_code::upstream_protocol_error,
                                "operation \"" + op->name + "\" has no correlation field \"" +
                                    profile.correlation.field + "\"");
@@ -52,13 +53,30 @@ std::optional<call_result> translate_request(const call_request& req,
   // the state of the upstreams. A frame whose key the connection assigns is encoded there, once:
   // here only the fields are checked.
   thread_local codecs::byte_buffer payload;
+  // With session sequence numbers the frame is stamped and encoded as it is written.
   codecs::result<void> encoded =
-      out.key_generated
+      out.key_generated || profile.session.sequence.enabled
           ? codecs::encode_payload(profile, op->request, out.request, payload)
           : codecs::encode_message(profile, op->request, out.request, payload, out.frame);
   if (!encoded) return make_error_result(call_code::invalid_field, encoded.error().to_string());
   out.bundle = std::move(bundle);
   return std::nullopt;
+}
+
+call_result rejection_result(const codecs::operation& op, const codecs::record& reply) {
+  call_result r;
+  r.data = codecs::map_reply(op.reply, reply, false);
+  r.code = call_code::rejected;
+  r.status = op.result.rejected_status;
+  if (op.result.field) r.legacy_code = std::string(reply.get(*op.result.field));
+  if (op.result.message_field) r.message = std::string(reply.get(*op.result.message_field));
+  if (r.message.empty())
+    for (const auto& [code, name] : op.result.code_names)
+      if (code == r.legacy_code) r.message = name;
+  if (r.message.empty())
+    r.message = "the host answered with a " + op.name +
+                (r.legacy_code.empty() ? std::string() : " (code " + r.legacy_code + ")");
+  return r;
 }
 
 call_result reply_result(const codecs::operation& op, const codecs::record& reply) {

@@ -46,6 +46,9 @@ std::optional<call_result> translate_request(const call_request& req,
 
 // The reply half: classification by the operation's result rule and reply mapping.
 call_result reply_result(const codecs::operation& op, const codecs::record& reply);
+// A reply of a session.rejects operation (a FIX Reject) answering a call of another: always
+// rejected, with its result field as the legacy code and its message field as the text.
+call_result rejection_result(const codecs::operation& reject_op, const codecs::record& reply);
 
 // The records of one call for a wire trace (re-encoded later with sensitive fields masked).
 std::shared_ptr<call_trace> make_trace(const mapped_request& call, const codecs::record* reply);

@@ -213,16 +213,21 @@ bool upstream_connection::send(tracked_call* c) {
   const std::size_t before = out_pending_.size();
   // The engine's frame is the one to send unless this connection assigned the key.
   codecs::result<void> encoded;
-  if (c->call && !c->call->frame.empty())
+  std::uint64_t seq = 0;
+  if (c->call && !c->call->frame.empty()) {
     codecs::append(out_pending_, c->call->frame);
-  else
+  } else {
+    seq = stamp(op.request, c->request());
     encoded = codecs::encode_message(*c->bundle->profile, op.request, c->request(), payload_,
                                      out_pending_);
+  }
   if (!encoded) {
+    if (seq) seq_->give_back_to(seq);
     out_pending_.resize(before);
     fail_one(c, call_code::invalid_field, encoded.error().to_string());
     return false;
   }
+  if (seq) book_.numbered(c, seq);
   book_.sent(c, steady::now(), batches_started_ + 1);
   start_write();
   return true;
@@ -372,8 +377,16 @@ void upstream_connection::send_answer(const codecs::operation& op, const codecs:
     return;
   }
   const std::size_t before = out_pending_.size();
-  auto encoded = codecs::encode_message(profile(), op.reply, answer, payload_, out_pending_);
+  const codecs::record* rec = &answer;
+  std::uint64_t seq = 0;
+  if (seq_ && op.reply.sequence_field) {
+    stamped_answer_ = answer;
+    seq = stamp(op.reply, stamped_answer_);
+    rec = &stamped_answer_;
+  }
+  auto encoded = codecs::encode_message(profile(), op.reply, *rec, payload_, out_pending_);
   if (!encoded) {
+    if (seq) seq_->give_back_to(seq);
     out_pending_.resize(before);
     log::warn(
         "peer_request_unanswerable",

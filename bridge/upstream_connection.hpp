@@ -6,6 +6,7 @@
 
 #include "bridge/call_book.hpp"
 #include "bridge/deliver_client.hpp"
+#include "bridge/session_sequence.hpp"
 #include "bridge/upstream_session.hpp"
 #include "bridge/upstream_shared.hpp"
 #include "bridge/upstream_stream.hpp"
@@ -116,6 +117,15 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   bool inbound_full() const noexcept;
   void resume_reading();
 
+  // Session sequence numbers (upstream_connection_sequence.cpp): stamped as frames are encoded
+  // for writing, checked as frames are read, saved before the batch carrying them is written.
+  bool sequenced() const noexcept { return profile().session.sequence.enabled; }
+  std::optional<std::string> open_sequence();
+  // Stamps the next number (and the time fields) into rec; the number, 0 when none.
+  std::uint64_t stamp(const codecs::message_def& msg, codecs::record& rec);
+  void check_sequence(const codecs::decoded_message& d, const codecs::record& rec);
+  void save_sequence();
+
   // Deadlines.
   void arm_timer();
   void on_deadline();
@@ -202,6 +212,11 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   bool writing_ = false;
   std::size_t answer_bytes_pending_ = 0;  // answers to the host's requests not yet in a write
   std::uint64_t batches_started_ = 0;
+
+  std::optional<session_sequence> seq_;  // session.sequence: opened on the first connect
+  std::uint64_t seq_committed_ = 1;      // the next number when the last batch went to the socket
+  bool seq_save_failed_ = false;         // logged once
+  codecs::record stamped_answer_;
 
   codecs::frame_reader reader_;
   codecs::record reply_;

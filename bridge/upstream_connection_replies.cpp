@@ -7,6 +7,8 @@
 #include "codecs/pipeline.hpp"
 #include "codecs/unrecognised.hpp"
 
+#include <algorithm>
+
 namespace dragoman::bridge {
 
 using steady = std::chrono::steady_clock;
@@ -68,6 +70,7 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
     protocol_failure("undecodable reply: " + decoded.error().to_string());
     return;
   }
+  check_sequence(*decoded, reply_);
   if (decoded->is_reply) last_reply_at_ = steady::now();
   if (!decoded->is_reply) {
     ++counters().unsolicited;
@@ -87,6 +90,11 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
       return;
     }
     if (!match_.call) {
+      const auto& consume = profile().session.consume;
+      if (std::find(consume.begin(), consume.end(), decoded->op->index) != consume.end()) {
+        ++counters().unsolicited;  // the peer's own heartbeat, say: nothing to answer
+        return;
+      }
       unmatched(book_.key_text(), decoded->op->name);
       return;
     }
@@ -113,6 +121,20 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
 void upstream_connection::complete_with_reply(tracked_call* c,
                                               const codecs::decoded_message& decoded) {
   auto owned = book_.release(c, steady::now());
+  const auto& rejects = profile().session.rejects;
+  if (decoded.op != owned->op &&
+      std::find(rejects.begin(), rejects.end(), decoded.op->index) != rejects.end()) {
+    // A reject of the protocol's (FIX Reject, BusinessMessageReject) answers this call.
+    if (owned->is_app()) owned->call->written = true;
+    if (!owned->is_app()) {
+      session_.failed(std::move(owned), "answered with a " + decoded.op->name);
+      return;
+    }
+    if (ep_.record_success(owned->probe)) shared_->breaker_closed(ep_);
+    owned->probe = false;
+    end_attempt(std::move(owned), rejection_result(*decoded.op, reply_), false, &reply_);
+    return;
+  }
   if (decoded.op != owned->op) {
     std::string why =
         "the reply is a " + decoded.op->name + " reply, the call was " + owned->op->name;

@@ -47,6 +47,11 @@ void upstream_connection::start_write() {
   if (writing_ || out_pending_.empty() || !writable()) return;
   std::swap(out_pending_, out_writing_);
   answer_bytes_pending_ = 0;
+  if (seq_) {
+    // The numbers this batch carries are kept before the peer can see them.
+    seq_committed_ = seq_->next_out();
+    save_sequence();
+  }
   writing_ = true;
   ++batches_started_;
   counters().bytes_out.fetch_add(out_writing_.size(), std::memory_order_relaxed);
@@ -132,7 +137,9 @@ void upstream_connection::on_read(std::uint64_t epoch, boost::system::error_code
   counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
   last_activity_ = steady::now();
   reader_.commit(n);
-  if (read_frames()) do_read();
+  const bool more = read_frames();
+  save_sequence();
+  if (more) do_read();
 }
 
 // ---- the socket's life --------------------------------------------------------------------------
@@ -263,6 +270,15 @@ void upstream_connection::on_connected() {
   last_reply_at_ = {};
   log::info("connect", {{"endpoint", ep_.name()}, {"connection", gauge_.id()}});
   session_.bind(bundle_, book_.keyed());
+  if (auto err = open_sequence()) {
+    log::error("session_state_unreadable", {{"endpoint", ep_.name()}, {"error", *err}});
+    close_and({close_reason::kind::dropped, *err}, then::reconnect);
+    return;
+  }
+  if (seq_ && !profile().session.sequence.reset_field.empty() && session_.spec().sign_on) {
+    seq_->reset();  // the sign-on says so (FIX ResetSeqNumFlag)
+    seq_committed_ = 1;
+  }
   if (session_.spec().sign_on) {
     state_ = state::signing_on;
     publish();
@@ -344,6 +360,11 @@ void upstream_connection::close_and(const close_reason& r, then next) {
   close_socket();
   heartbeat_timer_.cancel();
   out_pending_.clear();
+  if (seq_) {
+    // Frames never handed to the socket give their numbers back.
+    seq_->give_back_to(seq_committed_);
+    save_sequence();
+  }
   answer_bytes_pending_ = 0;
   if (next == then::stop) {
     state_ = state::stopped;
@@ -466,6 +487,7 @@ void upstream_connection::drain_deadline_passed() {
   if (state_ != state::draining) return;
   // Frames not yet handed to the socket stay unsent: their calls are answered as not sent now.
   out_pending_.clear();
+  if (seq_) seq_->give_back_to(seq_committed_);
   fail_all(call_code::upstream_unavailable,
            "dragoman is draining: no answer from " + ep_.name() + " within the drain timeout",
            true);

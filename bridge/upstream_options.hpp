@@ -56,6 +56,8 @@ struct engine_options {
   // Line-door subscribers (null: no line door); they come before deliver (inbound_dispatch.hpp).
   std::shared_ptr<line_subscriptions> subscriptions;
   std::size_t dedupe_entries = 10000;
+  // --session-state: the profile's session.sequence.state_file (empty: the profile's).
+  std::string session_state;
   // --upstream-listen: the host connects in, on up to listen_connections connections at once.
   std::string upstream_listen;
   std::size_t listen_connections = 4;

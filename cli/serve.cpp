@@ -189,6 +189,8 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "journal-max-pending",
       po::value(&o.journal_max_pending)->default_value(o.journal_max_pending),
       "asynchronous calls waiting for the journal's writer at most; more are answered overloaded")(
+      "session-state", po::value(&e.session_state)->default_value(""),
+      "file keeping the session's sequence numbers (profile session.sequence.state_file)")(
       "admin", po::value(&o.admin)->default_value(""),
       "admin and metrics listener ADDR:PORT (empty: on the HTTP door)")(
       "admin-token", po::value(&o.admin_token)->default_value(""),

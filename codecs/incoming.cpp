@@ -13,6 +13,9 @@ result<decoded_message> decode_incoming(const profile& conn, byte_view payload, 
     auto again = decode_payload(want.prof ? *want.prof : conn, payload, out,
                                 decode_preference::replies_first, want.op);
     if (again && again->is_reply) return again;
+    // The failed attempt wrote into out: read the payload again as what it was.
+    auto first = decode_payload(conn, payload, out, decode_preference::replies_first, decoded->op);
+    if (first) return first;
   }
   return decoded;
 }

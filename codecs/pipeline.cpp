@@ -36,19 +36,6 @@ void append_number(std::string& out, std::uint64_t n, std::uint32_t width) {
   out.append(buf, len);
 }
 
-void format_timestamp(std::string& out, const field_spec& f,
-                      std::chrono::system_clock::time_point now) {
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  if (f.timestamp_utc)
-    gmtime_r(&t, &tm);
-  else
-    localtime_r(&t, &tm);
-  char buf[128];
-  std::size_t n = std::strftime(buf, sizeof buf, f.timestamp_format.c_str(), &tm);
-  out.append(buf, n);
-}
-
 std::string json_type_name(const json::value& v) {
   switch (v.kind()) {
     case json::kind::object:
@@ -390,6 +377,19 @@ reply_outcome classify_reply(const operation& op, const record& reply) {
     for (const auto& [code, name] : op.result.code_names)
       if (code == o.code) o.message = name;
   return o;
+}
+
+void format_timestamp(std::string& out, const field_spec& f,
+                      std::chrono::system_clock::time_point now) {
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  if (f.timestamp_utc)
+    gmtime_r(&t, &tm);
+  else
+    localtime_r(&t, &tm);
+  char buf[128];
+  std::size_t n = std::strftime(buf, sizeof buf, f.timestamp_format.c_str(), &tm);
+  out.append(buf, n);
 }
 
 void build_reply(const operation& op, const record& request, record& reply) {

@@ -49,6 +49,10 @@ class trace_sink {
 result<void> map_request(const message_def& msg, const boost::json::object& fields,
                          generation_context& gen, record& out);
 
+// A timestamp field's value at `now` (its format, UTC or local), appended to out.
+void format_timestamp(std::string& out, const field_spec& f,
+                      std::chrono::system_clock::time_point now);
+
 // record → JSON object. Fields with a `to` name are emitted under it; with all_fields, every
 // present field is emitted (record name where no `to`/`from` is set), as for `decode`.
 // Sensitive values are masked when mask_sensitive is set.

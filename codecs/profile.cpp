@@ -35,6 +35,12 @@ struct compiler {
   profile& out;
   unknown_fields default_unknown = unknown_fields::reject;  // the profile's "unknown_fields"
   std::list<json::object> synthetic_fields;                 // dictionary fields' configs
+  // The operation being compiled: its own "correlation" (field mode), for its messages.
+  struct {
+    enum class kind { profile, operation, none, field } how = kind::profile;
+    std::string field;
+    std::string op_name;
+  } op_correlation;
 
   void compile_field_common(config_object& f, field_spec& spec, std::size_t index) {
     spec.from = f.get_string("from");
@@ -254,10 +260,24 @@ struct compiler {
 
   // Field mode: the key's fields in this message, the generated correlation.field first.
   void compile_correlation(config_object& m, message_def& msg) {
-    msg.correlation_field = msg.index_of(out.correlation.field);
+    using how = decltype(op_correlation.how);
+    if (op_correlation.how == how::operation) {
+      msg.correlation_constant = "\x1e" + op_correlation.op_name;
+      return;
+    }
+    if (op_correlation.how == how::none) {
+      msg.correlation_none = true;
+      return;
+    }
+    const std::string& key_field =
+        op_correlation.how == how::field ? op_correlation.field : out.correlation.field;
+    msg.correlation_field = msg.index_of(key_field);
     if (!msg.correlation_field)
       diag.error(m.child_path("fields"),
-                 "has no field \"" + out.correlation.field + "\" (correlation.field)");
+                 "has no field \"" + key_field + "\" (" +
+                     (op_correlation.how == how::field ? "the operation's correlation.field"
+                                                       : "correlation.field") +
+                     ")");
     else
       msg.correlation_key_fields.push_back(*msg.correlation_field);
     for (const auto& extra : out.correlation.also) {
@@ -284,7 +304,8 @@ struct compiler {
       if (!op.result.field)
         diag.error(r.child_path("field"), "no reply field named \"" + field + "\"");
     }
-    if (const json::array* s = r.get_array("success", true)) {
+    // No "success": every reply is a rejection (a session.rejects operation's).
+    if (const json::array* s = r.get_array("success")) {
       for (std::size_t i = 0; i < s->size(); ++i) {
         auto t = scalar_text((*s)[i]);
         if (!t)
@@ -337,6 +358,7 @@ struct compiler {
     op.idempotent = o.get_bool("idempotent", false);
     op.timeout = std::chrono::milliseconds(o.get_int("timeout_ms", 5000, 1, 3600000));
     const unknown_fields unknown = read_unknown_fields(o, default_unknown);
+    compile_operation_correlation(o, name);
     if (const json::object* req = o.get_object("request", true))
       compile_message(*req, o.child_path("request"), true, unknown, op.request);
     if (const json::object* rep = o.get_object("reply", true)) {
@@ -347,6 +369,32 @@ struct compiler {
     compile_serialize_by(o, op, diag);
     compile_delivery(o, op, diag);
     o.finish();
+  }
+
+  // An operation's "correlation" (field mode only): "operation", "none" or {"field": name}.
+  void compile_operation_correlation(config_object& o, const std::string& name) {
+    using how = decltype(op_correlation.how);
+    op_correlation = {};
+    op_correlation.op_name = name;
+    const json::value* v = o.find("correlation");
+    if (!v) return;
+    const std::string path = o.child_path("correlation");
+    if (out.correlation.mode != correlation_mode::field) {
+      diag.error(path, "applies to correlation mode \"field\" only");
+      return;
+    }
+    if (v->is_string() && v->get_string() == "operation") {
+      op_correlation.how = how::operation;
+    } else if (v->is_string() && v->get_string() == "none") {
+      op_correlation.how = how::none;
+    } else if (v->is_object()) {
+      config_object c(v->get_object(), path, diag);
+      op_correlation.field = c.require_string("field");
+      op_correlation.how = how::field;
+      c.finish();
+    } else {
+      diag.error(path, "must be \"operation\", \"none\" or {\"field\": name}");
+    }
   }
 
   void run() {
@@ -467,6 +515,54 @@ struct compiler {
                                                 out.operations[*s.unrecognised], false, diag);
   }
 
+  // "sequence": {"field", "reference", "stamp_time", "state_file", "reset": {"field", "value"}}.
+  void compile_sequence(const json::object& obj) {
+    config_object qc(obj, "session.sequence", diag);
+    auto& q = out.session.sequence;
+    q.enabled = true;
+    q.field = qc.require_string("field");
+    q.reference = qc.get_string("reference");
+    q.state_file = qc.get_string("state_file");
+    if (const json::array* a = qc.get_array("stamp_time")) {
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        if (!(*a)[i].is_string())
+          diag.error(qc.child_path("stamp_time") + "[" + std::to_string(i) + "]",
+                     "must be a field name");
+        else
+          q.stamp_time.emplace_back((*a)[i].get_string());
+      }
+    }
+    if (const json::object* r = qc.get_object("reset")) {
+      config_object rc(*r, qc.child_path("reset"), diag);
+      q.reset_field = rc.require_string("field");
+      q.reset_value = rc.require_string("value");
+      rc.finish();
+    }
+    qc.finish();
+    if (q.field.empty()) return;
+    bool anywhere = false;
+    for (auto& op : out.operations) {
+      for (message_def* msg : {&op.request, &op.reply}) {
+        msg->sequence_field = msg->index_of(q.field);
+        anywhere = anywhere || msg->sequence_field.has_value();
+        if (!q.reference.empty()) msg->reference_field = msg->index_of(q.reference);
+        if (!q.reset_field.empty()) msg->reset_field = msg->index_of(q.reset_field);
+        msg->stamp_time_fields.clear();
+        for (const auto& name : q.stamp_time) {
+          // Only where the field is generated: a reply read from the peer has its own.
+          auto idx = msg->index_of(name);
+          if (idx && msg->fields[*idx].generate == generator_kind::timestamp)
+            msg->stamp_time_fields.push_back(*idx);
+        }
+      }
+    }
+    if (!anywhere) diag.error(qc.child_path("field"), "no message has a field \"" + q.field + "\"");
+    if (!q.reset_field.empty() && out.session.sign_on &&
+        !out.operations[*out.session.sign_on].request.reset_field)
+      diag.error(qc.child_path("reset") + ".field",
+                 "the sign-on request has no field \"" + q.reset_field + "\"");
+  }
+
   void compile_session(const json::object& obj) {
     config_object sc(obj, "session", diag);
     session_spec& s = out.session;
@@ -498,13 +594,18 @@ struct compiler {
       return true;
     };
     names("answer", s.answer);
+    names("consume", s.consume);
+    names("rejects", s.rejects);
     if (const json::object* u = sc.get_object("unrecognised")) compile_unrecognised(*u);
+    if (const json::object* q = sc.get_object("sequence")) compile_sequence(*q);
     std::vector<std::size_t> internal;
     if (!names("internal", internal)) {
       // By default every operation the session uses is ours alone.
       for (auto idx : {s.sign_on, s.sign_off, s.echo, s.unrecognised})
         if (idx) internal.push_back(*idx);
       internal.insert(internal.end(), s.answer.begin(), s.answer.end());
+      internal.insert(internal.end(), s.consume.begin(), s.consume.end());
+      internal.insert(internal.end(), s.rejects.begin(), s.rejects.end());
     }
     for (auto idx : internal) out.operations[idx].internal = true;
     if (heartbeat && *heartbeat > 0 && !s.echo)
@@ -552,7 +653,7 @@ compile_output compile_profile(std::string_view text) {
   auto p = std::make_shared<profile>();
   p->source = std::move(v.get_object());
   diagnostics diag;
-  compiler c{diag, p->source, *p, unknown_fields::reject, {}};
+  compiler c{diag, p->source, *p, unknown_fields::reject, {}, {}};
   c.run();
   if (!diag.ok()) {
     result.errors = diag.errors();

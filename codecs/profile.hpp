@@ -82,6 +82,18 @@ struct message_def {
   std::vector<std::pair<std::size_t, std::string>> match;  // field index → constant to recognise it
   std::optional<std::size_t> correlation_field;            // the generated part of the key
   std::vector<std::size_t> correlation_key_fields;         // every part, correlation_field first
+  // An operation's own correlation (its "correlation"): "operation" gives every message of it
+  // this one key (one in flight per connection: a sign-on's reply is the next of its kind);
+  // "none": no key at all (a session reject, found by the sequence number it refers to).
+  std::string correlation_constant;
+  bool correlation_none = false;
+  // session.sequence: the field stamped with the connection's next outgoing number (and checked
+  // on what is read), the field that refers to the number of a message it answers, the sign-on's
+  // reset flag and the timestamps written again at write time. Absent: none.
+  std::optional<std::size_t> sequence_field;
+  std::optional<std::size_t> reference_field;
+  std::optional<std::size_t> reset_field;
+  std::vector<std::size_t> stamp_time_fields;
 
   std::optional<std::size_t> index_of(std::string_view field_name) const noexcept;
   // The entry for an app's name, or null.
@@ -221,6 +233,24 @@ struct session_spec {
   // protocol's negative answer (HL7 ACK AR, ISO 8583 response code 30). Absent: not answered.
   std::optional<std::size_t> unrecognised;
   std::vector<reply_value> unrecognised_reply;
+
+  // "sequence": every message dragoman writes carries the connection's next outgoing number in
+  // `field`, stamped at write time; the peer's numbers are checked; both kept in state_file.
+  struct sequence_spec {
+    bool enabled = false;
+    std::string field;                    // e.g. msg_seq_num (FIX 34)
+    std::string reference;                // a reply field naming the number it answers (FIX 45)
+    std::vector<std::string> stamp_time;  // timestamp fields generated again at write time
+    std::string state_file;               // empty: kept in memory only
+    std::string reset_field;  // non-empty: every sign-on restarts both numbers at 1 and carries
+    std::string reset_value;  // this value in reset_field (FIX 141=Y)
+  } sequence;
+  // Operations whose replies also come unasked (FIX's own Heartbeats): such a reply that answers
+  // no message of ours is taken silently.
+  std::vector<std::size_t> consume;
+  // Operations whose replies may answer a call of any operation (FIX Reject, BusinessMessageReject,
+  // OrderCancelReject): the call is rejected with the code of their result field.
+  std::vector<std::size_t> rejects;
 
   bool signs_on() const noexcept { return sign_on.has_value(); }
 };

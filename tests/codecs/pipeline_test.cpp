@@ -281,7 +281,8 @@ BOOST_AUTO_TEST_CASE(shipped_profiles_round_trip) {
             for (std::size_t i = 0; i < msg->fields.size(); ++i)
               r.set(i, msg->fields[i].constant ? *msg->fields[i].constant : sample_value(*msg, i));
             for (const auto& [idx, value] : msg->match) r.set(idx, value);
-            if (op.result.field) r.set(*op.result.field, op.result.success.front());
+            if (op.result.field && !op.result.success.empty())
+              r.set(*op.result.field, op.result.success.front());
           }
           byte_buffer payload, first, second;
           auto e1 = encode_message(*p, *msg, r, payload, first);

@@ -1,0 +1,84 @@
+// One upstream connection, its session sequence numbers (session.sequence): each frame written
+// carries the next outgoing number, stamped as it is encoded for writing; the peer's numbers are
+// checked as frames are read; both are saved in the state file before a batch is written.
+#include "bridge/log.hpp"
+#include "bridge/upstream_connection.hpp"
+#include "codecs/pipeline.hpp"
+
+#include <charconv>
+
+namespace dragoman::bridge {
+
+// The state file of this connection: the profile's state_file for the pool's first connection,
+// with ".<connection id>" appended for the others.
+std::optional<std::string> upstream_connection::open_sequence() {
+  if (!sequenced() || seq_) return std::nullopt;
+  std::string path = options().session_state.empty() ? profile().session.sequence.state_file
+                                                     : options().session_state;
+  if (!path.empty() && gauge_.id() != 1) path += "." + std::to_string(gauge_.id());
+  seq_.emplace(path);
+  if (auto err = seq_->load()) {
+    seq_.reset();
+    return err;
+  }
+  seq_committed_ = seq_->next_out();
+  log::info("session_sequence", {{"endpoint", ep_.name()},
+                                 {"connection", gauge_.id()},
+                                 {"next_out", seq_->next_out()},
+                                 {"next_in", seq_->next_in()},
+                                 {"state_file", path}});
+  return std::nullopt;
+}
+
+std::uint64_t upstream_connection::stamp(const codecs::message_def& msg, codecs::record& rec) {
+  if (!seq_ || !msg.sequence_field) return 0;
+  const std::uint64_t n = seq_->take_out();
+  rec.set(*msg.sequence_field, std::to_string(n));
+  if (msg.reset_field) rec.set(*msg.reset_field, profile().session.sequence.reset_value);
+  if (!msg.stamp_time_fields.empty()) {
+    const auto now = std::chrono::system_clock::now();
+    for (std::size_t idx : msg.stamp_time_fields) {
+      rec.slot(idx).clear();
+      codecs::format_timestamp(rec.slot(idx), msg.fields[idx], now);
+      rec.set_present(idx);
+    }
+  }
+  return n;
+}
+
+void upstream_connection::check_sequence(const codecs::decoded_message& d,
+                                         const codecs::record& rec) {
+  if (!seq_ || !d.msg || !d.msg->sequence_field || !rec.has(*d.msg->sequence_field)) return;
+  const std::string_view text = rec.get(*d.msg->sequence_field);
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n == 0) {
+    log::warn("sequence_invalid", {{"endpoint", ep_.name()},
+                                   {"connection", gauge_.id()},
+                                   {"operation", d.op->name},
+                                   {"value", std::string(text)}});
+    return;
+  }
+  const auto r = seq_->received(n);
+  if (r.what == session_sequence::check::in_order) return;
+  log::warn(r.what == session_sequence::check::gap ? "sequence_gap" : "sequence_too_low",
+            {{"endpoint", ep_.name()},
+             {"connection", gauge_.id()},
+             {"operation", d.op->name},
+             {"expected", r.expected},
+             {"received", n}});
+}
+
+void upstream_connection::save_sequence() {
+  if (!seq_) return;
+  if (auto err = seq_->save()) {
+    if (!seq_save_failed_)
+      log::error("session_state_unwritable",
+                 {{"endpoint", ep_.name()}, {"connection", gauge_.id()}, {"error", *err}});
+    seq_save_failed_ = true;
+    return;
+  }
+  seq_save_failed_ = false;
+}
+
+}  // namespace dragoman::bridge
