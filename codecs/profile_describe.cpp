@@ -105,6 +105,20 @@ json::object profile::describe() const {
     if (op.internal) internal.emplace_back(op.name);
   sess["internal"] = std::move(internal);
   if (session.unrecognised) sess["unrecognised"] = {{"reply_with", op_name(session.unrecognised)}};
+  auto op_names = [&](const std::vector<std::size_t>& idx) {
+    json::array a;
+    for (auto i : idx) a.emplace_back(operations[i].name);
+    return a;
+  };
+  if (!session.consume.empty()) sess["consume"] = op_names(session.consume);
+  if (!session.rejects.empty()) sess["rejects"] = op_names(session.rejects);
+  if (session.sequence.enabled) {
+    const auto& q = session.sequence;
+    json::object seq{{"field", q.field}, {"state_file", q.state_file}};
+    if (!q.reference.empty()) seq["reference"] = q.reference;
+    if (!q.reset_field.empty()) seq["reset"] = {{"field", q.reset_field}, {"value", q.reset_value}};
+    sess["sequence"] = std::move(seq);
+  }
   o["session"] = std::move(sess);
   json::object ops;
   for (const auto& op : operations) {
