@@ -260,3 +260,55 @@ BOOST_AUTO_TEST_CASE(the_profile_limits_the_calls_in_flight_of_a_keyed_connectio
   BOOST_TEST(!f.book.can_send());
   BOOST_TEST(f.book.pipelined());
 }
+
+// profiles/fix44.json: the Logon is keyed by its operation (one in flight, its reply the next
+// Logon), and a Reject with no ClOrdID finds the call whose frame carried its RefSeqNum.
+BOOST_AUTO_TEST_CASE(keyed_by_operation_and_by_the_sequence_number_referred_to) {
+  auto compiled = codecs::load_profile(DRAGOMAN_SOURCE_DIR "/profiles/fix44.json");
+  BOOST_REQUIRE(compiled.compiled);
+  auto bundle = std::make_shared<bridge::profile_bundle>(compiled.compiled);
+  const auto& p = *bundle->profile;
+  std::atomic<std::size_t> queued{0};
+  call_book book({8, 8, 2000ms}, &queued);
+  book.set_mode(p.correlation.mode);
+  manual_clock clock;
+  auto message = [&](const char* op_name) {
+    auto t = std::make_unique<tracked_call>();
+    t->what = tracked_call::kind::echo;  // a session message: no app call behind it
+    t->bundle = bundle;
+    t->op = p.find_operation(op_name);
+    t->own_request.reset(t->op->request.fields.size());
+    t->deadline = clock.now + 1000ms;
+    return book.adopt(std::move(t), clock.now + 1000ms);
+  };
+  tracked_call* logon = message("logon");
+  BOOST_TEST((book.prepare_key(logon) == call_book::key_check::ok));
+  book.sent(logon, clock.now, 1);
+  tracked_call* again = message("logon");
+  BOOST_TEST((book.prepare_key(again) == call_book::key_check::already_in_flight));
+  codecs::record reply;
+  const auto& logon_op = *p.find_operation("logon");
+  reply.reset(logon_op.reply.fields.size());
+  auto m = book.match_key(logon_op.reply, reply);
+  BOOST_TEST((m.what == call_book::match::kind::call && m.call == logon));
+
+  tracked_call* order = message("new_order_single");
+  const auto& nos = *order->op;
+  order->own_request.set(*nos.request.index_of("cl_ord_id"), "ORD1");
+  BOOST_TEST((book.prepare_key(order) == call_book::key_check::ok));
+  book.numbered(order, 7);
+  book.sent(order, clock.now, 2);
+  const auto& reject = *p.find_operation("reject");
+  codecs::record rej;
+  rej.reset(reject.reply.fields.size());
+  rej.set(*reject.reply.index_of("ref_seq_num"), "8");
+  m = book.match_key(reject.reply, rej);
+  BOOST_TEST((m.what == call_book::match::kind::unmatched));
+  BOOST_TEST(book.key_text() == "(sequence 8)");
+  rej.set(*reject.reply.index_of("ref_seq_num"), "7");
+  m = book.match_key(reject.reply, rej);
+  BOOST_TEST((m.what == call_book::match::kind::call && m.call == order));
+  book.release(order, clock.now);  // answered: its number refers to nothing any more
+  m = book.match_key(reject.reply, rej);
+  BOOST_TEST((m.what == call_book::match::kind::unmatched));
+}
