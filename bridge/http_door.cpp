@@ -390,26 +390,29 @@ class http_session : public door_session<http_session, http_door::shared> {
       return answer_problem(m, "method_not_allowed", 405, "use GET", "GET");
     if (door_guard* g = shared_->options.guard) {
       std::string client;
-      if (auto refused = g->authenticate_http(req.authorization, client_, client)) {
-        static const std::vector<std::pair<std::string, std::string>> bearer{
-            {"WWW-Authenticate", "Bearer"}};
-        std::string& body = body_scratch();
-        append_json(body, make_problem(*refused, m.request_id));
-        answer res;
-        res.status = refused->status;
-        res.content_type = "application/problem+json";
-        res.body = body;
-        res.headers = &bearer;
-        return send(m, res);
-      }
+      if (auto refused = g->authenticate_http(req.authorization, client_, client))
+        return answer_object(m, refused->status, make_problem(*refused, m.request_id),
+                             bearer_challenge());
     }
     message_answer a = shared_->engine.read_message(id);
+    answer_object(m, a.status, a.body);
+  }
+
+  static const std::vector<std::pair<std::string, std::string>>* bearer_challenge() {
+    static const std::vector<std::pair<std::string, std::string>> h{{"WWW-Authenticate", "Bearer"}};
+    return &h;
+  }
+
+  // An answer of the door's own from a JSON object: application/json below 300, else a problem.
+  void answer_object(const request_meta& m, int status, const boost::json::object& o,
+                     const std::vector<std::pair<std::string, std::string>>* headers = nullptr) {
     std::string& body = body_scratch();
-    append_json(body, a.body);
+    append_json(body, o);
     answer res;
-    res.status = a.status;
-    res.content_type = a.status == 200 ? "application/json" : "application/problem+json";
+    res.status = status;
+    res.content_type = status < 300 ? "application/json" : "application/problem+json";
     res.body = body;
+    res.headers = headers;
     send(m, res);
   }
 
@@ -483,9 +486,7 @@ class http_session : public door_session<http_session, http_door::shared> {
       res.status = answer_status(r);
       res.content_type = "application/problem+json";
       append_json(body, make_problem(r, info.meta.request_id));
-      static const std::vector<std::pair<std::string, std::string>> bearer{
-          {"WWW-Authenticate", "Bearer"}};
-      if (r.code == call_code::unauthenticated) res.headers = &bearer;
+      if (r.code == call_code::unauthenticated) res.headers = bearer_challenge();
     }
     res.body = body;
     res.attempts = r.attempts;

@@ -428,7 +428,7 @@ struct compiler {
       for (const auto& kv : *ops) compile_operation(std::string(kv.key()), kv.value());
     }
     check_upstream_pacing(out, diag);
-    if (const json::object* s = r.get_object("session")) compile_session(*s);
+    if (const json::object* s = r.get_object("session")) compile_session(*s, out, diag);
     r.finish();
   }
 
@@ -473,96 +473,6 @@ struct compiler {
       diag.error(cc.child_path("field"), "is required when mode is \"field\"");
     }
     cc.finish();
-  }
-
-  // An operation named by the session section; its request must be buildable without the app
-  // (every required field has a value, a default or a generator).
-  std::optional<std::size_t> session_operation(config_object& sc, std::string_view key,
-                                               bool built_by_us) {
-    auto name = sc.get_optional_string(key);
-    if (!name) return std::nullopt;
-    std::string path = sc.child_path(key);
-    auto it = std::find_if(out.operations.begin(), out.operations.end(),
-                           [&](const operation& op) { return op.name == *name; });
-    if (it == out.operations.end()) {
-      diag.error(path, "no operation named \"" + *name + "\"");
-      return std::nullopt;
-    }
-    if (built_by_us) {
-      for (const auto& f : it->request.fields)
-        if (f.required && !f.constant && !f.default_value && f.generate == generator_kind::none)
-          diag.error(path, "operation \"" + *name + "\" requires field \"" +
-                               std::string(f.request_name()) +
-                               "\", which a session message cannot supply: give it a value or "
-                               "a default");
-    }
-    return static_cast<std::size_t>(it - out.operations.begin());
-  }
-
-  // "unrecognised": {"reply_with": op, "reply": {field: value | {"from": field, "add": N}}}.
-  void compile_unrecognised(const json::object& obj) {
-    config_object uc(obj, "session.unrecognised", diag);
-    session_spec& s = out.session;
-    if (!uc.has("reply_with")) {
-      uc.accept("reply_with");
-      diag.error(uc.child_path("reply_with"), "is required (the operation that answers)");
-    }
-    s.unrecognised = session_operation(uc, "reply_with", false);
-    const json::object* values = uc.get_object("reply");
-    uc.finish();
-    if (!values || !s.unrecognised) return;
-    s.unrecognised_reply = compile_reply_values(*values, uc.child_path("reply"),
-                                                out.operations[*s.unrecognised], false, diag);
-  }
-
-  void compile_session(const json::object& obj) {
-    config_object sc(obj, "session", diag);
-    session_spec& s = out.session;
-    s.sign_on = session_operation(sc, "sign_on", true);
-    s.sign_off = session_operation(sc, "sign_off", true);
-    s.echo = session_operation(sc, "echo", true);
-    const auto heartbeat = sc.get_optional_int("heartbeat_interval_ms", 0, 86400000);
-    s.heartbeat_interval = std::chrono::milliseconds(heartbeat.value_or(30000));
-    std::int64_t echo_default = s.echo ? out.operations[*s.echo].timeout.count() : 5000;
-    s.echo_timeout =
-        std::chrono::milliseconds(sc.get_int("echo_timeout_ms", echo_default, 1, 3600000));
-    auto names = [&](std::string_view key, std::vector<std::size_t>& into) -> bool {
-      const json::array* a = sc.get_array(key);
-      if (!a) return false;
-      for (std::size_t i = 0; i < a->size(); ++i) {
-        std::string path = sc.child_path(key) + "[" + std::to_string(i) + "]";
-        if (!(*a)[i].is_string()) {
-          diag.error(path, "must be an operation name");
-          continue;
-        }
-        std::string_view n = (*a)[i].get_string();
-        auto it = std::find_if(out.operations.begin(), out.operations.end(),
-                               [&](const operation& op) { return op.name == n; });
-        if (it == out.operations.end())
-          diag.error(path, "no operation named \"" + std::string(n) + "\"");
-        else
-          into.push_back(static_cast<std::size_t>(it - out.operations.begin()));
-      }
-      return true;
-    };
-    names("answer", s.answer);
-    names("consume", s.consume);
-    names("rejects", s.rejects);
-    if (const json::object* u = sc.get_object("unrecognised")) compile_unrecognised(*u);
-    if (const json::object* q = sc.get_object("sequence")) compile_sequence(*q, out, diag);
-    std::vector<std::size_t> internal;
-    if (!names("internal", internal)) {
-      // By default every operation the session uses is ours alone.
-      for (auto idx : {s.sign_on, s.sign_off, s.echo, s.unrecognised})
-        if (idx) internal.push_back(*idx);
-      internal.insert(internal.end(), s.answer.begin(), s.answer.end());
-      internal.insert(internal.end(), s.consume.begin(), s.consume.end());
-      internal.insert(internal.end(), s.rejects.begin(), s.rejects.end());
-    }
-    for (auto idx : internal) out.operations[idx].internal = true;
-    if (heartbeat && *heartbeat > 0 && !s.echo)
-      diag.error(sc.child_path("heartbeat_interval_ms"), "needs \"echo\" (the message to send)");
-    sc.finish();
   }
 };
 

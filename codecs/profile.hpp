@@ -289,8 +289,9 @@ void compile_upstream(const boost::json::object& obj, profile& out, diagnostics&
 void check_upstream_pacing(const profile& out, diagnostics& diag);
 // An operation's "serialize_by" (request field names) into op.serialize_by.
 void compile_serialize_by(config_object& o, operation& op, diagnostics& diag);
-// The session's "sequence" into out.session.sequence and the messages' sequence fields, once the
-// operations are compiled (profile_sequence.cpp).
+// The "session" section into out.session, once the operations are compiled (profile_session.cpp);
+// its "sequence" into out.session.sequence and the messages' sequence fields.
+void compile_session(const boost::json::object& obj, profile& out, diagnostics& diag);
 void compile_sequence(const boost::json::object& obj, profile& out, diagnostics& diag);
 // An operation's "delivery" into op.delivery (profile_delivery.cpp).
 void compile_delivery(config_object& o, operation& op, diagnostics& diag);
