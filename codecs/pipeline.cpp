@@ -407,6 +407,13 @@ void build_reply(const operation& op, const record& request, record& reply) {
       reply.set(i, match->second);
       continue;
     }
+    if (f.generate == generator_kind::timestamp) {  // the reply's own time (an ACK's MSH-7)
+      std::string& slot = reply.slot(i);
+      slot.clear();
+      format_timestamp(slot, f, std::chrono::system_clock::now());
+      reply.set_present(i);
+      continue;
+    }
     if (auto j = op.request.index_of(f.name); j && request.has(*j)) {
       reply.set(i, request.get(*j));
       continue;

@@ -103,8 +103,9 @@ struct reply_outcome {
 reply_outcome classify_reply(const operation& op, const record& reply);
 
 // The plain answer to a request of op, as a well-behaved peer builds it: each reply field takes
-// its constant or match value, else the same-named request field (so the correlation key comes
-// back), else, for the result rule's field, the first success code; other fields stay absent.
+// its constant or match value, a generated timestamp the time now (the reply's own, as an ACK's
+// MSH-7), else the same-named request field (so the correlation key comes back), else, for the
+// result rule's field, the first success code; other fields stay absent.
 // The simulator builds on it; the bridge uses it to answer the peer's own echo requests.
 void build_reply(const operation& op, const record& request, record& reply);
 

@@ -6,6 +6,7 @@
 #include "codecs/pipeline.hpp"
 #include "codecs/unrecognised.hpp"
 
+#include <ctime>
 #include <string>
 
 using namespace dragoman::codecs;
@@ -382,6 +383,14 @@ BOOST_AUTO_TEST_CASE(an_unknown_event_names_the_closest_failed_match) {
              R"(got "A03"))");
 }
 
+static std::string utc_now_hl7() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  return std::string(buf, std::strftime(buf, sizeof buf, "%Y%m%d%H%M%S", &tm));
+}
+
 // The profile's negative answer (session.unrecognised): ACK AR to the sender, MSA-2 its control
 // id, MSH-9.2 its event, MSA-3 and ERR-3 saying why (HL7 v2.5 table 0357, code 200).
 BOOST_AUTO_TEST_CASE(an_unknown_message_is_answered_with_ack_ar) {
@@ -390,15 +399,23 @@ BOOST_AUTO_TEST_CASE(an_unknown_message_is_answered_with_ack_ar) {
       "MSH|^~\\&|LAB|FAC|DRAGOMAN|SIDECAR|20260101120000||ADT^A03|MSG00043|P|2.5\r"
       "EVN|A03|20260101120000\r";
   record request, reply;
+  const std::string before = utc_now_hl7();
   const operation* op = answer_unrecognised(p, as_bytes(payload), request, reply);
+  const std::string after = utc_now_hl7();
   BOOST_TEST_REQUIRE(op);
   BOOST_TEST(op->name == "unsupported");
   BOOST_TEST(op->internal);
+  const auto time_index = op->reply.index_of("ack_time");  // the ACK's own time
+  BOOST_TEST_REQUIRE(time_index.has_value());
+  const std::string ack_time(reply.get(*time_index));
+  BOOST_TEST((before <= ack_time && ack_time <= after),
+             ack_time << " not in " << before << ".." << after);
+  reply.set(*time_index, "20260102030405");
   byte_buffer scratch, frame;
   auto enc = encode_message(p, op->reply, reply, scratch, frame);
   BOOST_TEST_REQUIRE(enc.has_value(), (enc ? "" : enc.error().to_string()));
   BOOST_TEST(unframe(std::string(as_chars(frame))) ==
-             "MSH|^~\\&|DRAGOMAN|SIDECAR|LAB|FAC|||ACK^A03|MSG00043|P|2.5\r"
+             "MSH|^~\\&|DRAGOMAN|SIDECAR|LAB|FAC|20260102030405||ACK^A03|MSG00043|P|2.5\r"
              "MSA|AR|MSG00043|unsupported message type or event\r"
              "ERR|||200^Unsupported message type^HL70357|E\r");
 
@@ -436,12 +453,22 @@ BOOST_AUTO_TEST_CASE(an_inbound_admit_is_answered_from_the_profile) {
   BOOST_TEST(request.get(op.inbound.dedupe_key.front()) == "MSG001");
 
   record reply;
+  const std::string before = utc_now_hl7();
   build_reply(op, request, reply);
+  const std::string after = utc_now_hl7();
+  // MSH-7 is the ACK's own time (not the message's), UTC to the second.
+  const auto time_index = op.reply.index_of("ack_time");
+  BOOST_TEST_REQUIRE(time_index.has_value());
+  const std::string ack_time(reply.get(*time_index));
+  BOOST_TEST(ack_time.size() == 14u);
+  BOOST_TEST((before <= ack_time && ack_time <= after),
+             ack_time << " not in " << before << ".." << after);
+  reply.set(*time_index, "20260102030405");  // fixed, to compare the bytes below
   apply_reply_values(op.inbound.reply, request, {}, reply);
   byte_buffer scratch, frame;
   BOOST_TEST_REQUIRE(encode_message(p, op.reply, reply, scratch, frame).has_value());
   BOOST_TEST(unframe(std::string(as_chars(frame))) ==
-             "MSH|^~\\&|LAB|ELSEWHERE|ADT1|GOOD HEALTH|||ACK^A01|MSG001|P|2.3\r"
+             "MSH|^~\\&|LAB|ELSEWHERE|ADT1|GOOD HEALTH|20260102030405||ACK^A01|MSG001|P|2.3\r"
              "MSA|AA|MSG001\r"
              "ERR\r");  // the profile's ACK lists ERR: written, empty, as the simulator does
 
@@ -450,7 +477,7 @@ BOOST_AUTO_TEST_CASE(an_inbound_admit_is_answered_from_the_profile) {
   frame.clear();
   BOOST_TEST_REQUIRE(encode_message(p, op.reply, reply, scratch, frame).has_value());
   BOOST_TEST(unframe(std::string(as_chars(frame))) ==
-             "MSH|^~\\&|LAB|ELSEWHERE|ADT1|GOOD HEALTH|||ACK^A01|MSG001|P|2.3\r"
+             "MSH|^~\\&|LAB|ELSEWHERE|ADT1|GOOD HEALTH|20260102030405||ACK^A01|MSG001|P|2.3\r"
              "MSA|AE|MSG001|locked\\F\\try later\r"
              "ERR|||207^locked\\F\\try later^HL70357|E\r");
 }

@@ -8,6 +8,7 @@
 #
 # Env: DRAGOMAN (the binary), DRAGOMAN_SOURCE_DIR (the repository). Prints one line per check and
 # "N passed, N failed" last; exits non-zero when a check fails.
+import calendar
 import json
 import os
 import socket
@@ -160,6 +161,10 @@ def delivered_once_checks():
         check("ACK goes back to the sender (MSH-3..6 swapped), ACK^A01, version echoed",
               h[2:6] == ["LAB", "ELSEWHERE", "ADT1", "GOOD HEALTH HOSPITAL"] and
               h[8] == "ACK^A01" and h[11] == "2.3", repr(a))
+        stamp = h[6] if len(h[6]) == 14 and h[6].isdigit() else None
+        age = time.time() - calendar.timegm(time.strptime(stamp, "%Y%m%d%H%M%S")) if stamp else None
+        check("the ACK's MSH-7 is its own time (UTC, YYYYMMDDHHMMSS), not the message's",
+              age is not None and -5 < age < 120, repr(a))
         got = app.ops()
         ops = sorted(o[0] for o in got)
         check("each message delivered once, to URL/{op}",
