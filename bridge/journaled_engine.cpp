@@ -94,8 +94,10 @@ std::string key_value(const json::object& data, std::string_view path) {
 class journaled_engine_impl final : public call_engine {
  public:
   journaled_engine_impl(std::unique_ptr<call_engine> inner, std::unique_ptr<journal::journal> j,
-                        std::shared_ptr<const codecs::profile> profile, asio::any_io_executor ex)
-      : strand_(asio::make_strand(ex)),
+                        std::shared_ptr<const codecs::profile> profile, asio::any_io_executor ex,
+                        std::size_t max_unfinished)
+      : max_unfinished_(max_unfinished),
+        strand_(asio::make_strand(ex)),
         timer_(strand_),
         profile_(std::move(profile)),
         inner_(std::move(inner)),
@@ -132,12 +134,19 @@ class journaled_engine_impl final : public call_engine {
   json::object stats() const override {
     json::object o = inner_->stats();
     const auto s = journal_->stats();
-    json::object j{{"appends", s.appends},           {"commits", s.commits},
-                   {"refused", s.refused},           {"failed_statements", s.failed_statements},
-                   {"pending", s.pending},           {"accepted", accepted_.load()},
-                   {"delivered", delivered_.load()}, {"failed", failed_.load()},
-                   {"dead", dead_.load()},           {"expired", expired_.load()},
-                   {"retries", retries_.load()}};
+    json::object j{{"appends", s.appends},
+                   {"commits", s.commits},
+                   {"refused", s.refused},
+                   {"failed_statements", s.failed_statements},
+                   {"pending", s.pending},
+                   {"accepted", accepted_.load()},
+                   {"delivered", delivered_.load()},
+                   {"failed", failed_.load()},
+                   {"dead", dead_.load()},
+                   {"expired", expired_.load()},
+                   {"retries", retries_.load()},
+                   {"refused_full", refused_full_.load()},
+                   {"unfinished", unfinished_.load()}};
     const std::int64_t now = wall_ms();
     json::object depth, oldest;
     for (auto st : {message_state::queued, message_state::sending, message_state::dead}) {
@@ -192,6 +201,16 @@ class journaled_engine_impl final : public call_engine {
                          make_error_result(call_code::unknown_operation,
                                            "the profile has no operation \"" + req.op + "\""));
     }
+    // Every unfinished message is held in memory until its outcome: their number is bounded.
+    if (unfinished_.fetch_add(1, std::memory_order_relaxed) >= max_unfinished_) {
+      unfinished_.fetch_sub(1, std::memory_order_relaxed);
+      refused_full_.fetch_add(1, std::memory_order_relaxed);
+      return post_result(
+          caller, std::move(done),
+          make_error_result(call_code::overloaded,
+                            "the journal holds its maximum of " + std::to_string(max_unfinished_) +
+                                " undelivered messages (--journal-max-queued)"));
+    }
     journal::new_message m;
     m.operation = op->name;
     if (op->delivery.order == codecs::delivery_spec::ordering::per_key)
@@ -207,6 +226,7 @@ class journaled_engine_impl final : public call_engine {
         std::move(m), [this, caller, done = std::move(done), h = std::move(h), created,
                        key = std::move(key)](std::int64_t id, std::string error) mutable {
           if (!error.empty()) {
+            unfinished_.fetch_sub(1, std::memory_order_relaxed);
             log::error("journal_append_failed", {{"error", error}});
             return post_result(caller, std::move(done),
                                make_error_result(call_code::overloaded,
@@ -228,6 +248,7 @@ class journaled_engine_impl final : public call_engine {
           post_result(caller, std::move(done), std::move(r));
         });
     if (!queued) {
+      unfinished_.fetch_sub(1, std::memory_order_relaxed);
       post_result(caller, std::move(done),
                   make_error_result(call_code::overloaded,
                                     "the journal holds its maximum of unwritten messages"));
@@ -245,6 +266,7 @@ class journaled_engine_impl final : public call_engine {
         journal::delivery_policy policy = op ? policy_of(*op) : journal::delivery_policy{};
         queue_.add(m.id, policy, m.order_key, m.attempts, m.next_attempt_ms, m.created_ms);
         held_.emplace(m.id, held{m.operation, std::move(m.body), policy});
+        unfinished_.fetch_add(1, std::memory_order_relaxed);
       }
       if (!left.empty()) log::info("journal_recovered", {{"messages", left.size()}});
       schedule();
@@ -265,7 +287,7 @@ class journaled_engine_impl final : public call_engine {
       u.error = json::serialize(
           make_problem("expired", 410, "its time to live passed before it could be delivered"));
       journal_->update(std::move(u), nullptr);
-      held_.erase(id);
+      release(id);
     }
     for (std::int64_t id : due.send) send(id, now);
     timer_.cancel();
@@ -355,8 +377,13 @@ class journaled_engine_impl final : public call_engine {
     const auto verdict = queue_.report(id, kind, it->second.policy, now);
     // Kept while the message stays in its queue (a retry, or a dead one that blocks it).
     if (verdict != journal::delivery_queue::verdict::retry_later && queue_.attempts(id) == 0)
-      held_.erase(id);
+      release(id);
     schedule();
+  }
+
+  // On the strand: a message leaves memory (its outcome is final, or it is moved aside).
+  void release(std::int64_t id) {
+    if (held_.erase(id) != 0) unfinished_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   static json::object describe(const journal::message& m) {
@@ -379,6 +406,8 @@ class journaled_engine_impl final : public call_engine {
     return o;
   }
 
+  const std::size_t max_unfinished_;
+  std::atomic<std::size_t> unfinished_{0};  // held_'s size, and accepts on their way into it
   asio::strand<asio::any_io_executor> strand_;
   asio::steady_timer timer_;
   mutable std::mutex profile_mutex_;
@@ -387,7 +416,7 @@ class journaled_engine_impl final : public call_engine {
   std::unordered_map<std::int64_t, held> held_;  // on strand_: bodies of queued messages
   std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> accepted_{0}, delivered_{0}, failed_{0}, dead_{0}, expired_{0},
-      retries_{0};
+      retries_{0}, refused_full_{0};
   std::unique_ptr<call_engine> inner_;         // its results post to strand_: destroyed before it
   std::unique_ptr<journal::journal> journal_;  // its writer posts to strand_: joined first
 };
@@ -425,6 +454,10 @@ void render_journal_stats(prom_writer& w, const json::object& stats) {
       {"refused", "dragoman_journal_refused_total", "counter",
        "Changes refused because the journal's writer queue was full."},
       {"pending", "dragoman_journal_pending", "gauge", "Changes waiting for the journal's writer."},
+      {"refused_full", "dragoman_journal_refused_full_total", "counter",
+       "Asynchronous calls refused because --journal-max-queued messages were undelivered."},
+      {"unfinished", "dragoman_journal_unfinished", "gauge",
+       "Journaled messages not yet finished (queued, sending, waiting to retry), held in memory."},
   };
   for (const row& r : rows) {
     w.family(r.name, r.type, r.help);
@@ -446,9 +479,11 @@ void render_journal_stats(prom_writer& w, const json::object& stats) {
 std::unique_ptr<call_engine> make_journaled_engine(std::unique_ptr<call_engine> inner,
                                                    std::unique_ptr<journal::journal> journal,
                                                    std::shared_ptr<const codecs::profile> profile,
-                                                   asio::any_io_executor executor) {
+                                                   asio::any_io_executor executor,
+                                                   std::size_t max_unfinished) {
   return std::make_unique<journaled_engine_impl>(std::move(inner), std::move(journal),
-                                                 std::move(profile), std::move(executor));
+                                                 std::move(profile), std::move(executor),
+                                                 max_unfinished);
 }
 
 }  // namespace dragoman::bridge

@@ -21,11 +21,13 @@ class prom_writer;
 void render_journal_stats(prom_writer& w, const boost::json::object& stats);
 
 // Takes over `inner` and `journal`; delivery runs on `executor` (one strand). start() loads what
-// the journal holds unfinished and begins delivering it.
+// the journal holds unfinished and begins delivering it. At most `max_unfinished` messages are
+// accepted and not yet finished (each is held in memory until then); more are answered overloaded.
 class journaled_engine;
 std::unique_ptr<call_engine> make_journaled_engine(std::unique_ptr<call_engine> inner,
                                                    std::unique_ptr<journal::journal> journal,
                                                    std::shared_ptr<const codecs::profile> profile,
-                                                   boost::asio::any_io_executor executor);
+                                                   boost::asio::any_io_executor executor,
+                                                   std::size_t max_unfinished);
 
 }  // namespace dragoman::bridge

@@ -198,7 +198,7 @@ class server {
       jo.synchronous_full = options_.journal_sync_full;
       jo.max_pending = options_.journal_max_pending;
       engine_ = make_journaled_engine(std::move(engine_), journal::journal::open(jo), profile_,
-                                      pool_.next().get_executor());
+                                      pool_.next().get_executor(), options_.journal_max_queued);
     }
     load_guard();
     call_metrics_.add_operations(*profile_);

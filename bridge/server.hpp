@@ -36,6 +36,9 @@ struct server_options {
   std::string journal;
   bool journal_sync_full = true;
   std::size_t journal_max_pending = 10000;
+  // Asynchronous messages accepted and not yet finished at most (each held in memory until its
+  // outcome); more are answered overloaded.
+  std::size_t journal_max_queued = 100000;
   // Client authentication and policy on the HTTP and line doors (docs/door-auth.md).
   std::string door_tokens;  // --door-tokens FILE: `client-name token` a line
   std::string policy;       // --policy FILE: operations and rate per client

@@ -189,6 +189,9 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "journal-max-pending",
       po::value(&o.journal_max_pending)->default_value(o.journal_max_pending),
       "asynchronous calls waiting for the journal's writer at most; more are answered overloaded")(
+      "journal-max-queued", po::value(&o.journal_max_queued)->default_value(o.journal_max_queued),
+      "asynchronous messages accepted and not yet delivered (or finally failed) at most; more are "
+      "answered overloaded")(
       "session-state", po::value(&e.session_state)->default_value(""),
       "file keeping the session's sequence numbers (profile session.sequence.state_file)")(
       "admin", po::value(&o.admin)->default_value(""),
@@ -245,6 +248,7 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
     throw usage_error("--journal-sync must be full or normal, not \"" + ms.journal_sync + "\"");
   o.journal_sync_full = ms.journal_sync == "full";
   if (o.journal_max_pending == 0) throw usage_error("--journal-max-pending must be > 0");
+  if (o.journal_max_queued == 0) throw usage_error("--journal-max-queued must be > 0");
   if (!ms.deliver.empty()) {
     if (std::string why = bridge::parse_deliver_url(ms.deliver, e.deliver); !why.empty())
       throw usage_error(why);

@@ -5,6 +5,7 @@ kill -9 and delivered after the restart with the STAN it was given when accepted
 import os
 import shutil
 import signal
+import socket
 import stat
 import tempfile
 import time
@@ -180,6 +181,31 @@ try:
           "Preference-Applied" not in headers, f"{status} {body} {headers}")
     status, text = get(ev3["http"], "/v1/messages/1")
     check("and there are no messages to read", status == 404 and "--journal" in text, text)
+
+    # Unfinished messages are bounded: with the host unreachable, the third is refused at once.
+    plain.stop()
+    gone = socket.socket()
+    gone.bind(("127.0.0.1", 0))
+    dead_port = gone.getsockname()[1]
+    gone.close()
+    bounded, ev4 = serve(PROFILE, [f"127.0.0.1:{dead_port}"],
+                         ["--upstream-connections", "1", "--journal", os.path.join(work, "bounded.db"),
+                          "--journal-max-queued", "2"])
+    started.append(bounded)
+    answers = [post(ev4["http"], "purchase", {**CARD, "amount": "000000000100"}, ASYNC)
+               for _ in range(3)]
+    check("with --journal-max-queued 2 and the host unreachable, two are accepted",
+          [a[0] for a in answers[:2]] == [202, 202], repr(answers))
+    status, body, headers = answers[2]
+    check("the third is 503 overloaded, saying which bound, with Retry-After",
+          status == 503 and body.get("code") == "overloaded" and
+          "--journal-max-queued" in body.get("detail", "") and "Retry-After" in headers,
+          f"{status} {body} {headers}")
+    status, metrics = get(ev4["http"], "/metrics")
+    check("metrics show the unfinished messages and the refusal",
+          "dragoman_journal_unfinished 2" in metrics and
+          "dragoman_journal_refused_full_total 1" in metrics, metrics[-2500:])
+    bounded.stop()
 
     # A journal that cannot be opened stops the start with the reason.
     p = Process([DRAGOMAN, "serve", "--profile", PROFILE, "--http", "127.0.0.1:0", "--line", "",
