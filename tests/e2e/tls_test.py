@@ -27,6 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from certs import CertDir  # noqa: E402
 from harness import DRAGOMAN, SRC, Checks, Process, get, post, wait_port  # noqa: E402
 
 PROFILE = os.path.join(SRC, "profiles", "acme-core.json")
@@ -37,36 +38,14 @@ if not OPENSSL or not STUNNEL:
     sys.exit(77)
 
 TMP = tempfile.mkdtemp(prefix="dragoman-tls-")
+
+certs = CertDir(TMP, OPENSSL)
+ossl, path, make_ca, make_leaf = certs.ossl, certs.path, certs.make_ca, certs.make_leaf
 check = Checks()
 procs = []
 
 
 # ---- certificates -------------------------------------------------------------------------------
-
-def ossl(*args, cwd=TMP):
-    r = subprocess.run([OPENSSL, *args], cwd=cwd, capture_output=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("openssl %s: %s" % (" ".join(args), r.stderr.decode(errors="replace")))
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def make_ca(name):
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", name + ".key", "-out", name + ".crt", "-days", "30", "-subj", "/CN=" + name)
-
-
-def make_leaf(name, ca, san, usage="serverAuth"):
-    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
-    with open(path(name + ".ext"), "w") as f:
-        if san:
-            f.write("subjectAltName=%s\n" % san)
-        f.write("extendedKeyUsage=%s\n" % usage)
-    ossl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
-         "-CAcreateserial", "-days", "10", "-out", name + ".crt", "-extfile", name + ".ext")
 
 
 def make_expired_leaf(name, ca, san):
