@@ -43,6 +43,16 @@ std::string admin::metrics_text() const {
   const boost::json::object stats = engine_.stats();
   render_engine_stats(w, stats);
   render_journal_stats(w, stats);
+  if (const auto* keys = stats.if_contains("idempotency_keys")) {  // bridge/idempotency.hpp
+    w.family("dragoman_idempotency_keys", "gauge",
+             "Idempotency-Key values held in memory (in flight or answered within the window).");
+    w.sample("dragoman_idempotency_keys", {}, keys->is_number() ? keys->to_number<double>() : 0.0);
+    const auto* replays = stats.if_contains("idempotency_replays");
+    w.family("dragoman_idempotency_replays_total", "counter",
+             "Calls answered with the first answer of their Idempotency-Key, not sent again.");
+    w.sample("dragoman_idempotency_replays_total", {},
+             replays && replays->is_number() ? replays->to_number<double>() : 0.0);
+  }
   std::vector<std::function<void(prom_writer&)>> sources;
   {
     std::lock_guard lock(mutex_);
@@ -69,7 +79,7 @@ json::object admin::upstreams_json() const {
 }
 
 admin_answer admin::handle(std::string_view method, std::string_view path,
-                           std::string_view authorization) const {
+                           std::string_view authorization, std::string_view query) const {
   admin_answer a;
   auto problem = [&](std::string_view code, int status, std::string_view detail) {
     a.status = status;
@@ -81,6 +91,18 @@ admin_answer admin::handle(std::string_view method, std::string_view path,
   if (!token_.empty() && !bearer_matches(authorization, token_)) {
     problem("unauthorized", 401, "admin endpoints need Authorization: Bearer <--admin-token>");
     a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"dragoman\"");
+    return a;
+  }
+  constexpr std::string_view messages = "/admin/messages";
+  if (path.starts_with(messages) &&
+      (path.size() == messages.size() || path[messages.size()] == '/')) {
+    message_answer m = engine_.admin_messages(method, path.substr(messages.size()), query);
+    a.status = m.status;
+    a.content_type = m.status < 300 ? "application/json" : "application/problem+json";
+    if (m.status == 405)
+      a.headers.emplace_back(
+          "Allow", path.ends_with("/retry") || path.ends_with("/discard") ? "POST" : "GET");
+    a.body = json::serialize(m.body);
     return a;
   }
   if (method != "GET") {
@@ -111,7 +133,7 @@ admin_answer admin::handle(std::string_view method, std::string_view path,
   }
   problem("not_found", 404,
           "no such admin path: " + std::string(path) +
-              " (try /admin/profile, /admin/upstreams, /admin/openapi.json)");
+              " (try /admin/profile, /admin/upstreams, /admin/messages, /admin/openapi.json)");
   return a;
 }
 

@@ -41,11 +41,12 @@ class admin {
 
   // True for the paths handle() answers: /metrics and /admin/...
   static bool is_admin_path(std::string_view path) noexcept;
-  // The answer for an admin path (GET only; 405 otherwise; 401 without the token when one is set;
-  // 404 for an unknown /admin/ path). method is "GET", "POST", ...; authorization is the
-  // Authorization header's value ("" when absent).
+  // The answer for an admin path (GET only but for /admin/messages/{id}/retry and /discard; 405
+  // otherwise; 401 without the token when one is set; 404 for an unknown /admin/ path). method is
+  // "GET", "POST", ...; authorization is the Authorization header's value ("" when absent); query
+  // the target's part after '?' (/admin/messages takes filters).
   admin_answer handle(std::string_view method, std::string_view path,
-                      std::string_view authorization) const;
+                      std::string_view authorization, std::string_view query = {}) const;
 
   std::string metrics_text() const;
   boost::json::object profile_json() const;

@@ -77,4 +77,9 @@ message_answer call_engine::read_message(std::string_view id) const {
                                 ": serve keeps messages only with a journal (--journal PATH)")};
 }
 
+message_answer call_engine::admin_messages(std::string_view, std::string_view, std::string_view) {
+  return {404, make_problem("not_found", 404,
+                            "serve keeps messages only with a journal (--journal PATH)")};
+}
+
 }  // namespace dragoman::bridge

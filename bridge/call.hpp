@@ -38,7 +38,9 @@ namespace dragoman::bridge {
   X(upstream_protocol_error, 502, false, "Upstream protocol error") \
   X(unauthenticated, 401, false, "Unauthenticated")                 \
   X(forbidden, 403, false, "Forbidden")                             \
-  X(rate_limited, 429, true, "Rate limited")
+  X(rate_limited, 429, true, "Rate limited")                        \
+  X(idempotency_key_reused, 422, false, "Idempotency key reused")   \
+  X(in_progress, 409, false, "In progress")
 
 enum class call_code {
 #define DRAGOMAN_CALL_CODE_ENUM(name, status, retry, title) name,
@@ -79,6 +81,9 @@ struct call_request {
   // numbers, times, the correlation key): a journaled call is sent with those it was given when
   // accepted, on every attempt (call_engine::prepare).
   boost::json::object fixed = {};
+  // Idempotency-Key (HTTP) or "idempotency_key" (line), already scoped by the door to the
+  // caller's identity; empty: none (bridge/idempotency.hpp).
+  std::string idempotency_key = {};
 };
 
 // What a wire trace of one call needs: the profile the call used and its records (the trace
@@ -108,6 +113,8 @@ struct call_result {
   // An asynchronous call accepted into the journal: where its state is read
   // ("/v1/messages/{id}"), answered 202 with data {"id","state"}.
   std::string location;
+  // The answer of an earlier call with the same idempotency key, given again (no wire message).
+  bool replayed = false;
 };
 
 // A message of the journal as GET /v1/messages/{id} answers it.
@@ -157,6 +164,11 @@ class call_engine {
   }
   // A message of the journal by id (GET /v1/messages/{id}); 404 without a journal.
   virtual message_answer read_message(std::string_view id) const;
+  // The operators' view of the journal (/admin/messages, docs/journal.md): method, the path after
+  // "/admin/messages" ("", "/{id}", "/{id}/retry", ...) and the query string; 404 without a
+  // journal. The admin endpoints check the admin token before they ask.
+  virtual message_answer admin_messages(std::string_view method, std::string_view rest,
+                                        std::string_view query);
   // New calls use the new profile; connections and calls in flight are kept.
   virtual void reload(std::shared_ptr<const codecs::profile>) {}
   // Stop taking calls; calls in flight may finish until deadline, then get

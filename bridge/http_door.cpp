@@ -4,6 +4,7 @@
 #include "bridge/http_door.hpp"
 
 #include "bridge/admin.hpp"
+#include "bridge/idempotency.hpp"
 #include "bridge/door_guard.hpp"
 #include "bridge/http_request_parser.hpp"
 #include "bridge/metrics.hpp"
@@ -334,7 +335,11 @@ class http_session : public door_session<http_session, http_door::shared> {
     if (admin::is_admin_path(target)) {
       const admin* a = shared_->options.admin_endpoints;
       if (!a) return not_found(m, target);
-      admin_answer aa = a->handle(req.method_string(), target, req.authorization);
+      const auto q = std::string_view(req.target).find('?');
+      admin_answer aa =
+          a->handle(req.method_string(), target, req.authorization,
+                    q == std::string_view::npos ? std::string_view()
+                                                : std::string_view(req.target).substr(q + 1));
       answer res;
       res.status = aa.status;
       res.content_type = aa.content_type;
@@ -461,6 +466,15 @@ class http_session : public door_session<http_session, http_door::shared> {
                       .timeout = req.timeout,
                       .trace = info.trace,
                       .async = req.respond_async};
+    if (req.idempotency_key_given) {
+      auto key = parse_idempotency_key(req.idempotency_key);
+      if (!key) {
+        return on_result(info, door_error(call_code::bad_request,
+                                          "Idempotency-Key must be 1 to 255 visible ASCII "
+                                          "characters, bare or in double quotes"));
+      }
+      call.idempotency_key = scoped_idempotency_key(info.client, *key);
+    }
     shared_->engine.submit(std::move(call), socket_.get_executor(),
                            [self = shared_from_this(), info = std::move(info)](call_result&& r) {
                              self->on_result(info, std::move(r));
@@ -487,6 +501,11 @@ class http_session : public door_session<http_session, http_door::shared> {
       res.content_type = "application/problem+json";
       append_json(body, make_problem(r, info.meta.request_id));
       if (r.code == call_code::unauthenticated) res.headers = bearer_challenge();
+    }
+    if (r.replayed) {  // the first answer of this Idempotency-Key, given again
+      if (res.headers && res.headers != &accepted) accepted = *res.headers;
+      accepted.emplace_back("Idempotent-Replayed", "true");
+      res.headers = &accepted;
     }
     res.body = body;
     res.attempts = r.attempts;

@@ -79,6 +79,8 @@ class http_request_parser final : public boost::beast::http::basic_parser<true> 
   bool authorization_given = false;
   std::string authorization;
   bool respond_async = false;  // Prefer: respond-async
+  bool idempotency_key_given = false;
+  std::string idempotency_key;  // the first Idempotency-Key field's value, as sent
 
  private:
   // Whether a Prefer value lists the preference `token` (case-insensitive, parameters ignored).
@@ -134,6 +136,10 @@ class http_request_parser final : public boost::beast::http::basic_parser<true> 
       // RFC 7240: a list of preferences; respond-async is the one the door honours.
       if (prefers_token(std::string_view(value.data(), value.size()), "respond-async"))
         respond_async = true;
+    } else if (name_is(name, "Idempotency-Key")) {
+      if (idempotency_key_given) return;
+      idempotency_key_given = true;
+      idempotency_key.assign(value.data(), value.size());
     } else if (name_is(name, "X-Dragoman-Trace")) {
       if (!trace_seen_) trace = value == "1";
       trace_seen_ = true;

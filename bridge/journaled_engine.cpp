@@ -2,7 +2,9 @@
 // outcomes, the message's state for GET /v1/messages/{id}, recovery at start.
 #include "bridge/journaled_engine.hpp"
 
+#include "bridge/admin_messages.hpp"
 #include "bridge/call_handoff.hpp"
+#include "bridge/idempotency.hpp"
 #include "bridge/log.hpp"
 #include "bridge/problem.hpp"
 #include "bridge/prom_writer.hpp"
@@ -102,7 +104,15 @@ class journaled_engine_impl final : public call_engine {
         profile_(std::move(profile)),
         inner_(std::move(inner)),
         journal_(std::move(j)) {
+    admin_ = std::make_unique<message_admin>(
+        *journal_, [this] { return this->profile(); },
+        [this](const journal::message& m) { requeue(m); }, [this](std::int64_t id) { forget(id); });
     start();
+  }
+
+  message_answer admin_messages(std::string_view method, std::string_view rest,
+                                std::string_view query) override {
+    return admin_->handle(method, rest, query, wall_ms());
   }
 
   void submit(call_request req, asio::any_io_executor caller, call_handler done) override {
@@ -145,6 +155,8 @@ class journaled_engine_impl final : public call_engine {
                    {"dead", dead_.load()},
                    {"expired", expired_.load()},
                    {"retries", retries_.load()},
+                   {"operator_retries", operator_retries_.load()},
+                   {"discarded", discarded_.load()},
                    {"refused_full", refused_full_.load()},
                    {"unfinished", unfinished_.load()}};
     const std::int64_t now = wall_ms();
@@ -201,6 +213,14 @@ class journaled_engine_impl final : public call_engine {
                          make_error_result(call_code::unknown_operation,
                                            "the profile has no operation \"" + req.op + "\""));
     }
+    journal::new_message m;
+    if (!req.idempotency_key.empty()) {  // kept with the message: a restart remembers it
+      std::string fingerprint = idempotency_fingerprint(req.op, req.data);
+      if (auto prior = journal_->find_idempotency_key(req.idempotency_key))
+        return post_result(caller, std::move(done), replay(*prior, fingerprint));
+      m.idempotency_key = req.idempotency_key;
+      m.body_hash = std::move(fingerprint);
+    }
     // Every unfinished message is held in memory until its outcome: their number is bounded.
     if (unfinished_.fetch_add(1, std::memory_order_relaxed) >= max_unfinished_) {
       unfinished_.fetch_sub(1, std::memory_order_relaxed);
@@ -211,13 +231,13 @@ class journaled_engine_impl final : public call_engine {
                             "the journal holds its maximum of " + std::to_string(max_unfinished_) +
                                 " undelivered messages (--journal-max-queued)"));
     }
-    journal::new_message m;
     m.operation = op->name;
     if (op->delivery.order == codecs::delivery_spec::ordering::per_key)
       m.order_key = key_value(req.data, op->delivery.key);
     // The app's fields and the values fixed now: {"data": {...}, "fixed": {...}}.
     m.body = json::serialize(json::object{{"data", req.data}, {"fixed", std::move(pinned)}});
     m.now_ms = wall_ms();
+    m.expires_ms = op->delivery.ttl.count() > 0 ? m.now_ms + op->delivery.ttl.count() : 0;
     m.control_id = control_id;
     held h{op->name, m.body, policy_of(*op)};
     const std::int64_t created = m.now_ms;
@@ -233,11 +253,7 @@ class journaled_engine_impl final : public call_engine {
                                                  "the journal could not store the message"));
           }
           accepted_.fetch_add(1, std::memory_order_relaxed);
-          call_result r;
-          r.code = call_code::ok;
-          r.status = 202;
-          r.location = "/v1/messages/" + std::to_string(id);
-          r.data = {{"id", std::to_string(id)}, {"state", "queued"}, {"location", r.location}};
+          call_result r = accepted_result(id);
           // Added in id order (the writer calls back in commit order), so queues keep it.
           asio::post(strand_,
                      [this, id, h = std::move(h), created, key = std::move(key)]() mutable {
@@ -255,16 +271,51 @@ class journaled_engine_impl final : public call_engine {
     }
   }
 
-  // At start: every unfinished message back in its queue, in id order, attempts kept.
+  static call_result accepted_result(std::int64_t id) {
+    call_result r;
+    r.code = call_code::ok;
+    r.status = 202;
+    r.location = "/v1/messages/" + std::to_string(id);
+    r.data = {{"id", std::to_string(id)}, {"state", "queued"}, {"location", r.location}};
+    return r;
+  }
+
+  // A key the journal holds already: the first 202 again, or the key's reuse for another call.
+  static call_result replay(const journal::message& prior, const std::string& fingerprint) {
+    if (prior.body_hash != fingerprint) {
+      return make_error_result(call_code::idempotency_key_reused,
+                               "this Idempotency-Key was used with another operation or body");
+    }
+    call_result r = accepted_result(prior.id);
+    r.replayed = true;
+    return r;
+  }
+
+  // At start: every unfinished message back in its queue, in id order, attempts kept; and the
+  // dead messages an ordered queue waits behind (on_dead "wait") back at its head, still dead.
   void start() {
     auto left = journal_->unfinished();
     auto p = profile();
+    for (std::int64_t after = 0;;) {
+      auto dead = journal_->list(message_state::dead, 1000, after);
+      for (auto& m : dead) {
+        const codecs::operation* op = p->find_operation(m.operation);
+        if (m.dir == journal::direction::outbound && op && op->delivery.dead_blocks_queue &&
+            op->delivery.order != codecs::delivery_spec::ordering::parallel)
+          left.push_back(std::move(m));
+      }
+      if (dead.size() < 1000) break;
+      after = dead.back().id;
+    }
+    std::sort(left.begin(), left.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     asio::post(strand_, [this, left = std::move(left), p]() mutable {
       for (auto& m : left) {
         if (m.dir != journal::direction::outbound) continue;
         const codecs::operation* op = p->find_operation(m.operation);
         journal::delivery_policy policy = op ? policy_of(*op) : journal::delivery_policy{};
-        queue_.add(m.id, policy, m.order_key, m.attempts, m.next_attempt_ms, m.created_ms);
+        queue_.add(m.id, policy, m.order_key, m.attempts, m.next_attempt_ms, m.created_ms,
+                   m.expires_ms != 0 ? std::optional<std::int64_t>(m.expires_ms) : std::nullopt);
+        if (m.state == message_state::dead) queue_.hold_dead(m.id);
         held_.emplace(m.id, held{m.operation, std::move(m.body), policy});
         unfinished_.fetch_add(1, std::memory_order_relaxed);
       }
@@ -386,6 +437,34 @@ class journaled_engine_impl final : public call_engine {
     if (held_.erase(id) != 0) unfinished_.fetch_sub(1, std::memory_order_relaxed);
   }
 
+  // An operator's retry, once durable (called on the writer thread, in commit order): a dead
+  // message its queue waited behind goes again from its head; any other goes to the back of its
+  // queue (or is due now, parallel). It is held again, beyond --journal-max-queued if need be:
+  // the operator asked for it.
+  void requeue(const journal::message& m) {
+    operator_retries_.fetch_add(1, std::memory_order_relaxed);
+    asio::post(strand_, [this, m] {
+      auto p = profile();
+      const codecs::operation* op = p->find_operation(m.operation);
+      journal::delivery_policy policy = op ? policy_of(*op) : journal::delivery_policy{};
+      if (!queue_.revive(m.id, m.next_attempt_ms, policy) && !held_.contains(m.id)) {
+        queue_.add(m.id, policy, m.order_key, 0, m.next_attempt_ms, m.created_ms, m.expires_ms);
+        held_.emplace(m.id, held{m.operation, m.body, policy});
+        unfinished_.fetch_add(1, std::memory_order_relaxed);
+      }
+      schedule();
+    });
+  }
+
+  // An operator's discard, once durable: a queue waiting behind the message goes on.
+  void forget(std::int64_t id) {
+    discarded_.fetch_add(1, std::memory_order_relaxed);
+    asio::post(strand_, [this, id] {
+      if (queue_.remove(id)) release(id);
+      schedule();
+    });
+  }
+
   static json::object describe(const journal::message& m) {
     json::object o{{"id", std::to_string(m.id)},           {"operation", m.operation},
                    {"state", journal::to_string(m.state)}, {"attempts", m.attempts},
@@ -416,8 +495,9 @@ class journaled_engine_impl final : public call_engine {
   std::unordered_map<std::int64_t, held> held_;  // on strand_: bodies of queued messages
   std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> accepted_{0}, delivered_{0}, failed_{0}, dead_{0}, expired_{0},
-      retries_{0}, refused_full_{0};
+      retries_{0}, operator_retries_{0}, discarded_{0}, refused_full_{0};
   std::unique_ptr<call_engine> inner_;         // its results post to strand_: destroyed before it
+  std::unique_ptr<message_admin> admin_;       // its callbacks run on journal_'s writer
   std::unique_ptr<journal::journal> journal_;  // its writer posts to strand_: joined first
 };
 
@@ -447,6 +527,10 @@ void render_journal_stats(prom_writer& w, const json::object& stats) {
        "Journaled messages whose time to live passed before they were sent."},
       {"retries", "dragoman_journal_retries_total", "counter",
        "Sends of journaled messages after their first."},
+      {"operator_retries", "dragoman_journal_operator_retries_total", "counter",
+       "Messages an operator sent again (POST /admin/messages/{id}/retry)."},
+      {"discarded", "dragoman_journal_discarded_total", "counter",
+       "Dead messages an operator discarded (POST /admin/messages/{id}/discard)."},
       {"appends", "dragoman_journal_appends_total", "counter", "Messages written to the journal."},
       {"commits", "dragoman_journal_commits_total", "counter",
        "Journal transactions (each one fsync with --journal-sync full): commits / appends is "

@@ -1,6 +1,8 @@
 // The line front door: newline-delimited JSON calls over TCP, answered in completion order.
 #include "bridge/line_door.hpp"
 
+#include "bridge/idempotency.hpp"
+
 #include "bridge/door_guard.hpp"
 #include "bridge/line_splitter.hpp"
 #include "bridge/line_subscriber.hpp"
@@ -201,6 +203,15 @@ class line_session : public door_session<line_session, line_door::shared> {
         return call_answer(std::move(info),
                            door_error(call_code::bad_request, "async must be true or false"));
       req.async = a->get_bool();
+    }
+    if (auto* k = o.if_contains("idempotency_key"); k && !k->is_null()) {
+      auto key = k->is_string() ? parse_idempotency_key(k->get_string()) : std::nullopt;
+      if (!key)
+        return call_answer(std::move(info),
+                           door_error(call_code::bad_request,
+                                      "idempotency_key must be a string of 1 to 255 visible "
+                                      "ASCII characters"));
+      req.idempotency_key = scoped_idempotency_key(client_, *key);
     }
     if (auto* t = o.if_contains("timeout_ms"); t && !t->is_null()) {
       std::int64_t ms = 0;

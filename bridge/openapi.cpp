@@ -347,6 +347,16 @@ json::object components() {
            {"retry_after_seconds", {{"type", "integer"}, {"minimum", 0}}},
            {"data", {{"type", "object"}, {"description", "rejected: the reply's fields"}}}}}};
   json::object parameters{
+      {"Idempotency-Key",
+       {{"name", "Idempotency-Key"},
+        {"in", "header"},
+        {"required", false},
+        {"description",
+         "the same key and body again (same caller, within --idempotency-window-ms) gets the "
+         "first answer again, marked Idempotent-Replayed: true, without a second wire message; "
+         "another body: 422 idempotency_key_reused; the first still in flight: 409 in_progress "
+         "(docs/idempotency.md)"},
+        {"schema", {{"type", "string"}, {"minLength", 1}, {"maxLength", 257}}}}},
       {"Request-Timeout",
        {{"name", "Request-Timeout"},
         {"in", "header"},
@@ -411,7 +421,8 @@ json::object components() {
         {"operation", {{"type", "string"}}},
         {"state",
          {{"type", "string"},
-          {"enum", json::array{"queued", "sending", "delivered", "failed", "expired", "dead"}}}},
+          {"enum", json::array{"queued", "sending", "delivered", "failed", "expired", "dead",
+                               "discarded"}}}},
         {"attempts", {{"type", "integer"}, {"minimum", 0}}},
         {"created_at", {{"type", "string"}, {"format", "date-time"}}},
         {"updated_at", {{"type", "string"}, {"format", "date-time"}}},
@@ -513,10 +524,14 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
                                       codes_with_status(429), nullptr);
   std::vector<std::string> unprocessable{"invalid_field"};
   if (op.result.field && !rejection_in_200) unprocessable.emplace_back("rejected");
+  unprocessable.emplace_back("idempotency_key_reused");
   responses["422"] = problem_response(
       "invalid_field: a field is missing or does not fit (detail names it); rejected: the host "
-      "said no (legacy_code, data)",
+      "said no (legacy_code, data); idempotency_key_reused: the Idempotency-Key came with another "
+      "body before",
       unprocessable, rejection_in_200 ? nullptr : &rejected_data);
+  responses["409"] = problem_response("Idempotency-Key: the first call with this key is in flight",
+                                      codes_with_status(409), nullptr);
   responses["502"] = problem_response("the host answered what the profile cannot read",
                                       codes_with_status(502), nullptr);
   responses["503"] =
@@ -531,7 +546,8 @@ json::object operation_item(const codecs::operation& op, json::object& schemas) 
       {"tags", json::array{"operations"}},
       {"parameters",
        json::array{ref("parameters", "Request-Timeout"), ref("parameters", "X-Request-Id"),
-                   ref("parameters", "Prefer"), ref("parameters", "X-Dragoman-Trace")}},
+                   ref("parameters", "Prefer"), ref("parameters", "X-Dragoman-Trace"),
+                   ref("parameters", "Idempotency-Key")}},
       // No requirement, or a bearer token: which one is the deployment's choice.
       {"security", json::array{json::object{}, json::object{{"bearer", json::array{}}}}},
       {"requestBody",

@@ -136,6 +136,7 @@ void append_line_answer(std::string& out, const boost::json::value& id, const ca
   }
   out.append(R"(,"attempts":)");
   append_number(out, r.attempts);
+  if (r.replayed) out.append(R"(,"replayed":true)");
   out.append("}\n");
 }
 

@@ -8,6 +8,7 @@
 #include "bridge/door_tls.hpp"
 #include "bridge/host_port.hpp"
 #include "bridge/http_door.hpp"
+#include "bridge/idempotency.hpp"
 #include "bridge/journaled_engine.hpp"
 #include "bridge/line_door.hpp"
 #include "bridge/line_subscriptions.hpp"
@@ -200,6 +201,7 @@ class server {
       engine_ = make_journaled_engine(std::move(engine_), journal::journal::open(jo), profile_,
                                       pool_.next().get_executor(), options_.journal_max_queued);
     }
+    engine_ = make_idempotent_engine(std::move(engine_), options_.idempotency);
     load_guard();
     call_metrics_.add_operations(*profile_);
     admin_ = std::make_unique<admin>(*engine_, call_metrics_, profile_, options_.admin_token);

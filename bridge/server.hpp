@@ -2,6 +2,7 @@
 #pragma once
 
 #include "bridge/engine.hpp"
+#include "bridge/idempotency.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -39,6 +40,8 @@ struct server_options {
   // Asynchronous messages accepted and not yet finished at most (each held in memory until its
   // outcome); more are answered overloaded.
   std::size_t journal_max_queued = 100000;
+  // Idempotency-Key: answers kept in memory (count, window); docs/idempotency.md.
+  idempotency_options idempotency;
   // Client authentication and policy on the HTTP and line doors (docs/door-auth.md).
   std::string door_tokens;  // --door-tokens FILE: `client-name token` a line
   std::string policy;       // --policy FILE: operations and rate per client

@@ -48,6 +48,7 @@ struct millisecond_flags {
   std::size_t deliver_timeout = 5000;
   std::string deliver;
   std::string journal_sync = "full";
+  std::size_t idempotency_window = 86400000;
 };
 
 // The --tls* flags; empty strings: the profile's upstream.tls (or the default).
@@ -192,6 +193,11 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
       "journal-max-queued", po::value(&o.journal_max_queued)->default_value(o.journal_max_queued),
       "asynchronous messages accepted and not yet delivered (or finally failed) at most; more are "
       "answered overloaded")(
+      "idempotency-keys", po::value(&o.idempotency.max_keys)->default_value(o.idempotency.max_keys),
+      "Idempotency-Key values kept in memory at most (the oldest answered make room)")(
+      "idempotency-window-ms",
+      po::value(&ms.idempotency_window)->default_value(ms.idempotency_window),
+      "how long the answer of a call with an Idempotency-Key is given again to its repeats")(
       "session-state", po::value(&e.session_state)->default_value(""),
       "file keeping the session's sequence numbers (profile session.sequence.state_file)")(
       "admin", po::value(&o.admin)->default_value(""),
@@ -249,6 +255,9 @@ void apply_profile_defaults(bridge::server_options& o, const po::variables_map& 
   o.journal_sync_full = ms.journal_sync == "full";
   if (o.journal_max_pending == 0) throw usage_error("--journal-max-pending must be > 0");
   if (o.journal_max_queued == 0) throw usage_error("--journal-max-queued must be > 0");
+  if (o.idempotency.max_keys == 0) throw usage_error("--idempotency-keys must be > 0");
+  if (ms.idempotency_window == 0) throw usage_error("--idempotency-window-ms must be > 0");
+  o.idempotency.window = milliseconds(ms.idempotency_window);
   if (!ms.deliver.empty()) {
     if (std::string why = bridge::parse_deliver_url(ms.deliver, e.deliver); !why.empty())
       throw usage_error(why);

@@ -11,12 +11,13 @@ std::int64_t delivery_backoff_ms(const delivery_policy& p, int attempt) noexcept
 }
 
 void delivery_queue::add(std::int64_t id, const delivery_policy& p, std::string order_key,
-                         int attempts, std::int64_t next_attempt_ms, std::int64_t created_ms) {
+                         int attempts, std::int64_t next_attempt_ms, std::int64_t created_ms,
+                         std::optional<std::int64_t> expires_ms) {
   entry e;
   e.id = id;
   e.attempts = attempts;
   e.next_attempt_ms = next_attempt_ms;
-  e.expires_ms = p.ttl_ms > 0 ? created_ms + p.ttl_ms : 0;
+  e.expires_ms = expires_ms ? *expires_ms : p.ttl_ms > 0 ? created_ms + p.ttl_ms : 0;
   switch (p.order) {
     case delivery_policy::ordering::parallel:
       parallel_.insert(id);
@@ -83,12 +84,20 @@ delivery_queue::verdict delivery_queue::report(std::int64_t id, outcome o, const
   return verdict::retry_later;
 }
 
-bool delivery_queue::revive(std::int64_t id, std::int64_t now_ms) {
+bool delivery_queue::hold_dead(std::int64_t id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.queue_key.empty() || it->second.in_flight) return false;
+  it->second.dead = true;
+  return true;
+}
+
+bool delivery_queue::revive(std::int64_t id, std::int64_t now_ms, const delivery_policy& p) {
   auto it = entries_.find(id);
   if (it == entries_.end() || !it->second.dead) return false;
   it->second.dead = false;
   it->second.attempts = 0;
   it->second.next_attempt_ms = now_ms;
+  it->second.expires_ms = p.ttl_ms > 0 ? now_ms + p.ttl_ms : 0;
   return true;
 }
 

@@ -52,9 +52,15 @@ class delivery_queue {
   explicit delivery_queue(std::size_t max_in_flight = 64) : max_in_flight_(max_in_flight) {}
 
   // A message accepted (or found unfinished at start). Ordered messages are delivered in the
-  // order of add() within their queue key: add them in the journal's id order.
+  // order of add() within their queue key: add them in the journal's id order. Its time to live
+  // ends at created_ms + p.ttl_ms, or at expires_ms when given (0: never; a retried message's
+  // time to live counts from its retry).
   void add(std::int64_t id, const delivery_policy& p, std::string order_key, int attempts,
-           std::int64_t next_attempt_ms, std::int64_t created_ms);
+           std::int64_t next_attempt_ms, std::int64_t created_ms,
+           std::optional<std::int64_t> expires_ms = std::nullopt);
+  // A dead message found at start that must keep its ordered queue waiting (dead_blocks_queue):
+  // add() it in id order, then hold it here. False for a parallel or unknown message.
+  bool hold_dead(std::int64_t id);
 
   // Everything that may be sent now: each parallel message whose time has come, and the head of
   // each ordered queue when nothing of that queue is in flight. At most max_in_flight in flight.
@@ -63,9 +69,10 @@ class delivery_queue {
   // The outcome of a send of an in-flight message. retry_later: next_attempt_ms() says when.
   verdict report(std::int64_t id, outcome o, const delivery_policy& p, std::int64_t now_ms);
 
-  // An operator's retry of a dead message kept at its queue's head (attempts start over), or
-  // its discard. False when the id is not held here.
-  bool revive(std::int64_t id, std::int64_t now_ms);
+  // An operator's retry of a dead message kept at its queue's head (attempts start over, due
+  // now; its time to live, if p has one, counts from now), or its discard. False when the id is
+  // not held here as dead (revive) or is in flight (remove).
+  bool revive(std::int64_t id, std::int64_t now_ms, const delivery_policy& p);
   bool remove(std::int64_t id);
 
   std::optional<std::int64_t> next_attempt_ms(std::int64_t id) const;

@@ -19,8 +19,8 @@ namespace dragoman::journal {
 
 namespace {
 
-constexpr std::string_view state_names[] = {"queued", "sending", "delivered",
-                                            "failed", "expired", "dead"};
+constexpr std::string_view state_names[] = {"queued",  "sending", "delivered", "failed",
+                                            "expired", "dead",    "discarded"};
 
 struct db_closer {
   void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
@@ -143,13 +143,14 @@ std::string_view to_string(message_state s) noexcept {
 }
 
 std::optional<message_state> state_from_string(std::string_view s) noexcept {
-  for (int i = 0; i < 6; ++i)
+  for (int i = 0; i < static_cast<int>(std::size(state_names)); ++i)
     if (state_names[i] == s) return static_cast<message_state>(i);
   return std::nullopt;
 }
 
 bool is_final(message_state s) noexcept {
-  return s == message_state::delivered || s == message_state::failed || s == message_state::expired;
+  return s == message_state::delivered || s == message_state::failed ||
+         s == message_state::expired || s == message_state::discarded;
 }
 
 struct journal::impl {
@@ -373,6 +374,7 @@ std::string journal::impl::apply_update(const message_update& u) {
   if (u.state) sql += ", state = ?";
   if (u.attempts) sql += ", attempts = ?";
   if (u.next_attempt_ms) sql += ", next_attempt_ms = ?";
+  if (u.expires_ms) sql += ", expires_ms = ?";
   if (u.control_id) sql += ", control_id = ?";
   if (u.reply) sql += ", reply = ?";
   if (u.error) sql += ", error = ?";
@@ -386,6 +388,7 @@ std::string journal::impl::apply_update(const message_update& u) {
   if (u.state) bind_text(raw, i++, to_string(*u.state));
   if (u.attempts) sqlite3_bind_int(raw, i++, *u.attempts);
   if (u.next_attempt_ms) sqlite3_bind_int64(raw, i++, *u.next_attempt_ms);
+  if (u.expires_ms) sqlite3_bind_int64(raw, i++, *u.expires_ms);
   if (u.control_id) bind_text(raw, i++, *u.control_id);
   if (u.reply) bind_text(raw, i++, *u.reply);
   if (u.error) bind_text(raw, i++, *u.error);

@@ -22,12 +22,13 @@ namespace dragoman::journal {
 
 // A message's life: queued → sending → delivered | failed (a final answer that is not a success)
 // | back to queued (a retryable failure, with next_attempt_ms) | dead (out of attempts, or moved
-// aside); expired: its time to live passed before it was sent.
-enum class message_state { queued, sending, delivered, failed, expired, dead };
+// aside); expired: its time to live passed before it was sent; discarded: an operator gave it up
+// (POST /admin/messages/{id}/discard), kept for audit.
+enum class message_state { queued, sending, delivered, failed, expired, dead, discarded };
 std::string_view to_string(message_state s) noexcept;
 std::optional<message_state> state_from_string(std::string_view s) noexcept;
-// delivered, failed, expired: nothing more will happen to the message. dead: until an operator
-// retries or discards it.
+// delivered, failed, expired, discarded: nothing more will happen to the message. dead: until an
+// operator retries or discards it.
 bool is_final(message_state s) noexcept;
 
 enum class direction { outbound, inbound };  // app → host, host → app
@@ -70,6 +71,7 @@ struct message_update {
   std::optional<message_state> state;
   std::optional<int> attempts;
   std::optional<std::int64_t> next_attempt_ms;
+  std::optional<std::int64_t> expires_ms;
   std::optional<std::string> control_id;
   std::optional<std::string> reply;
   std::optional<std::string> error;

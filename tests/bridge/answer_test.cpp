@@ -138,6 +138,8 @@ BOOST_AUTO_TEST_CASE(call_codes_keep_their_names_statuses_and_titles) {
       {call_code::unauthenticated, "unauthenticated", 401, "Unauthenticated"},
       {call_code::forbidden, "forbidden", 403, "Forbidden"},
       {call_code::rate_limited, "rate_limited", 429, "Rate limited"},
+      {call_code::idempotency_key_reused, "idempotency_key_reused", 422, "Idempotency key reused"},
+      {call_code::in_progress, "in_progress", 409, "In progress"},
   };
   BOOST_TEST(std::size(vectors) == call_code_count);
   for (std::size_t i = 0; i < std::size(vectors); ++i) {

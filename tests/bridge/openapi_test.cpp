@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(errors_are_problems_with_their_codes) {
     const auto& schema = at(responses, {status, "content", "application/problem+json", "schema"});
     return json::serialize(schema.at("allOf").as_array()[1].at("properties").at("code").at("enum"));
   };
-  BOOST_TEST(codes("422") == R"(["invalid_field","rejected"])");
+  BOOST_TEST(codes("422") == R"(["invalid_field","rejected","idempotency_key_reused"])");
+  BOOST_TEST(codes("409") == R"(["in_progress"])");
   BOOST_TEST(codes("503") == R"(["overloaded","upstream_unavailable"])");
   BOOST_TEST(codes("504") == R"(["upstream_timeout"])");
   BOOST_TEST(at(responses, {"503", "headers"}).contains("Retry-After"));

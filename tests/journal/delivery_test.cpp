@@ -79,7 +79,7 @@ BOOST_AUTO_TEST_CASE(a_poison_message_is_moved_aside_and_its_queue_goes_on) {
   BOOST_TEST(q.take_due(100).send == (ids{1}), boost::test_tools::per_element());
   BOOST_TEST((q.report(1, outcome::retryable_failure, p, 100) == verdict::dead));
   BOOST_TEST(q.take_due(100).send == (ids{2}), boost::test_tools::per_element());
-  BOOST_TEST(!q.revive(1, 100));  // moved aside: no longer held here
+  BOOST_TEST(!q.revive(1, 100, p));  // moved aside: no longer held here
 }
 
 BOOST_AUTO_TEST_CASE(a_dead_message_that_blocks_its_queue_waits_for_an_operator) {
@@ -93,7 +93,7 @@ BOOST_AUTO_TEST_CASE(a_dead_message_that_blocks_its_queue_waits_for_an_operator)
   BOOST_TEST((q.report(1, outcome::retryable_failure, p, 0) == verdict::dead));
   BOOST_TEST(q.take_due(1000000).send.empty());  // T1 waits; T2's message is in flight
   BOOST_TEST(!q.next_wakeup());
-  BOOST_TEST(q.revive(1, 5));
+  BOOST_TEST(q.revive(1, 5, p));
   BOOST_TEST(q.take_due(5).send == (ids{1}), boost::test_tools::per_element());
   BOOST_TEST(q.attempts(1) == 1);
   BOOST_TEST((q.report(1, outcome::delivered, p, 6) == verdict::done));
@@ -104,6 +104,60 @@ BOOST_AUTO_TEST_CASE(a_dead_message_that_blocks_its_queue_waits_for_an_operator)
   BOOST_TEST(q.take_due(7).send.empty());
   BOOST_TEST(q.remove(2));
   BOOST_TEST(q.take_due(7).send == (ids{4}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_retried_dead_message_gets_a_new_time_to_live_from_its_retry) {
+  delivery_queue q;
+  auto p = ordered(1);
+  p.dead_blocks_queue = true;
+  p.ttl_ms = 1000;
+  q.add(1, p, "K", 0, 0, 0);  // expires at 1000
+  q.add(2, p, "K", 0, 0, 0);
+  BOOST_TEST(q.take_due(0).send == (ids{1}), boost::test_tools::per_element());
+  BOOST_TEST((q.report(1, outcome::retryable_failure, p, 10) == verdict::dead));
+  // Dead and held: neither it nor the message behind it expires while the queue waits.
+  auto d = q.take_due(5000);
+  BOOST_TEST(d.send.empty());
+  BOOST_TEST(d.expire.empty());
+  BOOST_TEST(q.revive(1, 5000, p));  // a new time to live: until 6000
+  BOOST_TEST(q.take_due(5999).send == (ids{1}), boost::test_tools::per_element());
+  BOOST_TEST((q.report(1, outcome::retryable_failure, p, 6000) == verdict::dead));
+  BOOST_TEST(q.revive(1, 7000, p));
+  // Past its new time to live before it could go: never sent, and the queue moves on (message 2
+  // had expired at 1000 too).
+  d = q.take_due(8000);
+  BOOST_TEST(d.send.empty());
+  BOOST_TEST(d.expire == (ids{1, 2}), boost::test_tools::per_element());
+  BOOST_TEST(q.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_message_found_at_start_keeps_its_waiting_queue_waiting) {
+  delivery_queue q;
+  auto p = ordered(3);
+  p.dead_blocks_queue = true;
+  q.add(1, p, "K", 3, 0, 0);
+  q.add(2, p, "K", 0, 0, 0);
+  q.add(3, p, "L", 0, 0, 0);
+  BOOST_TEST(q.hold_dead(1));
+  BOOST_TEST(q.take_due(100).send == (ids{3}), boost::test_tools::per_element());
+  BOOST_TEST(q.remove(1));  // discarded
+  BOOST_TEST(q.take_due(100).send == (ids{2}), boost::test_tools::per_element());
+  auto par = p;
+  par.order = delivery_policy::ordering::parallel;
+  q.add(9, par, "", 0, 0, 0);
+  BOOST_TEST(!q.hold_dead(9));  // nothing waits behind a parallel message
+  BOOST_TEST(!q.hold_dead(42));
+}
+
+BOOST_AUTO_TEST_CASE(a_stored_expiry_overrides_the_policy_time_to_live) {
+  delivery_queue q;
+  auto p = ordered();
+  p.ttl_ms = 1000;
+  q.add(1, p, "K", 0, 0, 0, 5000);  // retried earlier: lives until 5000
+  q.add(2, p, "L", 0, 0, 0, 0);     // 0: never expires
+  auto d = q.take_due(2000);
+  BOOST_TEST(d.expire.empty());
+  BOOST_TEST(d.send == (ids{1, 2}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_message_past_its_time_to_live_is_never_sent_and_its_queue_moves_on) {
