@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -98,16 +99,62 @@ std::optional<std::string> session_sequence::save() {
   return std::nullopt;
 }
 
-session_sequence::received_result session_sequence::received(std::uint64_t n) noexcept {
-  received_result r{check::in_order, next_in_};
+void session_sequence::catch_up() noexcept {
+  while (!ahead_.empty() && *ahead_.begin() <= next_in_) {
+    if (*ahead_.begin() == next_in_) ++next_in_;
+    ahead_.erase(ahead_.begin());
+  }
+  if (ahead_.empty()) resend_asked_ = false;
+  dirty_ = true;
+}
+
+session_sequence::received_result session_sequence::received(std::uint64_t n,
+                                                             bool possible_duplicate) noexcept {
+  received_result r{check::in_order, next_in_, false};
   if (n < next_in_) {
-    r.what = check::too_low;
+    r.what = possible_duplicate ? check::duplicate : check::too_low;
     return r;
   }
-  if (n > next_in_) r.what = check::gap;
-  next_in_ = n + 1;
-  dirty_ = true;
+  if (n == next_in_) {
+    ++next_in_;
+    catch_up();
+    return r;
+  }
+  if (ahead_.count(n)) {
+    r.what = check::duplicate;
+    return r;
+  }
+  r.what = check::gap;
+  if (ahead_.size() < max_ahead) ahead_.insert(n);
+  r.resend = !resend_asked_;
+  resend_asked_ = true;
   return r;
+}
+
+session_sequence::received_result session_sequence::gap_fill(std::uint64_t n,
+                                                             std::uint64_t new_number,
+                                                             bool possible_duplicate) noexcept {
+  received_result r{check::in_order, next_in_, false};
+  if (n < next_in_) {
+    r.what = possible_duplicate ? check::duplicate : check::too_low;
+    return r;
+  }
+  if (n > next_in_) {
+    r.what = check::gap;
+    r.resend = !resend_asked_;
+    resend_asked_ = true;
+    return r;
+  }
+  next_in_ = std::max(next_in_ + 1, new_number);
+  catch_up();
+  return r;
+}
+
+bool session_sequence::reset_in(std::uint64_t new_number) noexcept {
+  if (new_number < next_in_) return false;
+  next_in_ = new_number;
+  catch_up();
+  return true;
 }
 
 }  // namespace dragoman::bridge

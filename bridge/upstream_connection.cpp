@@ -376,25 +376,7 @@ void upstream_connection::send_answer(const codecs::operation& op, const codecs:
               then::reconnect);
     return;
   }
-  const std::size_t before = out_pending_.size();
-  const codecs::record* rec = &answer;
-  std::uint64_t seq = 0;
-  if (seq_ && op.reply.sequence_field) {
-    stamped_answer_ = answer;
-    seq = stamp(op.reply, stamped_answer_);
-    rec = &stamped_answer_;
-  }
-  auto encoded = codecs::encode_message(profile(), op.reply, *rec, payload_, out_pending_);
-  if (!encoded) {
-    if (seq) seq_->give_back_to(seq);
-    out_pending_.resize(before);
-    log::warn(
-        "peer_request_unanswerable",
-        {{"endpoint", ep_.name()}, {"operation", op.name}, {"error", encoded.error().to_string()}});
-    return;
-  }
-  answer_bytes_pending_ += out_pending_.size() - before;
-  start_write();
+  if (write_message(op, op.reply, answer, 0)) start_write();
 }
 
 void upstream_connection::on_session(const session_outcome& outcome) {
@@ -418,6 +400,13 @@ void upstream_connection::on_session(const session_outcome& outcome) {
       return;
     case session_event::signed_off:
       stop_for_good();
+      return;
+    case session_event::sequence_broken:
+      // Nothing more is read; the connection closes once the session's last word is written.
+      close_when_written_ = outcome.why;
+      if (!writing_ && out_pending_.empty())
+        close_and({close_reason::kind::lost, outcome.why, call_code::upstream_unavailable, true},
+                  then::reconnect);
       return;
   }
 }

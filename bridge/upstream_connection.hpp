@@ -111,6 +111,9 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   // Messages the host starts (upstream_connection_inbound.cpp): delivered to the app, answered.
   struct inbound_delivery;
   void inbound_message(const codecs::operation& op, codecs::byte_view payload);
+  // A reply no call waits for, of an operation with session.unmatched_replies: read again as that
+  // inbound operation's request and delivered; false when it does not read as one.
+  bool deliver_unmatched(const codecs::operation& as, codecs::byte_view payload);
   void inbound_finished(std::uint64_t epoch, const std::shared_ptr<inbound_delivery>& d,
                         const deliver_response& app);
   void send_frame(std::uint64_t epoch, const codecs::byte_buffer& frame);
@@ -122,8 +125,11 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   bool sequenced() const noexcept { return profile().session.sequence.enabled; }
   std::optional<std::string> open_sequence();
   // Stamps the next number (and the time fields) into rec; the number, 0 when none.
-  std::uint64_t stamp(const codecs::message_def& msg, codecs::record& rec);
-  void check_sequence(const codecs::decoded_message& d, const codecs::record& rec);
+  // keep: the number the message carries instead (a gap fill), none taken.
+  std::uint64_t stamp(const codecs::message_def& msg, codecs::record& rec, std::uint64_t keep = 0);
+  // The session's verdict on the peer's message (upstream_session::incoming).
+  upstream_session::incoming_verdict check_sequence(const codecs::decoded_message& d,
+                                                    const codecs::record& rec);
   void save_sequence();
 
   // Deadlines.
@@ -134,6 +140,11 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   // The session (session_host).
   void send_session(std::unique_ptr<tracked_call> message) override;
   void send_answer(const codecs::operation& op, const codecs::record& answer) override;
+  void send_request(const codecs::operation& op, const codecs::record& request,
+                    std::uint64_t number) override;
+  // Appends msg of op encoded from rec (stamped) to the frames pending; false when it cannot be.
+  bool write_message(const codecs::operation& op, const codecs::message_def& msg,
+                     const codecs::record& rec, std::uint64_t keep_number);
   bool can_send() const override { return book_.can_send(); }
   void on_session(const session_outcome& outcome) override;
   void sign_on_refused(const session_outcome& outcome);
@@ -216,6 +227,7 @@ class upstream_connection final : public std::enable_shared_from_this<upstream_c
   std::optional<session_sequence> seq_;  // session.sequence: opened on the first connect
   std::uint64_t seq_committed_ = 1;      // the next number when the last batch went to the socket
   bool seq_save_failed_ = false;         // logged once
+  std::string close_when_written_;       // the session broke: close once its last word is out
   codecs::record stamped_answer_;
 
   codecs::frame_reader reader_;

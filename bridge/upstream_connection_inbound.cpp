@@ -174,9 +174,11 @@ void upstream_connection::inbound_finished(std::uint64_t epoch,
   codecs::record answer;
   codecs::build_reply(op, d->request, answer);
   codecs::apply_reply_values(spec.reply, d->request, {}, answer);
-  bool answered = true;
+  bool answered = spec.answer;
   std::string why;
-  if (accepted) {
+  if (!answered) {
+    // Nothing is written back (the protocol acknowledges no such message).
+  } else if (accepted) {
     boost::system::error_code ec;
     json::value body = app.body.empty() ? json::value(json::object()) : json::parse(app.body, ec);
     if (!ec && body.is_object()) {

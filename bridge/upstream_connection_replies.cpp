@@ -70,7 +70,8 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
     protocol_failure("undecodable reply: " + decoded.error().to_string());
     return;
   }
-  check_sequence(*decoded, reply_);
+  if (!close_when_written_.empty()) return;  // the session broke: nothing more is handled
+  if (check_sequence(*decoded, reply_) != upstream_session::incoming_verdict::handle) return;
   if (decoded->is_reply) last_reply_at_ = steady::now();
   if (!decoded->is_reply) {
     ++counters().unsolicited;
@@ -95,6 +96,9 @@ void upstream_connection::handle_payload(codecs::byte_view payload) {
         ++counters().unsolicited;  // the peer's own heartbeat, say: nothing to answer
         return;
       }
+      if (decoded->op->unmatched_as &&
+          deliver_unmatched(profile().operations[*decoded->op->unmatched_as], payload))
+        return;
       unmatched(book_.key_text(), decoded->op->name);
       return;
     }
@@ -157,6 +161,16 @@ void upstream_connection::complete_with_reply(tracked_call* c,
   owned->probe = false;
   call_result r = reply_result(*owned->op, reply_);
   end_attempt(std::move(owned), std::move(r), false, &reply_);
+}
+
+bool upstream_connection::deliver_unmatched(const codecs::operation& as,
+                                            codecs::byte_view payload) {
+  auto again = codecs::decode_payload(profile(), payload, reply_,
+                                      codecs::decode_preference::requests_first, &as);
+  if (!again || again->is_reply) return false;
+  ++counters().unsolicited;
+  inbound_message(as, payload);
+  return true;
 }
 
 void upstream_connection::unmatched(std::string key, const std::string& op) {

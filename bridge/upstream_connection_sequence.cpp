@@ -30,9 +30,10 @@ std::optional<std::string> upstream_connection::open_sequence() {
   return std::nullopt;
 }
 
-std::uint64_t upstream_connection::stamp(const codecs::message_def& msg, codecs::record& rec) {
+std::uint64_t upstream_connection::stamp(const codecs::message_def& msg, codecs::record& rec,
+                                         std::uint64_t keep) {
   if (!seq_ || !msg.sequence_field) return 0;
-  const std::uint64_t n = seq_->take_out();
+  const std::uint64_t n = keep ? keep : seq_->take_out();
   rec.set(*msg.sequence_field, std::to_string(n));
   if (msg.reset_field) rec.set(*msg.reset_field, profile().session.sequence.reset_value);
   if (!msg.stamp_time_fields.empty()) {
@@ -43,30 +44,43 @@ std::uint64_t upstream_connection::stamp(const codecs::message_def& msg, codecs:
       rec.set_present(idx);
     }
   }
-  return n;
+  return keep ? 0 : n;
 }
 
-void upstream_connection::check_sequence(const codecs::decoded_message& d,
-                                         const codecs::record& rec) {
-  if (!seq_ || !d.msg || !d.msg->sequence_field || !rec.has(*d.msg->sequence_field)) return;
-  const std::string_view text = rec.get(*d.msg->sequence_field);
-  std::uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end != text.data() + text.size() || n == 0) {
-    log::warn("sequence_invalid", {{"endpoint", ep_.name()},
-                                   {"connection", gauge_.id()},
-                                   {"operation", d.op->name},
-                                   {"value", std::string(text)}});
-    return;
+upstream_session::incoming_verdict upstream_connection::check_sequence(
+    const codecs::decoded_message& d, const codecs::record& rec) {
+  if (!seq_) return upstream_session::incoming_verdict::handle;
+  return session_.incoming(d, rec, *seq_);
+}
+
+// A session message nothing answers (a resend request, a gap fill, the last word).
+void upstream_connection::send_request(const codecs::operation& op, const codecs::record& request,
+                                       std::uint64_t number) {
+  if (!writable()) return;
+  if (write_message(op, op.request, request, number)) start_write();
+}
+
+bool upstream_connection::write_message(const codecs::operation& op, const codecs::message_def& msg,
+                                        const codecs::record& rec, std::uint64_t keep_number) {
+  const std::size_t before = out_pending_.size();
+  const codecs::record* r = &rec;
+  std::uint64_t seq = 0;
+  if (seq_ && msg.sequence_field) {
+    stamped_answer_ = rec;
+    seq = stamp(msg, stamped_answer_, keep_number);
+    r = &stamped_answer_;
   }
-  const auto r = seq_->received(n);
-  if (r.what == session_sequence::check::in_order) return;
-  log::warn(r.what == session_sequence::check::gap ? "sequence_gap" : "sequence_too_low",
-            {{"endpoint", ep_.name()},
-             {"connection", gauge_.id()},
-             {"operation", d.op->name},
-             {"expected", r.expected},
-             {"received", n}});
+  auto encoded = codecs::encode_message(profile(), msg, *r, payload_, out_pending_);
+  if (!encoded) {
+    if (seq) seq_->give_back_to(seq);
+    out_pending_.resize(before);
+    log::warn(
+        "session_message_unsendable",
+        {{"endpoint", ep_.name()}, {"operation", op.name}, {"error", encoded.error().to_string()}});
+    return false;
+  }
+  answer_bytes_pending_ += out_pending_.size() - before;
+  return true;
 }
 
 void upstream_connection::save_sequence() {

@@ -79,6 +79,13 @@ void upstream_connection::on_write(std::uint64_t epoch, boost::system::error_cod
     return;
   }
   last_activity_ = steady::now();
+  if (!close_when_written_.empty() && out_pending_.empty()) {
+    const std::string why = std::move(close_when_written_);
+    close_when_written_.clear();
+    close_and({close_reason::kind::lost, why, call_code::upstream_unavailable, true},
+              then::reconnect);
+    return;
+  }
   start_write();
 }
 
@@ -275,6 +282,8 @@ void upstream_connection::on_connected() {
     close_and({close_reason::kind::dropped, *err}, then::reconnect);
     return;
   }
+  close_when_written_.clear();
+  if (seq_) seq_->new_connection();
   if (seq_ && !profile().session.sequence.reset_field.empty() && session_.spec().sign_on) {
     seq_->reset();  // the sign-on says so (FIX ResetSeqNumFlag)
     seq_committed_ = 1;

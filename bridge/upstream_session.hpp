@@ -4,6 +4,7 @@
 #pragma once
 
 #include "bridge/call_book.hpp"
+#include "bridge/session_sequence.hpp"
 #include "codecs/profile.hpp"
 #include "codecs/record.hpp"
 
@@ -21,6 +22,8 @@ enum class session_event {
   peer_alive,       // an echo was answered
   peer_lost,        // an echo was not answered: the connection is lost
   signed_off,       // the sign-off was answered, or not: close for good
+  sequence_broken,  // the peer's number is too low (its message was not sent again): the
+                    // session's last word is written, then the connection closes (why set)
 };
 
 struct session_outcome {
@@ -37,6 +40,11 @@ class session_host {
   virtual void send_session(std::unique_ptr<tracked_call> message) = 0;
   // Encodes and writes the answer to the peer's own request.
   virtual void send_answer(const codecs::operation& op, const codecs::record& answer) = 0;
+  // Encodes and writes op's request, built by the session, that nothing answers (a resend request,
+  // a gap fill, the last word before closing). number 0: it carries the next outgoing sequence
+  // number; else that number (a gap fill stands in for messages already numbered).
+  virtual void send_request(const codecs::operation& op, const codecs::record& request,
+                            std::uint64_t number) = 0;
   // One more message may be in flight now.
   virtual bool can_send() const = 0;
   virtual void on_session(const session_outcome& outcome) = 0;
@@ -83,11 +91,29 @@ class upstream_session {
   // session does not answer its operation (the connection treats it as unrecognised).
   bool peer_request(const codecs::operation& op, const codecs::record& request);
 
+  // session.sequence: the peer's message d, read into rec, checked against seq
+  // (session_recovery.cpp). handle: the connection goes on with it; taken: the session consumed
+  // it (a duplicate, a sequence reset, a resend request answered with a gap fill); broken: the
+  // number is too low, sequence_broken was reported and nothing more is read.
+  enum class incoming_verdict { handle, taken, broken };
+  incoming_verdict incoming(const codecs::decoded_message& d, const codecs::record& rec,
+                            session_sequence& seq);
+
   // The connection closed: nothing of the session is out any more.
   void reset() noexcept { echo_out_ = false; }
 
  private:
   bool send(tracked_call::kind what, std::size_t op_index, time_point deadline);
+  // The request of operation op_index built without the app into built_; false (logged) when it
+  // cannot be.
+  bool build(std::size_t op_index);
+  incoming_verdict sequence_reset(const codecs::decoded_message& d, const codecs::record& rec,
+                                  std::uint64_t n, bool duplicate, session_sequence& seq);
+  incoming_verdict after_check(const codecs::decoded_message& d, std::uint64_t n,
+                               const session_sequence::received_result& r, bool consumed);
+  void ask_resend(std::uint64_t begin);
+  void answer_resend(const codecs::decoded_message& d, const codecs::record& rec,
+                     const session_sequence& seq);
 
   session_host& host_;
   std::string endpoint_;
@@ -97,6 +123,7 @@ class upstream_session {
   bool echo_out_ = false;
   bool signing_off_ = false;
   codecs::record answer_;
+  codecs::record built_;
 };
 
 }  // namespace dragoman::bridge

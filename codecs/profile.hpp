@@ -94,6 +94,8 @@ struct message_def {
   std::optional<std::size_t> reference_field;
   std::optional<std::size_t> reset_field;
   std::vector<std::size_t> stamp_time_fields;
+  // session.sequence.possible_duplicate: the flag of a message sent again (FIX PossDupFlag 43).
+  std::optional<std::size_t> possible_duplicate_field;
 
   std::optional<std::size_t> index_of(std::string_view field_name) const noexcept;
   // The entry for an app's name, or null.
@@ -139,6 +141,8 @@ struct inbound_spec {
   // values gets the same reply. Empty: no deduplication.
   std::vector<std::size_t> dedupe_key;
   std::chrono::milliseconds dedupe_window{600000};
+  // "answer": false: nothing is ever written back (FIX acknowledges no ExecutionReport).
+  bool answer = true;
 };
 
 // "delivery": how the journal delivers the operation's asynchronous calls (docs/journal.md).
@@ -163,6 +167,9 @@ struct operation {
   bool internal = false;  // session traffic: apps may not call it (unknown_operation)
   direction dir = direction::outbound;
   inbound_spec inbound;  // for inbound and both
+  // session.unmatched_replies: a reply of this operation that answers no call (a later fill) is
+  // read again as this inbound operation's request and delivered to the app.
+  std::optional<std::size_t> unmatched_as;
   bool receives() const noexcept { return dir != direction::outbound; }
   std::chrono::milliseconds timeout{5000};
   // "serialize_by": request fields (indices into request.fields) whose values make a key; at
@@ -244,6 +251,21 @@ struct session_spec {
     std::string state_file;               // empty: kept in memory only
     std::string reset_field;  // non-empty: every sign-on restarts both numbers at 1 and carries
     std::string reset_value;  // this value in reset_field (FIX 141=Y)
+    // "possible_duplicate": the field and value that mark a message sent again (FIX 43=Y).
+    std::string possible_duplicate_field, possible_duplicate_value;
+    // "resend_request": the operation whose request asks for messages again from `begin` to
+    // `end` (end_value: to the last one): sent on a gap, and read from the peer (FIX 35=2).
+    std::optional<std::size_t> resend_op;
+    std::string resend_begin, resend_end, resend_end_value;
+    // "sequence_reset": the operation whose request moves the peer's expected number to
+    // `new_number`, filling a gap when gap_fill_field holds gap_fill_value (FIX 35=4, 36, 123=Y):
+    // read from the peer, and sent (gap fill) to answer the peer's resend request.
+    std::optional<std::size_t> reset_op;
+    std::string reset_new_number, gap_fill_field, gap_fill_value;
+    // "too_low": the operation sent (its `text` field saying expected and received) before
+    // closing the connection when the peer's number is too low without possible_duplicate.
+    std::optional<std::size_t> too_low_op;
+    std::string too_low_text;
   } sequence;
   // Operations whose replies also come unasked (FIX's own Heartbeats): such a reply that answers
   // no message of ours is taken silently.

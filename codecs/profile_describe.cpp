@@ -117,6 +117,12 @@ json::object profile::describe() const {
     json::object seq{{"field", q.field}, {"state_file", q.state_file}};
     if (!q.reference.empty()) seq["reference"] = q.reference;
     if (!q.reset_field.empty()) seq["reset"] = {{"field", q.reset_field}, {"value", q.reset_value}};
+    if (!q.possible_duplicate_field.empty())
+      seq["possible_duplicate"] = {{"field", q.possible_duplicate_field},
+                                   {"value", q.possible_duplicate_value}};
+    if (q.resend_op) seq["resend_request"] = op_name(q.resend_op);
+    if (q.reset_op) seq["sequence_reset"] = op_name(q.reset_op);
+    if (q.too_low_op) seq["too_low"] = op_name(q.too_low_op);
     sess["sequence"] = std::move(seq);
   }
   o["session"] = std::move(sess);

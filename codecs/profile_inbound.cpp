@@ -72,6 +72,7 @@ void compile_inbound(config_object& o, operation& op, diagnostics& diag) {
   if (!in) return;
   config_object ic(*in, o.child_path("inbound"), diag);
   inbound_spec& spec = op.inbound;
+  spec.answer = ic.get_bool("answer", true);
   if (const json::object* r = ic.get_object("reply"))
     spec.reply = compile_reply_values(*r, ic.child_path("reply"), op, false, diag);
   if (const json::value* n = ic.find("negative")) {

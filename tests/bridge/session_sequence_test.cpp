@@ -60,11 +60,78 @@ BOOST_AUTO_TEST_CASE(the_peers_numbers_in_order_with_a_gap_and_too_low) {
   r = s.received(5);
   BOOST_TEST((r.what == session_sequence::check::gap));
   BOOST_TEST(r.expected == 2u);
-  BOOST_TEST(s.next_in() == 6u);
+  BOOST_TEST(r.resend);
+  BOOST_TEST(s.next_in() == 2u);  // due until the missing ones come
+  BOOST_TEST(s.recovering());
+  r = s.received(6);  // still in the gap: no second resend
+  BOOST_TEST((r.what == session_sequence::check::gap));
+  BOOST_TEST(!r.resend);
+  s.received(2);
+  s.received(3);
+  BOOST_TEST(s.next_in() == 4u);
+  s.received(4);  // 5 and 6 were taken ahead: passed over
+  BOOST_TEST(s.next_in() == 7u);
+  BOOST_TEST(!s.recovering());
+  BOOST_TEST(s.ahead() == 0u);
   r = s.received(3);
   BOOST_TEST((r.what == session_sequence::check::too_low));
-  BOOST_TEST(r.expected == 6u);
-  BOOST_TEST(s.next_in() == 6u);  // nothing changes
+  BOOST_TEST(r.expected == 7u);
+  BOOST_TEST(s.next_in() == 7u);  // nothing changes
+}
+
+BOOST_AUTO_TEST_CASE(resent_copies_are_duplicates_not_handled_twice) {
+  session_sequence s;
+  s.received(1);
+  auto r = s.received(4);  // 2 and 3 missing; 4 handled now
+  BOOST_TEST((r.what == session_sequence::check::gap));
+  r = s.received(2, true);  // resent, not seen before: handled
+  BOOST_TEST((r.what == session_sequence::check::in_order));
+  r = s.received(4, true);  // resent copy of one handled ahead
+  BOOST_TEST((r.what == session_sequence::check::duplicate));
+  BOOST_TEST(s.next_in() == 3u);
+  r = s.received(3, true);
+  BOOST_TEST((r.what == session_sequence::check::in_order));
+  BOOST_TEST(s.next_in() == 5u);
+  r = s.received(4, true);  // below the number due with the flag: a duplicate, not too low
+  BOOST_TEST((r.what == session_sequence::check::duplicate));
+  r = s.received(4, false);
+  BOOST_TEST((r.what == session_sequence::check::too_low));
+}
+
+BOOST_AUTO_TEST_CASE(gap_fills_and_resets_move_the_number_due) {
+  session_sequence s;
+  s.received(1);
+  auto r = s.received(9);  // the gap: 2..8 missing, 9 handled
+  BOOST_TEST(r.resend);
+  r = s.gap_fill(5, 8);  // a fill that is itself ahead is not applied
+  BOOST_TEST((r.what == session_sequence::check::gap));
+  BOOST_TEST(!r.resend);
+  BOOST_TEST(s.next_in() == 2u);
+  r = s.gap_fill(2, 5, true);  // 2..4 were session messages
+  BOOST_TEST((r.what == session_sequence::check::in_order));
+  BOOST_TEST(s.next_in() == 5u);
+  s.received(5, true);
+  r = s.gap_fill(6, 10, true);  // over 9, which was taken ahead
+  BOOST_TEST(s.next_in() == 10u);
+  BOOST_TEST(!s.recovering());
+  r = s.gap_fill(3, 5, true);  // an old fill sent again
+  BOOST_TEST((r.what == session_sequence::check::duplicate));
+  BOOST_TEST(!s.reset_in(4));  // never backwards
+  BOOST_TEST(s.next_in() == 10u);
+  BOOST_TEST(s.reset_in(20));
+  BOOST_TEST(s.next_in() == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_connection_forgets_the_recovery_not_the_numbers) {
+  session_sequence s;
+  s.received(1);
+  s.received(3);
+  BOOST_TEST(s.recovering());
+  s.new_connection();
+  BOOST_TEST(!s.recovering());
+  BOOST_TEST(s.ahead() == 0u);
+  BOOST_TEST(s.next_in() == 2u);
+  BOOST_TEST(s.received(5).resend);  // the peer's first message asks again
 }
 
 BOOST_AUTO_TEST_CASE(numbers_of_unwritten_frames_are_given_back) {

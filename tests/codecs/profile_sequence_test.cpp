@@ -125,3 +125,57 @@ BOOST_AUTO_TEST_CASE(an_operations_own_correlation) {
       all);
   BOOST_TEST(all.find("operations.hello") == std::string::npos, all);
 }
+
+BOOST_AUTO_TEST_CASE(fix44_compiles_its_recovery_and_later_reports) {
+  auto out = load_profile(DRAGOMAN_SOURCE_DIR "/profiles/fix44.json");
+  BOOST_REQUIRE_MESSAGE(out.compiled, joined(out));
+  const profile& p = *out.compiled;
+  const auto& q = p.session.sequence;
+  BOOST_TEST(q.possible_duplicate_field == "poss_dup_flag");
+  BOOST_TEST(q.possible_duplicate_value == "Y");
+  BOOST_REQUIRE(q.resend_op.has_value());
+  BOOST_TEST(p.operations[*q.resend_op].name == "resend_request");
+  BOOST_TEST(q.resend_begin == "begin_seq_no");
+  BOOST_TEST(q.resend_end == "end_seq_no");
+  BOOST_TEST(q.resend_end_value == "0");
+  BOOST_REQUIRE(q.reset_op.has_value());
+  BOOST_TEST(p.operations[*q.reset_op].name == "sequence_reset");
+  BOOST_TEST(q.reset_new_number == "new_seq_no");
+  BOOST_TEST(q.gap_fill_field == "gap_fill_flag");
+  BOOST_REQUIRE(q.too_low_op.has_value());
+  BOOST_TEST(p.operations[*q.too_low_op].name == "logout");
+  BOOST_TEST(q.too_low_text == "text");
+  BOOST_TEST(p.operations[*q.resend_op].internal);
+  BOOST_TEST(p.operations[*q.reset_op].internal);
+  const auto& nos = op_of(p, "new_order_single");
+  BOOST_TEST(nos.reply.possible_duplicate_field.has_value());
+  const auto& er = op_of(p, "execution_report");
+  BOOST_REQUIRE(nos.unmatched_as.has_value());
+  BOOST_TEST(*nos.unmatched_as == er.index);
+  BOOST_TEST(*op_of(p, "order_cancel_request").unmatched_as == er.index);
+  BOOST_TEST(!er.inbound.answer);
+  BOOST_TEST(!er.inbound.negative);
+}
+
+BOOST_AUTO_TEST_CASE(recovery_keys_are_checked) {
+  const std::string ok_seq = R"("field": "seq")";
+  auto errors_of = [&](const std::string& seq_extra, const std::string& session_extra = {}) {
+    return joined(compile_profile(
+        profile_text("", R"({"sequence": {)" + ok_seq + seq_extra + "}" + session_extra + "}")));
+  };
+  auto e = errors_of(R"(, "resend_request": {"operation": "nope", "begin": "seq", "end": "seq"})");
+  BOOST_TEST(e.find("session.sequence.resend_request.operation: no operation named \"nope\"") !=
+                 std::string::npos,
+             e);
+  BOOST_TEST(e.find("needs \"sequence_reset\" with \"gap_fill\"") != std::string::npos, e);
+  e = errors_of(R"(, "sequence_reset": {"operation": "order", "new_number": "new_seq_no"})");
+  BOOST_TEST(e.find("operation \"order\" has no request field \"new_seq_no\"") != std::string::npos,
+             e);
+  e = errors_of(R"(, "too_low": {"text": "t"})");
+  BOOST_TEST(e.find("session.sequence.too_low.operation") != std::string::npos, e);
+  e = errors_of("", R"(, "unmatched_replies": {"order": "order"})");
+  BOOST_TEST(
+      e.find("session.unmatched_replies.order: operation \"order\" is not one the host sends") !=
+          std::string::npos,
+      e);
+}

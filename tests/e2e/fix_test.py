@@ -7,8 +7,13 @@
 # market order gets the executor's Reject (35=3, by RefSeqNum) and a cancel its
 # BusinessMessageReject (35=j), both `rejected`; the executor's TestRequest is answered and ours
 # is; drain sends a Logout; after a restart the sequence numbers continue (the executor's logs
-# show no gap, no reset, no resend).
+# show no gap, no reset, no resend). Then the recovery, each case provoked by editing dragoman's
+# state file while it is stopped: our expected number lowered (we send a ResendRequest, the
+# executor's resends and gap fills are taken), our outgoing number raised (the executor's
+# ResendRequest gets our SequenceReset-GapFill and it goes on), our expected number raised (the
+# executor's Logon is too low: we log out saying so, and disconnect).
 import gzip
+import json
 import os
 import re
 import shutil
@@ -152,6 +157,20 @@ def wait_for(predicate, timeout):
     return predicate()
 
 
+def logged(process, event, timeout):
+    """The first JSON line of process's output (including lines read before) with that event."""
+    def find():
+        for line in process.output().splitlines():
+            if ('"event":"%s"' % event) in line:
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    pass
+        return None
+    wait_for(lambda: find() is not None, timeout)
+    return find()
+
+
 def order(n, ord_type="limit"):
     return {"cl_ord_id": "ORD%d" % n, "symbol": "IBM", "side": "buy", "order_qty": 100,
             "ord_type": ord_type, "price": 101.5}
@@ -177,9 +196,9 @@ def inside():
         if not check("dragoman listens", ev is not None, dragoman.output()):
             return check.finish()
         http = ev["http"]
-        check("dragoman signs on", dragoman.json_line(
-            "event", 15, lambda o: o.get("event") == "sign_on") is not None, dragoman.output())
-        check("the executor accepted the Logon", "Received logon" in events(executor), events(executor))
+        check("dragoman signs on", logged(dragoman, "sign_on", 15) is not None, dragoman.output())
+        check("the executor accepted the Logon",
+              wait_for(lambda: "Received logon" in events(executor), 10), events(executor))
         st, body, _ = post(http, "new_order_single", order(1))
         check("a limit order gets its ExecutionReport", st == 200 and
               body.get("cl_ord_id") == "ORD1" and body.get("ord_status") == "filled" and
@@ -225,7 +244,7 @@ def inside():
         if not check("dragoman listens again", ev is not None, dragoman.output()):
             return check.finish()
         http = ev["http"]
-        seq = dragoman.json_line("event", 15, lambda o: o.get("event") == "session_sequence")
+        seq = logged(dragoman, "session_sequence", 15)
         check("the restart reads the state file", seq is not None and seq.get("next_out", 0) > 5,
               seq)
         st, body, _ = post(http, "new_order_single", order(4))
@@ -260,6 +279,115 @@ def inside():
         check("the state file holds the next numbers",
               saved.strip() == '{"next_out":%d,"next_in":%d}' % (len(ours) + 1, len(theirs) + 1),
               saved)
+
+        # 3. Recovery, provoked by editing the state file while dragoman is stopped.
+        def edit_state(d_out, d_in):
+            with open(state) as f:
+                st = json.load(f)
+            st["next_out"] += d_out
+            st["next_in"] += d_in
+            with open(state, "w") as f:
+                json.dump(st, f)
+            return st
+
+        def executor_next_out():
+            return max(int(f["34"]) for d, f in messages(executor) if d == "out") + 1
+
+        # 3a. Our expected incoming lower than the executor's next: its Logon shows a gap, we
+        # ask for a resend from the number we expect, its resent reports (43=Y) and gap fills
+        # (35=4, 123=Y) are taken and the number due ends at its next.
+        # From the executor's report on ORD4 on: that report is resent (43=Y), its session
+        # messages gap-filled.
+        ord4 = [int(f["34"]) for d, f in messages(executor)
+                if d == "out" and f.get("35") == "8" and f.get("11") == "ORD4"]
+        lowered = edit_state(0, (ord4[0] if ord4 else 1) - json.load(open(state))["next_in"])
+        seen = len(messages(executor))
+        dragoman, ev = serve(PROFILE, ["127.0.0.1:%d" % PORT], common)
+        if not check("dragoman listens (gap)", ev is not None, dragoman.output()):
+            return check.finish()
+        http = ev["http"]
+        gap = logged(dragoman, "sequence_gap", 15)
+        check("the executor's Logon is a gap from the number we expect", gap is not None and
+              gap.get("expected") == lowered["next_in"] and gap.get("resend_requested") is True,
+              gap)
+        def resend_in():
+            return [f for d, f in messages(executor)[seen:] if d == "in" and f.get("35") == "2"]
+        check("we send ResendRequest (35=2) with BeginSeqNo = expected and EndSeqNo 0",
+              wait_for(lambda: resend_in(), 10) and resend_in()[0].get("7") ==
+              str(lowered["next_in"]) and resend_in()[0].get("16") == "0", resend_in())
+        check("the executor resends: gap fills (35=4, 123=Y) and reports with PossDupFlag",
+              wait_for(lambda: any(d == "out" and f.get("43") == "Y"
+                                   for d, f in messages(executor)[seen:]), 10),
+              messages(executor)[seen:])
+        def resent_report():
+            return [f for d, f in messages(executor)[seen:] if d == "out" and
+                    f.get("35") == "8" and f.get("11") == "ORD4" and f.get("43") == "Y"]
+        check("the executor resends ORD4's report with PossDupFlag",
+              wait_for(lambda: resent_report(), 10), messages(executor)[seen:])
+        st, body, _ = post(http, "new_order_single", order(5))
+        check("the session continues after the resend (an order is filled)", st == 200 and
+              body.get("ord_status") == "filled", (st, body))
+        out = dragoman.output()
+        check("dragoman took the gap fill and did not break the session",
+              '"sequence_gap_fill"' in out and "sequence_too_low" not in out and
+              "unrecognised_frame" not in out, out[-3000:])
+        inbound = [json.loads(l) for l in out.splitlines() if '"event":"inbound"' in l]
+        check("the resent report, answering no call, goes to the app once (here: no app)",
+              [(o.get("operation"), o.get("delivered")) for o in inbound] ==
+              [("execution_report", False)], inbound)
+        dragoman.stop()
+        wait_for(lambda: any(d == "out" and f.get("35") == "5" for d, f in messages(executor)[seen:]), 5)
+        with open(state) as f:
+            saved = json.load(f)
+        check("after the resend our expected number is the executor's next",
+              saved["next_in"] == executor_next_out(), (saved, executor_next_out()))
+
+        # 3b. Our outgoing number higher than the executor expects: it sends a ResendRequest, we
+        # answer one SequenceReset-GapFill (34 = its BeginSeqNo, 43=Y, 123=Y, 36 = our next).
+        raised = edit_state(5, 0)
+        seen = len(messages(executor))
+        dragoman, ev = serve(PROFILE, ["127.0.0.1:%d" % PORT], common)
+        if not check("dragoman listens (our numbers ahead)", ev is not None, dragoman.output()):
+            return check.finish()
+        http = ev["http"]
+        def their_resend():
+            return [f for d, f in messages(executor)[seen:] if d == "out" and f.get("35") == "2"]
+        def our_fill():
+            return [f for d, f in messages(executor)[seen:] if d == "in" and f.get("35") == "4"]
+        check("the executor sends a ResendRequest", wait_for(lambda: their_resend(), 10),
+              messages(executor)[seen:])
+        check("we answer it with a SequenceReset-GapFill numbered BeginSeqNo",
+              wait_for(lambda: our_fill(), 10) and our_fill()[0].get("123") == "Y" and
+              our_fill()[0].get("43") == "Y" and their_resend() and
+              our_fill()[0].get("34") == their_resend()[0].get("7") and
+              int(our_fill()[0].get("36", "0")) > raised["next_out"], (their_resend(), our_fill()))
+        st, body, _ = post(http, "new_order_single", order(6))
+        check("the executor accepted the gap fill: an order is filled", st == 200 and
+              body.get("ord_status") == "filled", (st, body))
+        check("the executor did not log out", not any(
+            d == "out" and f.get("35") == "5" for d, f in messages(executor)[seen:]),
+            messages(executor)[seen:])
+        dragoman.stop()
+        wait_for(lambda: any(d == "out" and f.get("35") == "5" for d, f in messages(executor)[seen:]), 5)
+
+        # 3c. Our expected incoming higher than what the executor sends: its Logon is too low
+        # (no PossDupFlag), we send a Logout saying so and disconnect.
+        edit_state(0, 5)
+        seen = len(messages(executor))
+        dragoman, ev = serve(PROFILE, ["127.0.0.1:%d" % PORT], common)
+        if not check("dragoman listens (too low)", ev is not None, dragoman.output()):
+            return check.finish()
+        low = logged(dragoman, "sequence_too_low", 15)
+        check("dragoman logs the number too low", low is not None and low.get("closing") is True and
+              low.get("expected") == low.get("received", 0) + 5, low)
+        def our_logout():
+            return [f for d, f in messages(executor)[seen:] if d == "in" and f.get("35") == "5"]
+        check("we send a Logout whose Text says expected and received",
+              wait_for(lambda: our_logout(), 10) and "too low, expecting" in
+              our_logout()[0].get("58", ""), our_logout())
+        check("and disconnect", logged(dragoman, "disconnect", 10) is not None,
+              dragoman.output()[-2000:])
+        dragoman.stop()
     finally:
         for p in (dragoman, executor):
             if p is not None:
