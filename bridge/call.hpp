@@ -115,6 +115,11 @@ struct call_result {
   std::string location;
   // The answer of an earlier call with the same idempotency key, given again (no wire message).
   bool replayed = false;
+  // A call of an operation with a compensation whose outcome is unknown (upstream_timeout, sent):
+  // "queued" (the compensation is in the journal as message compensation_id), or "unavailable"
+  // (no journal, or it could not be built or stored: nothing undoes the call).
+  std::string compensation;
+  std::string compensation_id;
 };
 
 // A message of the journal as GET /v1/messages/{id} answers it.

@@ -5,6 +5,7 @@
 #include "bridge/admin_messages.hpp"
 #include "bridge/call_handoff.hpp"
 #include "bridge/idempotency.hpp"
+#include "bridge/compensation.hpp"
 #include "bridge/log.hpp"
 #include "bridge/problem.hpp"
 #include "bridge/prom_writer.hpp"
@@ -107,6 +108,7 @@ class journaled_engine_impl final : public call_engine {
     admin_ = std::make_unique<message_admin>(
         *journal_, [this] { return this->profile(); },
         [this](const journal::message& m) { requeue(m); }, [this](std::int64_t id) { forget(id); });
+    note_compensations(*profile_);
     start();
   }
 
@@ -116,8 +118,13 @@ class journaled_engine_impl final : public call_engine {
   }
 
   void submit(call_request req, asio::any_io_executor caller, call_handler done) override {
-    if (!req.async || draining_.load(std::memory_order_relaxed))
+    if (!req.async || draining_.load(std::memory_order_relaxed)) {
+      // Only the operations that name a compensation leave the direct path (their generated
+      // values are drawn first, so that the compensation can name them).
+      if (compensations_.load(std::memory_order_relaxed)) [[unlikely]]
+        return submit_compensable(std::move(req), std::move(caller), std::move(done));
       return inner_->submit(std::move(req), std::move(caller), std::move(done));
+    }
     accept(std::move(req), std::move(caller), std::move(done));
   }
 
@@ -157,6 +164,7 @@ class journaled_engine_impl final : public call_engine {
                    {"retries", retries_.load()},
                    {"operator_retries", operator_retries_.load()},
                    {"discarded", discarded_.load()},
+                   {"compensations", compensations_queued_.load()},
                    {"refused_full", refused_full_.load()},
                    {"unfinished", unfinished_.load()}};
     const std::int64_t now = wall_ms();
@@ -178,6 +186,7 @@ class journaled_engine_impl final : public call_engine {
       std::lock_guard lock(profile_mutex_);
       profile_ = profile;
     }
+    note_compensations(*profile);
     inner_->reload(std::move(profile));
   }
 
@@ -254,13 +263,7 @@ class journaled_engine_impl final : public call_engine {
           }
           accepted_.fetch_add(1, std::memory_order_relaxed);
           call_result r = accepted_result(id);
-          // Added in id order (the writer calls back in commit order), so queues keep it.
-          asio::post(strand_,
-                     [this, id, h = std::move(h), created, key = std::move(key)]() mutable {
-                       queue_.add(id, h.policy, key, 0, created, created);
-                       held_.emplace(id, std::move(h));
-                       schedule();
-                     });
+          enqueue(id, std::move(h), created, std::move(key));
           post_result(caller, std::move(done), std::move(r));
         });
     if (!queued) {
@@ -289,6 +292,99 @@ class journaled_engine_impl final : public call_engine {
     call_result r = accepted_result(prior.id);
     r.replayed = true;
     return r;
+  }
+
+  // Added in id order (the writer calls back in commit order), so queues keep it.
+  void enqueue(std::int64_t id, held h, std::int64_t created, std::string key) {
+    asio::post(strand_, [this, id, h = std::move(h), created, key = std::move(key)]() mutable {
+      queue_.add(id, h.policy, key, 0, created, created);
+      held_.emplace(id, std::move(h));
+      schedule();
+    });
+  }
+
+  void note_compensations(const codecs::profile& p) {
+    compensations_.store(std::any_of(
+        p.operations.begin(), p.operations.end(),
+        [](const codecs::operation& op) { return op.compensation.operation.has_value(); }));
+  }
+
+  // A synchronous call of a profile with compensations: one of an operation without any goes
+  // straight on; else its generated values are drawn (prepare) and it is sent with them, and an
+  // unknown outcome is answered once its compensation is in the journal.
+  void submit_compensable(call_request req, asio::any_io_executor caller, call_handler done) {
+    auto p = profile();
+    const codecs::operation* op = p->find_operation(req.op);
+    if (!op || !op->compensation.operation || req.async)
+      return inner_->submit(std::move(req), std::move(caller), std::move(done));
+    json::object pinned;
+    std::string control_id;
+    if (auto refused = inner_->prepare(req, pinned, control_id))
+      return post_result(caller, std::move(done), std::move(*refused));
+    json::object data(req.data, {});  // req.data lives until submit() returns
+    req.fixed = pinned;
+    std::string request_id = req.request_id;
+    inner_->submit(
+        std::move(req), caller,
+        [this, p, op, caller, done = std::move(done), data = std::move(data),
+         pinned = std::move(pinned), request_id = std::move(request_id),
+         control_id = std::move(control_id)](call_result&& r) mutable {
+          if (!needs_compensation(*op, r)) return done(std::move(r));
+          json::object what{{"control_id", control_id}};
+          if (!request_id.empty()) what["request_id"] = request_id;
+          compensate(*p, *op, data, pinned, std::move(what),
+                     [caller, done = std::move(done), r = std::move(r)](std::string id) mutable {
+                       r.compensation = id.empty() ? "unavailable" : "queued";
+                       r.compensation_id = std::move(id);
+                       post_result(caller, std::move(done), std::move(r));
+                     });
+        });
+  }
+
+  // Stores the compensation of a call of op whose outcome is unknown and queues it; then(id)
+  // once it is durable, then("") when it could not be built or stored (logged).
+  void compensate(const codecs::profile& p, const codecs::operation& op, const json::object& data,
+                  const json::object& fixed, json::object what,
+                  std::function<void(std::string)> then) {
+    auto made = make_compensation(*inner_, p, op, data, fixed, what, wall_ms());
+    if (!made.error.empty()) {
+      log::error("compensation_failed", {{"operation", op.name}, {"error", made.error}});
+      return then({});
+    }
+    if (made.op->delivery.order == codecs::delivery_spec::ordering::per_key) {
+      json::error_code ec;
+      json::value body = json::parse(made.message.body, ec);
+      if (const json::value* d = body.is_object() ? body.get_object().if_contains("data") : nullptr;
+          d && d->is_object())
+        made.message.order_key = key_value(d->get_object(), made.op->delivery.key);
+    }
+    held h{made.op->name, made.message.body, policy_of(*made.op)};
+    const std::int64_t created = made.message.now_ms;
+    std::string key = made.message.order_key;
+    auto reply = std::make_shared<std::function<void(std::string)>>(std::move(then));
+    // Held like any message until its outcome; not refused at --journal-max-queued: it undoes a
+    // call that may have been acted on.
+    unfinished_.fetch_add(1, std::memory_order_relaxed);
+    const bool queued = journal_->append(
+        std::move(made.message), [this, reply, h = std::move(h), created, key = std::move(key),
+                                  name = op.name](std::int64_t id, std::string error) mutable {
+          if (!error.empty()) {
+            unfinished_.fetch_sub(1, std::memory_order_relaxed);
+            log::error("compensation_failed", {{"operation", name}, {"error", error}});
+            return (*reply)({});
+          }
+          compensations_queued_.fetch_add(1, std::memory_order_relaxed);
+          log::info("compensation_queued", {{"operation", name}, {"message", id}});
+          enqueue(id, std::move(h), created, std::move(key));
+          (*reply)(std::to_string(id));
+        });
+    if (!queued) {
+      unfinished_.fetch_sub(1, std::memory_order_relaxed);
+      log::error("compensation_failed",
+                 {{"operation", op.name},
+                  {"error", "the journal holds its maximum of unwritten messages"}});
+      (*reply)({});
+    }
   }
 
   // At start: every unfinished message back in its queue, in id order, attempts kept; and the
@@ -413,6 +509,35 @@ class journaled_engine_impl final : public call_engine {
         u.next_attempt_ms = now + journal::delivery_backoff_ms(policy, attempts + 1);
       }
     }
+    if (kind == o::final_failure && op && needs_compensation(*op, r)) [[unlikely]] {
+      // Its compensation is stored first; the message's outcome then names it.
+      json::error_code ec;
+      json::value body = json::parse(it->second.body, ec);
+      json::object data, fixed;
+      if (auto* b = body.if_object()) {
+        if (auto* d = b->if_contains("data"); d && d->is_object()) data = d->get_object();
+        if (auto* f = b->if_contains("fixed"); f && f->is_object()) fixed = f->get_object();
+      }
+      compensate(*p, *op, data, fixed, json::object{{"message", std::to_string(id)}},
+                 [this, u = std::move(u), id, kind, now](std::string cid) mutable {
+                   json::error_code bad;
+                   json::value e = json::parse(*u.error, bad);
+                   if (auto* eo = e.if_object()) {
+                     (*eo)["compensation"] = cid.empty() ? "unavailable" : "queued";
+                     if (!cid.empty()) (*eo)["compensation_id"] = cid;
+                     u.error = json::serialize(e);
+                   }
+                   asio::post(strand_, [this, u = std::move(u), id, kind, now]() mutable {
+                     record_outcome(std::move(u), id, kind, now);
+                   });
+                 });
+      return;
+    }
+    record_outcome(std::move(u), id, kind, now);
+  }
+
+  void record_outcome(journal::message_update u, std::int64_t id,
+                      journal::delivery_queue::outcome kind, std::int64_t now) {
     auto done = [this, id, kind, now](std::int64_t, std::string) {
       asio::post(strand_, [this, id, kind, now] { settle(id, kind, now); });
     };
@@ -482,6 +607,13 @@ class journaled_engine_impl final : public call_engine {
       json::value v = json::parse(m.error, ec);
       if (!ec) o["error"] = std::move(v);
     }
+    // A compensation says what it undoes (the request itself is not shown).
+    if (m.body.find("\"compensates\"") != std::string::npos) {
+      json::value b = json::parse(m.body, ec);
+      if (const json::value* c =
+              !ec && b.is_object() ? b.get_object().if_contains("compensates") : nullptr)
+        o["compensates"] = *c;
+    }
     return o;
   }
 
@@ -494,6 +626,8 @@ class journaled_engine_impl final : public call_engine {
   journal::delivery_queue queue_;                // on strand_
   std::unordered_map<std::int64_t, held> held_;  // on strand_: bodies of queued messages
   std::atomic<bool> draining_{false};
+  std::atomic<bool> compensations_{false};  // some operation of the profile names one
+  std::atomic<std::uint64_t> compensations_queued_{0};
   std::atomic<std::uint64_t> accepted_{0}, delivered_{0}, failed_{0}, dead_{0}, expired_{0},
       retries_{0}, operator_retries_{0}, discarded_{0}, refused_full_{0};
   std::unique_ptr<call_engine> inner_;         // its results post to strand_: destroyed before it
@@ -531,6 +665,8 @@ void render_journal_stats(prom_writer& w, const json::object& stats) {
        "Messages an operator sent again (POST /admin/messages/{id}/retry)."},
       {"discarded", "dragoman_journal_discarded_total", "counter",
        "Dead messages an operator discarded (POST /admin/messages/{id}/discard)."},
+      {"compensations", "dragoman_journal_compensations_total", "counter",
+       "Compensations (reversals) stored for calls whose outcome was unknown."},
       {"appends", "dragoman_journal_appends_total", "counter", "Messages written to the journal."},
       {"commits", "dragoman_journal_commits_total", "counter",
        "Journal transactions (each one fsync with --journal-sync full): commits / appends is "
@@ -546,6 +682,22 @@ void render_journal_stats(prom_writer& w, const json::object& stats) {
   for (const row& r : rows) {
     w.family(r.name, r.type, r.help);
     w.sample(r.name, {}, number(r.key));
+  }
+  // The host's messages through the journal (journaled_inbound.hpp).
+  if (const json::value* in = stats.if_contains("journal_inbound"); in && in->is_object()) {
+    for (auto [key, name, help] :
+         {std::tuple{"stored", "dragoman_journal_inbound_stored_total",
+                     "Messages from the host stored in the journal before the host was answered."},
+          std::tuple{"delivered", "dragoman_journal_inbound_delivered_total",
+                     "Stored messages from the host the app accepted."},
+          std::tuple{"retries", "dragoman_journal_inbound_retries_total",
+                     "Deliveries of stored messages to the app after their first."},
+          std::tuple{"dead", "dragoman_journal_inbound_dead_total",
+                     "Stored messages from the host out of attempts."}}) {
+      const json::value* v = in->get_object().if_contains(key);
+      w.family(name, "counter", help);
+      w.sample(name, {}, v && v->is_number() ? v->to_number<double>() : 0.0);
+    }
   }
   for (auto [key, name, help] :
        {std::tuple{"messages", "dragoman_journal_messages", "Journaled messages by state."},

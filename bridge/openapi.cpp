@@ -345,7 +345,16 @@ json::object components() {
            {"request_id", {{"type", "string"}}},
            {"legacy_code", {{"type", "string"}, {"description", "the host's result code"}}},
            {"retry_after_seconds", {{"type", "integer"}, {"minimum", 0}}},
-           {"data", {{"type", "object"}, {"description", "rejected: the reply's fields"}}}}}};
+           {"data", {{"type", "object"}, {"description", "rejected: the reply's fields"}}},
+           {"compensation",
+            {{"type", "string"},
+             {"enum", json::array{"queued", "unavailable"}},
+             {"description",
+              "an unknown outcome of an operation with a compensation: queued in the journal "
+              "(compensation_id), or unavailable (nothing undoes the call)"}}},
+           {"compensation_id",
+            {{"type", "string"},
+             {"description", "the compensation's message: GET /v1/messages/{id}"}}}}}};
   json::object parameters{
       {"Idempotency-Key",
        {{"name", "Idempotency-Key"},

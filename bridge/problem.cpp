@@ -64,6 +64,10 @@ boost::json::object make_problem(const call_result& r, std::string_view request_
   if (!r.legacy_code.empty()) p["legacy_code"] = r.legacy_code;
   if (r.retry_after_seconds) p["retry_after_seconds"] = *r.retry_after_seconds;
   if (r.code == call_code::rejected && !r.data.empty()) p["data"] = r.data;
+  if (!r.compensation.empty()) [[unlikely]] {
+    p["compensation"] = r.compensation;
+    if (!r.compensation_id.empty()) p["compensation_id"] = r.compensation_id;
+  }
   return p;
 }
 
@@ -127,6 +131,10 @@ void append_line_answer(std::string& out, const boost::json::value& id, const ca
     if (!r.legacy_code.empty()) e["legacy_code"] = r.legacy_code;
     if (r.retry_after_seconds) e["retry_after_seconds"] = *r.retry_after_seconds;
     e["sent"] = r.sent;
+    if (!r.compensation.empty()) [[unlikely]] {
+      e["compensation"] = r.compensation;
+      if (!r.compensation_id.empty()) e["compensation_id"] = r.compensation_id;
+    }
     out.append(R"(,"ok":false,"error":)");
     append_json(out, e);
     if (r.code == call_code::rejected && !r.data.empty()) {

@@ -96,6 +96,11 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
 void pool_core::finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok) {
   r.attempts = c->attempts;
   if (c->written) mark_sent(r);
+  // An unknown outcome of an operation with a compensation: nothing here can send it (the
+  // journaled engine in front, when there is one, queues it and says so instead).
+  if (r.code == call_code::upstream_timeout && r.sent && c->op && c->op->compensation.operation)
+      [[unlikely]]
+    r.compensation = "unavailable";
   count_result(*counters, r);
   if (!c->serial_key.empty()) [[unlikely]]
     serial->release(c->serial_key);

@@ -368,6 +368,7 @@ struct compiler {
     compile_inbound(o, op, diag);
     compile_serialize_by(o, op, diag);
     compile_delivery(o, op, diag);
+    o.accept("compensation");  // compile_compensations, once every operation is known
     o.finish();
   }
 
@@ -428,6 +429,8 @@ struct compiler {
       for (const auto& kv : *ops) compile_operation(std::string(kv.key()), kv.value());
     }
     check_upstream_pacing(out, diag);
+    if (const json::object* ops = r.get_object("operations"))
+      compile_compensations(*ops, out, diag);
     if (const json::object* s = r.get_object("session")) compile_session(*s, out, diag);
     r.finish();
   }

@@ -160,6 +160,27 @@ struct delivery_spec {
   bool dead_blocks_queue = false;  // "on_dead": "wait" (true) or "move_aside"
 };
 
+// "compensation": the operation sent to undo a call whose outcome is unknown (docs/journal.md),
+// and how its request is built from the original request's values (profile_compensation.cpp).
+struct compensation_spec {
+  // One piece of a value: an original request field's value (left-padded with `pad` to `width`
+  // when width is set) or a text.
+  struct part {
+    std::optional<std::size_t> from;  // index into the original operation's request.fields
+    std::string text;
+    std::size_t width = 0;  // 0: as it is
+    char pad = '0';
+  };
+  struct value {
+    std::string target;  // a request name of the compensating operation
+    std::vector<part> parts;
+    bool single = false;  // one bare field: left out when the original has no value for it
+  };
+  std::optional<std::size_t> operation;  // index into profile::operations; none: no compensation
+  std::string operation_name;
+  std::vector<value> fields;
+};
+
 struct operation {
   std::string name;
   std::size_t index = 0;
@@ -176,6 +197,7 @@ struct operation {
   // most one call per key value is in flight (operations naming the same fields share keys).
   std::vector<std::size_t> serialize_by;
   delivery_spec delivery;
+  compensation_spec compensation;
   message_def request;
   message_def reply;
   result_rule result;
@@ -317,6 +339,19 @@ void compile_session(const boost::json::object& obj, profile& out, diagnostics& 
 void compile_sequence(const boost::json::object& obj, profile& out, diagnostics& diag);
 // An operation's "delivery" into op.delivery (profile_delivery.cpp).
 void compile_delivery(config_object& o, operation& op, diagnostics& diag);
+
+// Every operation's "compensation" (ops: the profile's "operations" object), once every
+// operation is compiled: the operation it names and the fields it is given, checked.
+void compile_compensations(const boost::json::object& ops, profile& out, diagnostics& diag);
+// The compensating call's fields (its request names → values) for a call of `original` made
+// with the app's `data` and the generated values `fixed` (record field names → values, as
+// call_engine::prepare pins them). Empty error on success; else why it cannot be built.
+struct compensation_request {
+  boost::json::object data;
+  std::string error;
+};
+compensation_request build_compensation(const operation& original, const boost::json::object& data,
+                                        const boost::json::object& fixed);
 
 struct compile_output {
   std::shared_ptr<const profile> compiled;  // null when errors is not empty

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // A TCP test host for ISO 8583, built on the independent npm codec iso_8583 (package.json).
-// Usage: node iso8583_host.cjs [PORT]   (0 or none: the system picks a free port)
+// Usage: node iso8583_host.cjs [PORT] [--silent-amount A] [--drop-amount A] [--report]
+//   (PORT 0 or none: the system picks a free port)
 // Prints {"listening":PORT} on stdout once bound to 127.0.0.1. Reads messages framed by a 2-byte
 // big-endian length that does not count itself and answers each on the same connection:
 //   0100→0110, 0200→0210, 0400→0410, 0800→0810, copying 2, 3, 4, 7, 11, 12, 13, 37, 41, 42, 48,
 //   49 (and 90 for 0400, 70 for 0800) when present, with 39 "00" and, for 0110/0210, auth code 38.
 //   An amount (field 4) of "000000009999" is declined with 39 "51" (insufficient funds), no 38.
+// --silent-amount A: a request with amount A is read and never answered (an unknown outcome);
+// --drop-amount A: its connection is closed at once instead. --report: every decoded request is
+// printed on stdout as {"received": {field: value}} (fields by number, as the codec gives them).
 // It never sends unsolicited messages (no echo of its own). Frames it cannot decode, or with an
 // MTI it does not answer, are logged on stderr and dropped; the connection stays open.
 'use strict';
@@ -17,6 +21,19 @@ const max_frame_length = 8192;
 const answers = { '0100': '0110', '0200': '0210', '0400': '0410', '0800': '0810' };
 const copied = ['2', '3', '4', '7', '11', '12', '13', '37', '41', '42', '48', '49'];
 const insufficient_funds_amount = '000000009999';
+const options = { silent: null, drop: null, report: false };
+const args = process.argv.slice(2);
+let port_arg = null;
+for (let i = 0; i < args.length; ++i) {
+  if (args[i] === '--silent-amount') options.silent = args[++i];
+  else if (args[i] === '--drop-amount') options.drop = args[++i];
+  else if (args[i] === '--report') options.report = true;
+  else if (port_arg === null) port_arg = args[i];
+  else {
+    process.stderr.write(`iso8583_host: unknown argument ${args[i]}\n`);
+    process.exit(2);
+  }
+}
 
 function log(message) {
   process.stderr.write(`iso8583_host: ${message}\n`);
@@ -75,6 +92,13 @@ function serve(socket) {
         log(`${peer}: cannot decode ${frame.toString('hex')}: ${JSON.stringify(request)}`);
         continue;
       }
+      if (options.report) process.stdout.write(JSON.stringify({ received: request }) + '\n');
+      const amount = request['4'];
+      if (request['0'] !== '0400' && amount !== undefined && amount === options.silent) continue;
+      if (request['0'] !== '0400' && amount !== undefined && amount === options.drop) {
+        socket.destroy();
+        return;
+      }
       const reply = answer(request);
       if (!reply) {
         log(`${peer}: no answer for MTI ${request['0']}`);
@@ -91,7 +115,7 @@ function serve(socket) {
   socket.on('error', (e) => log(`${peer}: ${e.message}`));
 }
 
-const port = Number(process.argv[2] || 0);
+const port = Number(port_arg || 0);
 const server = net.createServer(serve);
 server.listen(port, '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ listening: server.address().port }) + '\n');
