@@ -4,6 +4,7 @@
 
 #include "bridge/call_handoff.hpp"
 #include "bridge/correlation.hpp"
+#include "bridge/journaled_inbound.hpp"
 #include "bridge/log.hpp"
 #include "bridge/translator.hpp"
 #include "bridge/upstream_pool.hpp"
@@ -96,6 +97,9 @@ class engine_impl final : public call_engine {
                  .pacing_queued = pool_.pacing_queued(),
                  .serialize_queued = pool_.serialize_queued()});
     o["endpoints"] = pool_.endpoint_stats();
+    if (options_.inbound_journal)
+      if (auto store = options_.inbound_journal->store.load())
+        o["journal_inbound"] = store->stats();
     return o;
   }
 

@@ -10,6 +10,7 @@
 #include "bridge/http_door.hpp"
 #include "bridge/idempotency.hpp"
 #include "bridge/journaled_engine.hpp"
+#include "bridge/journaled_inbound.hpp"
 #include "bridge/line_door.hpp"
 #include "bridge/line_subscriptions.hpp"
 #include "bridge/log.hpp"
@@ -192,14 +193,24 @@ class server {
       subscriptions_->set_operations(*profile_);
       engine_options_.subscriptions = subscriptions_;
     }
+    if (!options_.journal.empty()) {
+      engine_options_.inbound_journal = std::make_shared<inbound_store_slot>();
+    }
     engine_ = make_engine(profile_, engine_options_, pool_);
     if (!options_.journal.empty()) {
       journal::options jo;
       jo.path = options_.journal;
       jo.synchronous_full = options_.journal_sync_full;
       jo.max_pending = options_.journal_max_pending;
-      engine_ = make_journaled_engine(std::move(engine_), journal::journal::open(jo), profile_,
+      auto j = journal::journal::open(jo);
+      // The host's messages too (journaled_inbound.hpp); the engine owns the journal and is
+      // destroyed first, with the contexts stopped.
+      inbound_ = make_journaled_inbound(*j, pool_.next(), engine_options_.deliver, subscriptions_,
+                                        profile_);
+      engine_ = make_journaled_engine(std::move(engine_), std::move(j), profile_,
                                       pool_.next().get_executor(), options_.journal_max_queued);
+      engine_options_.inbound_journal->store.store(inbound_);
+      inbound_->start();
     }
     engine_ = make_idempotent_engine(std::move(engine_), options_.idempotency);
     load_guard();
@@ -428,6 +439,7 @@ class server {
          {"drain_timeout_ms", options_.drain_timeout.count()},
          {"message", "stopped accepting; finishing calls in flight (signal again to stop now)"}});
     serving_.store(false);
+    if (inbound_) inbound_->stop();
     if (http_) http_->stop_accepting(), http_->drain();
     if (line_) line_->stop_accepting(), line_->drain();
     drain_started_ = clock_type::now();
@@ -503,6 +515,7 @@ class server {
       return;
     }
     engine_->reload(next.compiled);
+    if (inbound_) inbound_->reload(next.compiled);
     if (subscriptions_) subscriptions_->set_operations(*next.compiled);
     admin_->set_profile(next.compiled);
     call_metrics_.add_operations(*next.compiled);
@@ -548,6 +561,7 @@ class server {
   metrics call_metrics_;
   std::shared_ptr<simulator> sim_;
   std::unique_ptr<call_engine> engine_;
+  std::shared_ptr<inbound_store> inbound_;  // --journal: the host's messages (uses the journal)
   std::unique_ptr<admin> admin_;
   std::unique_ptr<door_tls> door_tls_;  // before the doors, which hold a pointer to it
   std::unique_ptr<door_guard> guard_;   // before the doors, which hold a pointer to it

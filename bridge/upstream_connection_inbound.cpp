@@ -3,6 +3,7 @@
 // profile's reply values, or with the profile's negative reply when the app fails or there is no
 // app; duplicates get the first answer again.
 #include "bridge/inbound_dispatch.hpp"
+#include "bridge/journaled_inbound.hpp"
 #include "bridge/log.hpp"
 #include "bridge/upstream_connection.hpp"
 #include "codecs/pipeline.hpp"
@@ -142,7 +143,6 @@ void upstream_connection::inbound_message(const codecs::operation& op, codecs::b
     inbound_finished(epoch_, d, none);
     return;
   }
-  if (!deliverer_) deliverer_ = make_inbound_dispatcher(ctx_, target, options().subscriptions);
   ++inbound_in_flight_;
   counters().inbound_in_flight.fetch_add(1, std::memory_order_relaxed);
   deliver_request r;
@@ -150,6 +150,27 @@ void upstream_connection::inbound_message(const codecs::operation& op, codecs::b
   r.body = json::serialize(codecs::map_reply(op.request, reply_, true, false));
   r.request_id = d->request_id;
   r.message_id = d->message_id;
+  if (const auto& slot = options().inbound_journal) {
+    if (auto store = slot->store.load()) {
+      // Stored first: the host's answer (the profile's positive reply) says it is durable; the
+      // app gets it from the journal (journaled_inbound.hpp). Not stored: the negative reply.
+      store->keep(std::move(r), [self = shared_from_this(), epoch = epoch_, d](std::string why) {
+        asio::post(self->ctx_, [self, epoch, d, why = std::move(why)] {
+          --self->inbound_in_flight_;
+          self->counters().inbound_in_flight.fetch_sub(1, std::memory_order_relaxed);
+          deliver_response stored;
+          stored.what = why.empty() ? deliver_response::outcome::accepted
+                                    : deliver_response::outcome::unreachable;
+          stored.why = why.empty() ? std::string("stored in the journal") : why;
+          stored.no_app = true;  // no app latency: the journal's
+          self->inbound_finished(epoch, d, stored);
+          self->resume_reading();
+        });
+      });
+      return;
+    }
+  }
+  if (!deliverer_) deliverer_ = make_inbound_dispatcher(ctx_, target, options().subscriptions);
   deliverer_->post(std::move(r),
                    [self = shared_from_this(), epoch = epoch_, d](deliver_response app) {
                      --self->inbound_in_flight_;

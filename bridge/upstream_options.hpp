@@ -13,6 +13,7 @@ namespace dragoman::bridge {
 
 class upstream_tls;
 class line_subscriptions;
+struct inbound_store_slot;
 // Where inbound messages (the host's own) are delivered: POST http://host:port{base_path}/{op}.
 struct deliver_target {
   std::string host;
@@ -55,6 +56,9 @@ struct engine_options {
   deliver_target deliver;
   // Line-door subscribers (null: no line door); they come before deliver (inbound_dispatch.hpp).
   std::shared_ptr<line_subscriptions> subscriptions;
+  // serve --journal: inbound messages are stored there before the host is answered, then
+  // delivered from it (journaled_inbound.hpp). Null, or an empty slot: delivered directly.
+  std::shared_ptr<inbound_store_slot> inbound_journal;
   std::size_t dedupe_entries = 10000;
   // --session-state: the profile's session.sequence.state_file (empty: the profile's).
   std::string session_state;
