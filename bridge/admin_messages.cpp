@@ -1,6 +1,8 @@
 // /admin/messages (see the header): parsing, masking, and retry/discard as journal updates.
 #include "bridge/admin_messages.hpp"
 
+#include "bridge/journal_support.hpp"
+
 #include "bridge/problem.hpp"
 #include "codecs/pipeline.hpp"
 
@@ -16,17 +18,7 @@ namespace {
 
 namespace json = boost::json;
 using journal::message_state;
-
-std::string iso_time(std::int64_t ms) {
-  const std::time_t s = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
+using journal_support::iso_time;
 
 message_answer problem(std::string_view code, int status, std::string_view detail) {
   return {status, make_problem(code, status, detail)};

@@ -2,6 +2,8 @@
 // the app from one strand with the delivery policy's attempts and backoff.
 #include "bridge/journaled_inbound.hpp"
 
+#include "bridge/journal_support.hpp"
+
 #include "bridge/inbound_dispatch.hpp"
 #include "bridge/log.hpp"
 #include "codecs/profile.hpp"
@@ -23,12 +25,7 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using journal::message_state;
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using journal_support::wall_ms;
 
 // The operation's "delivery" for its deliveries to the app (parallel: the app's order is the
 // order it accepts them in).
