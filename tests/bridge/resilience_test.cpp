@@ -448,7 +448,10 @@ BOOST_AUTO_TEST_CASE(a_transfer_is_retried_when_no_byte_was_written) {
     auto r = c.get();
     BOOST_TEST(code(r) == "ok", r.message);
     BOOST_TEST(r.endpoint == b_endpoint);
-    if (r.attempts == 2) ++retried;
+    // 2 when the second host is up before the first one's connect fails; 3 when the failed
+    // connect comes first and the calls wait once more in its queue (the machine's timing).
+    BOOST_TEST_MESSAGE("attempts " << r.attempts);
+    if (r.attempts >= 2 && r.attempts <= 3) ++retried;
   }
   BOOST_TEST(retried == 10);
   BOOST_TEST(b.requests("transfer") == 10u);
