@@ -15,6 +15,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 
@@ -33,7 +34,9 @@ journal::delivery_policy inbound_policy(const codecs::profile* p, const std::str
   journal::delivery_policy policy;
   const codecs::operation* op = p ? p->find_operation(op_name) : nullptr;
   if (!op) return policy;
-  policy.max_attempts = op->delivery.max_attempts;
+  // Until the app accepts it, unless the profile sets a limit (then dead, at /admin/messages).
+  policy.max_attempts =
+      op->delivery.max_attempts_given ? op->delivery.max_attempts : std::numeric_limits<int>::max();
   policy.backoff_min_ms = op->delivery.backoff_min.count();
   policy.backoff_max_ms = op->delivery.backoff_max.count();
   policy.ttl_ms = op->delivery.ttl.count();

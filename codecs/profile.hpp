@@ -152,6 +152,9 @@ struct delivery_spec {
   std::uint32_t key_field = 0;  // per_key: the request field whose value is the queue's key
   std::string key;              // its request name
   int max_attempts = 5;
+  // Whether the profile says max_attempts: without it, the host's messages kept in the journal
+  // are delivered to the app until it accepts them (no attempt limit); calls stop at 5.
+  bool max_attempts_given = false;
   std::chrono::milliseconds backoff_min{500}, backoff_max{60000};
   std::chrono::milliseconds ttl{0};  // 0: no time to live
   // Codes (call codes by name) after which the message is sent again; the codes that say no byte

@@ -45,6 +45,7 @@ void compile_delivery(config_object& o, operation& op, diagnostics& diag) {
   } else if (!s.key.empty()) {
     diag.error(c.child_path("key"), "only per_key order takes a key");
   }
+  s.max_attempts_given = c.has("max_attempts");
   s.max_attempts = static_cast<int>(c.get_int("max_attempts", 5, 1, 1000));
   s.backoff_min = std::chrono::milliseconds(c.get_int("backoff_min_ms", 500, 1, 86400000));
   s.backoff_max = std::chrono::milliseconds(c.get_int("backoff_max_ms", 60000, 1, 86400000));

@@ -36,6 +36,7 @@ BOOST_AUTO_TEST_CASE(without_delivery_an_operation_is_parallel_with_five_attempt
   const auto& d = out.compiled->find_operation("purchase")->delivery;
   BOOST_TEST((d.order == delivery_spec::ordering::parallel));
   BOOST_TEST(d.max_attempts == 5);
+  BOOST_TEST(!d.max_attempts_given);  // the host's messages to the app: retried until accepted
   BOOST_TEST(d.backoff_min.count() == 500);
   BOOST_TEST(d.backoff_max.count() == 60000);
   BOOST_TEST(d.ttl.count() == 0);
@@ -54,6 +55,7 @@ BOOST_AUTO_TEST_CASE(delivery_reads_order_key_attempts_backoff_ttl_and_retry_cod
   BOOST_TEST(d.key == "patient.id");
   BOOST_TEST(op->request.fields[d.key_field].name == "pid");
   BOOST_TEST(d.max_attempts == 9);
+  BOOST_TEST(d.max_attempts_given);
   BOOST_TEST(d.backoff_min.count() == 100);
   BOOST_TEST(d.backoff_max.count() == 800);
   BOOST_TEST(d.ttl.count() == 60000);
