@@ -7,13 +7,13 @@ up: the host sees nothing). A Python host that counts every request it receives.
 import json
 import os
 import socket
-import struct
 import tempfile
 import threading
 import time
 import urllib.request
 import urllib.error
 
+from framed_host import FramedHost
 from harness import Checks, DRAGOMAN, Process, post, get
 
 check = Checks()
@@ -59,7 +59,7 @@ with open(profile_path, "w") as f:
     json.dump(PROFILE, f)
 
 
-class Host:
+class Host(FramedHost):
     """A host on 127.0.0.1:port: refuses (51) texts starting with POISON unless told to accept
     them, accepts the rest; records (op, key, text) of every request in arrival order."""
 
@@ -67,58 +67,19 @@ class Host:
         self.seen = []
         self.accept_poison = False
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(self._answer, port)
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        buf = b""
-        try:
-            while True:
-                chunk = c.recv(4096)
-                if not chunk:
-                    return
-                buf += chunk
-                while len(buf) >= 2:
-                    n = struct.unpack(">H", buf[:2])[0]
-                    if len(buf) < 2 + n:
-                        break
-                    frame, buf = buf[2:2 + n].decode("ascii"), buf[2 + n:]
-                    tx, trace, key, text = frame[:4], frame[4:10], frame[10:14], frame[14:22]
-                    text = text.strip()
-                    with self.lock:
-                        self.seen.append((tx[:3], key.strip(), text))
-                        refuse = text.startswith("POISON") and not self.accept_poison
-                    reply = (tx[:3] + "R" + trace + ("51" if refuse else "00")).encode()
-                    c.sendall(struct.pack(">H", len(reply)) + reply)
-        except OSError:
-            return
+    def _answer(self, frame):
+        tx, trace, key, text = frame[:4], frame[4:10], frame[10:14], frame[14:22].strip()
+        with self.lock:
+            self.seen.append((tx[:3], key.strip(), text))
+            refuse = text.startswith("POISON") and not self.accept_poison
+        return tx[:3] + "R" + trace + ("51" if refuse else "00"), 0
 
     def texts(self, tx=None, key=None):
         with self.lock:
             return [t for (x, k, t) in self.seen
                     if (tx is None or x == tx) and (key is None or k == key)]
-
-    def close(self):
-        self.sock.close()
-        for c in self.conns:
-            try:
-                c.close()
-            except OSError:
-                pass
 
 
 started = []

@@ -7,12 +7,11 @@ same 202 and message id, after a restart of serve too (the journal keeps it); ke
 door token."""
 import json
 import os
-import socket
-import struct
 import tempfile
 import threading
 import time
 
+from framed_host import FramedHost
 from harness import Checks, DRAGOMAN, Process, post, get, line_calls
 
 check = Checks()
@@ -44,50 +43,19 @@ with open(TOKENS, "w") as f:
     f.write("alice alice-token-0123456789\nbob bob-token-0123456789\n")
 
 
-class Host:
+class Host(FramedHost):
     """Answers PAYR 00 with the request's trace; texts starting with SLOW after 1.5 s. Counts."""
 
     def __init__(self):
         self.seen = []
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(self._answer)
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        buf = b""
-        try:
-            while True:
-                chunk = c.recv(4096)
-                if not chunk:
-                    return
-                buf += chunk
-                while len(buf) >= 2:
-                    n = struct.unpack(">H", buf[:2])[0]
-                    if len(buf) < 2 + n:
-                        break
-                    frame, buf = buf[2:2 + n].decode("ascii"), buf[2 + n:]
-                    trace, text = frame[4:10], frame[10:18].strip()
-                    with self.lock:
-                        self.seen.append(text)
-                    reply = ("PAYR" + trace + "00").encode()
-                    if text.startswith("SLOW"):
-                        threading.Timer(1.5, c.sendall,
-                                        [struct.pack(">H", len(reply)) + reply]).start()
-                    else:
-                        c.sendall(struct.pack(">H", len(reply)) + reply)
-        except OSError:
-            return
+    def _answer(self, frame):
+        trace, text = frame[4:10], frame[10:18].strip()
+        with self.lock:
+            self.seen.append(text)
+        return "PAYR" + trace + "00", 1.5 if text.startswith("SLOW") else 0
 
     def count(self, text):
         with self.lock:
