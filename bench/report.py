@@ -192,6 +192,16 @@ def main():
         r = a["rps"] / b["rps"] if a and b else None
         check(f"line throughput / twemproxy, c={c}", r, "≥ 1.0×", lambda v: v >= 1.0, "{:.2f}×",
               ("dragoman-line", "twemproxy"))
+        r = a["p99"] / b["p99"] if a and b else None
+        check(f"line p99 / twemproxy, c={c}", r, "≤ 1.0×", lambda v: v <= 1.0, "{:.2f}×",
+              ("dragoman-line", "twemproxy"))
+    # The HTTP door and twemproxy are driven by different clients (wrk, dragoman_loadgen): their
+    # rates are not compared; the hop's CPU per call is the same measure for both.
+    for c in [c for c in cs if c >= 16]:
+        a, b = point("dragoman-http", c), point("twemproxy", c)
+        r = a["cpu"] / b["cpu"] if a and b and a["cpu"] is not None and b["cpu"] else None
+        check(f"HTTP CPU per call / twemproxy's, c={c}", r, "≤ 1.0×", lambda v: v <= 1.0, "{:.2f}×",
+              ("dragoman-http", "twemproxy"))
     for ours, base, what in (("dragoman-iso8583", "node-iso8583", "ISO 8583"), ("dragoman-hl7", "node-hl7", "HL7")):
         for c in [c for c in cs if c >= 16]:
             a, b = point(ours, c), point(base, c)
@@ -202,8 +212,10 @@ def main():
     for hop in ("dragoman-http", "dragoman-line"):
         if hop not in measured:
             continue
-        cpus = [point(hop, c)["cpu"] for c in cs if point(hop, c) and point(hop, c)["cpu"] is not None]
-        check(f"{hop} CPU per call (worst point)", max(cpus) if cpus else None, "≤ 10 µs", lambda v: v <= 10, "{:.1f} µs")
+        # At the top concurrency, as the target is set (at c=1 every call pays its own wake-ups,
+        # memcached's included: the table's CPU column shows the whole range).
+        p = point(hop, top_c)
+        check(f"{hop} CPU per call at c={top_c}", p["cpu"] if p else None, "≤ 10 µs", lambda v: v <= 10, "{:.1f} µs")
         if cs and cs[0] == 1:
             a, b = point(hop, 1), point("memcached-direct", 1)
             d = a["p50"] - b["p50"] if a and b else None
