@@ -341,20 +341,15 @@ result<decoded_message> decode_payload(const profile& p, byte_view payload, reco
     }
     return false;
   };
-  // An operation that reads the replies no call waits for (session.unmatched_replies) is read
-  // only when asked for: those messages are the other operation's replies first.
-  auto reads_unmatched = [&](const operation& op) {
-    return op.receives() &&
-           std::any_of(p.operations.begin(), p.operations.end(),
-                       [&](const operation& o) { return o.unmatched_as == op.index; });
-  };
   for (int pass = 0; pass < 2; ++pass) {
     bool replies = (pass == 0) == (pref == decode_preference::replies_first);
     for (const auto& op : p.operations) {
       if (only_op && &op != only_op) continue;
       // The negative answer's operation reads whatever matched nothing; it is not a candidate.
       if (!only_op && p.session.unrecognised == op.index) continue;
-      if (!only_op && reads_unmatched(op)) continue;
+      // An operation that reads the replies no call waits for (session.unmatched_replies) is
+      // read only when asked for: those messages are the other operation's replies first.
+      if (!only_op && op.reads_unmatched) continue;
       const message_def& msg = replies ? op.reply : op.request;
       if (try_message(op, msg)) {
         if (trace) trace->stage("layout", body);

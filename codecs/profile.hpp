@@ -194,6 +194,9 @@ struct operation {
   // session.unmatched_replies: a reply of this operation that answers no call (a later fill) is
   // read again as this inbound operation's request and delivered to the app.
   std::optional<std::size_t> unmatched_as;
+  // Some operation's unmatched_as names this one (set when the profile is compiled): its messages
+  // are read only when asked for (decode_payload's only_op), not as a candidate of every frame.
+  bool reads_unmatched = false;
   bool receives() const noexcept { return dir != direction::outbound; }
   std::chrono::milliseconds timeout{5000};
   // "serialize_by": request fields (indices into request.fields) whose values make a key; at

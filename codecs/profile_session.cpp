@@ -197,8 +197,10 @@ void compile_unmatched(const json::object& obj, profile& out, diagnostics& diag)
     else if (!as->receives())
       diag.error(path, "operation \"" + as->name +
                            "\" is not one the host sends (\"direction\": \"inbound\" or \"both\")");
-    else
+    else {
       from->unmatched_as = as->index;
+      as->reads_unmatched = true;
+    }
   }
 }
 
