@@ -34,7 +34,7 @@ struct tracked_call {
   enum class place { none, queued, in_flight };
 
   kind what = kind::app;
-  std::unique_ptr<pending_call> call;      // app calls
+  pending_call_ptr call;                   // app calls
   std::shared_ptr<profile_bundle> bundle;  // the profile its request and reply use
   const codecs::operation* op = nullptr;
   codecs::record own_request;  // session messages

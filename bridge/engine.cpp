@@ -35,7 +35,7 @@ class engine_impl final : public call_engine {
 
   void submit(call_request req, boost::asio::any_io_executor caller, call_handler done) override {
     ++counters_->calls;
-    auto call = std::make_unique<pending_call>();
+    auto call = make_pending_call();
     if (auto refused = translate_request(req, current_bundle(), options_.max_timeout, *call)) {
       count_result(*counters_, *refused);
       post_result(caller, std::move(done), std::move(*refused));

@@ -256,7 +256,7 @@ void upstream_connection::end_attempt(std::unique_ptr<tracked_call> t, call_resu
                                       bool retryable, const codecs::record* reply) {
   gauge_.calls.fetch_sub(1, std::memory_order_relaxed);
   ep_.assigned.fetch_sub(1, std::memory_order_relaxed);
-  std::unique_ptr<pending_call> c = std::move(t->call);
+  pending_call_ptr c = std::move(t->call);
   if (t->probe) ep_.release_probe();
   r.attempts = c->attempts;
   r.endpoint = ep_.name();

@@ -28,7 +28,7 @@ pacer* upstream_pacing::buckets::for_operation(std::string_view name) const noex
   return nullptr;
 }
 
-upstream_pacing::verdict upstream_pacing::admit(const endpoint& e, std::unique_ptr<pending_call>& c,
+upstream_pacing::verdict upstream_pacing::admit(const endpoint& e, pending_call_ptr& c,
                                                 steady::time_point now, asio::io_context& ctx) {
   const buckets& b = endpoints_[e.index()];
   if (c->paced_for != &e) {

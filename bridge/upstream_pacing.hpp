@@ -21,7 +21,7 @@ namespace dragoman::bridge {
 class upstream_pacing : public std::enable_shared_from_this<upstream_pacing> {
  public:
   // resume: takes a call back after its wait (the pool routes it to the endpoint it waited for).
-  using resume_fn = std::function<void(std::unique_ptr<pending_call>)>;
+  using resume_fn = std::function<void(pending_call_ptr)>;
   upstream_pacing(const codecs::upstream_pacing_spec& spec, std::size_t endpoints,
                   std::shared_ptr<upstream_counters> counters);
 
@@ -37,8 +37,8 @@ class upstream_pacing : public std::enable_shared_from_this<upstream_pacing> {
   };
   // Asks e's buckets for c's tokens, the operation's first, then the endpoint's. ctx: where the
   // wait's timer runs.
-  verdict admit(const endpoint& e, std::unique_ptr<pending_call>& c,
-                std::chrono::steady_clock::time_point now, boost::asio::io_context& ctx);
+  verdict admit(const endpoint& e, pending_call_ptr& c, std::chrono::steady_clock::time_point now,
+                boost::asio::io_context& ctx);
   // Calls waiting for a turn now, over every endpoint.
   std::size_t waiting() const;
   // For /admin/upstreams: {"rate", "burst", "waiting", "operations": {op: {...}}}, or null.

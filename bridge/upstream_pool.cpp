@@ -73,16 +73,15 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
   std::shared_ptr<upstream_pacing> pacing;       // null: no endpoint is paced
   std::shared_ptr<upstream_serializing> serial;  // serialize_by keys held and waited for
 
-  void route(std::unique_ptr<pending_call> c, steady::time_point now);
-  void finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok = true);
-  void attempt_ended(std::unique_ptr<pending_call> c, call_result&& r, bool retryable,
+  void route(pending_call_ptr c, steady::time_point now);
+  void finish(pending_call_ptr c, call_result&& r, bool inline_ok = true);
+  void attempt_ended(pending_call_ptr c, call_result&& r, bool retryable,
                      asio::io_context& ctx) override;
   void breaker_closed(endpoint& e) override;
   void connection_closed_for_drain() override;
 
  private:
-  bool try_endpoint(endpoint& e, std::unique_ptr<pending_call>& c, int stage,
-                    steady::time_point now, misses& m);
+  bool try_endpoint(endpoint& e, pending_call_ptr& c, int stage, steady::time_point now, misses& m);
   upstream_connection* pick_connection(endpoint& e, bool may_wait);
   call_result no_route_result(const misses& m, steady::time_point now) const;
   milliseconds retry_delay(const pending_call& c);
@@ -93,7 +92,7 @@ class pool_core final : public upstream_shared, public std::enable_shared_from_t
 
 // Every dispatched call is answered here. One that some attempt wrote is answered as sent,
 // whatever its last attempt found: never a code that invites the app to send it again.
-void pool_core::finish(std::unique_ptr<pending_call> c, call_result&& r, bool inline_ok) {
+void pool_core::finish(pending_call_ptr c, call_result&& r, bool inline_ok) {
   r.attempts = c->attempts;
   if (c->written) mark_sent(r);
   // An unknown outcome of an operation with a compensation: nothing here can send it (the
@@ -118,7 +117,7 @@ void pool_core::breaker_closed(endpoint& e) {
 // Picks an endpoint and a connection: stage 0 takes only connections that are up, so that a call
 // never waits for a reconnect while another endpoint could answer; stage 1 also queues for a
 // connection on its way up. Pass 0 passes over endpoints this call has tried; pass 1 takes them.
-void pool_core::route(std::unique_ptr<pending_call> c, steady::time_point now) {
+void pool_core::route(pending_call_ptr c, steady::time_point now) {
   auto fail = [&](call_result&& r) { finish(std::move(c), std::move(r), false); };
   if (stopped.load())
     return fail(refusal(call_code::upstream_unavailable, "dragoman is shutting down"));
@@ -154,8 +153,8 @@ void pool_core::route(std::unique_ptr<pending_call> c, steady::time_point now) {
 }
 
 // Hands c to one of e's connections when e can take it (true), else notes why not.
-bool pool_core::try_endpoint(endpoint& e, std::unique_ptr<pending_call>& c, int stage,
-                             steady::time_point now, misses& m) {
+bool pool_core::try_endpoint(endpoint& e, pending_call_ptr& c, int stage, steady::time_point now,
+                             misses& m) {
   if (e.assigned.load(std::memory_order_relaxed) >= options.max_in_flight_per_endpoint) {
     m.full = true;
     return false;
@@ -265,7 +264,7 @@ milliseconds pool_core::retry_delay(const pending_call& c) {
   return jittered(p.min, backoff_step(p, c.attempts), rng_);
 }
 
-void pool_core::attempt_ended(std::unique_ptr<pending_call> c, call_result&& r, bool retryable,
+void pool_core::attempt_ended(pending_call_ptr c, call_result&& r, bool retryable,
                               asio::io_context& ctx) {
   if (!retryable || stopped.load() || draining.load() ||
       static_cast<std::size_t>(c->attempts) >= max_attempts)
@@ -391,17 +390,17 @@ upstream_pool::upstream_pool(std::shared_ptr<profile_bundle> bundle, const engin
   if (options.pacing_burst) pacing.endpoint.burst = *options.pacing_burst;
   if (pacing.enabled()) {
     c->pacing = std::make_shared<upstream_pacing>(pacing, c->endpoints.size(), c->counters);
-    c->pacing->set_resume([weak = std::weak_ptr<pool_core>(c)](std::unique_ptr<pending_call> k) {
+    c->pacing->set_resume([weak = std::weak_ptr<pool_core>(c)](pending_call_ptr k) {
       if (auto self = weak.lock()) self->route(std::move(k), steady::now());
     });
   }
   c->serial = std::make_shared<upstream_serializing>(options.max_queued, c->counters);
   const std::weak_ptr<pool_core> weak(c);
   c->serial->set_handlers(
-      [weak](std::unique_ptr<pending_call> k) {
+      [weak](pending_call_ptr k) {
         if (auto self = weak.lock()) self->route(std::move(k), steady::now());
       },
-      [weak](std::unique_ptr<pending_call> k, call_result&& r) {
+      [weak](pending_call_ptr k, call_result&& r) {
         if (auto self = weak.lock()) self->finish(std::move(k), std::move(r), false);
       });
   impl_->c = c;
@@ -419,7 +418,7 @@ upstream_pool::~upstream_pool() {
   stop();
 }
 
-void upstream_pool::dispatch(std::unique_ptr<pending_call> call) {
+void upstream_pool::dispatch(pending_call_ptr call) {
   const auto now = steady::now();
   impl_->c->budget.on_call(now);
   if (!call->op->serialize_by.empty()) [[unlikely]]

@@ -25,7 +25,7 @@ class upstream_pool {
   upstream_pool& operator=(const upstream_pool&) = delete;
 
   // Hands the call to an endpoint's connection; its handler is called exactly once.
-  void dispatch(std::unique_ptr<pending_call> call);
+  void dispatch(pending_call_ptr call);
   // At least one connection is up (and signed on, where the profile signs on).
   bool ready() const noexcept;
   // --upstream-listen's bound address ("127.0.0.1:2575"), or "".

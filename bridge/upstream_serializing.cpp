@@ -43,7 +43,7 @@ void upstream_serializing::set_handlers(route_fn route, finish_fn finish) {
   finish_ = std::move(finish);
 }
 
-void upstream_serializing::admit(std::unique_ptr<pending_call> c, steady::time_point now) {
+void upstream_serializing::admit(pending_call_ptr c, steady::time_point now) {
   std::string key = key_of(*c);
   const auto caller = c->caller;
   const auto deadline = c->deadline;
@@ -84,7 +84,7 @@ void upstream_serializing::release(const std::string& key) {
   if (!next) return;
   counters_->serialize_wait.observe(
       std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - next->since));
-  std::unique_ptr<pending_call> c = std::move(next->call);
+  pending_call_ptr c = std::move(next->call);
   c->serial_key = key;
   const auto caller = c->caller;
   if (!caller) return route_(std::move(c));

@@ -5,6 +5,7 @@
 
 #include "bridge/call.hpp"
 #include "bridge/inbound_dedupe.hpp"
+#include "bridge/recycling_pool.hpp"
 #include "bridge/translator.hpp"
 #include "bridge/upstream_endpoint.hpp"
 #include "bridge/upstream_options.hpp"
@@ -45,7 +46,27 @@ struct pending_call : mapped_request {
   std::chrono::steady_clock::time_point paced_since{};
   // serialize_by: the key this call holds until it is answered; empty: none.
   std::string serial_key;
+
+  // Back to a fresh call for recycling_pool: every field its default, but the request record's
+  // and the frame's storage kept for the next call.
+  void recycle() noexcept {
+    codecs::record keep_request = std::move(request);
+    codecs::byte_buffer keep_frame = std::move(frame);
+    *this = pending_call();
+    keep_request.reset(0);
+    keep_frame.clear();
+    request = std::move(keep_request);
+    frame = std::move(keep_frame);
+  }
 };
+
+// Calls come from a bounded per-thread pool (bridge/recycling_pool.hpp): made by
+// make_pending_call(), returned by the pointer's deleter.
+using pending_call_pool = recycling_pool<pending_call, 256>;
+using pending_call_ptr = pending_call_pool::pointer;
+inline pending_call_ptr make_pending_call() {
+  return pending_call_pool::make();
+}
 
 class upstream_shared {
  public:
@@ -80,7 +101,7 @@ class upstream_shared {
   // Every app attempt ends here exactly once: answered (retryable false), or handed back for a
   // retry elsewhere; a backoff waits on ctx, the connection's context. Called from the
   // connection's own handlers.
-  virtual void attempt_ended(std::unique_ptr<pending_call> call, call_result&& r, bool retryable,
+  virtual void attempt_ended(pending_call_ptr call, call_result&& r, bool retryable,
                              boost::asio::io_context& ctx) = 0;
   // The endpoint's breaker closed: its connections waiting for it reconnect now.
   virtual void breaker_closed(endpoint& e) = 0;

@@ -58,7 +58,7 @@ struct manual_clock {
 inline std::unique_ptr<bridge::tracked_call> app_call(
     const std::shared_ptr<bridge::profile_bundle>& b, const std::string& op,
     const boost::json::object& fields, std::chrono::steady_clock::time_point deadline) {
-  auto pending = std::make_unique<bridge::pending_call>();
+  auto pending = bridge::make_pending_call();
   bridge::call_request req;
   req.op = op;
   req.data = fields;
