@@ -14,16 +14,21 @@ void call_book::set_mode(codecs::correlation_mode mode, std::size_t profile_limi
   }
 }
 
+call_book::~call_book() {
+  deadlines_.clear_and_dispose([](tracked_call* c) { delete c; });
+}
+
 tracked_call* call_book::adopt(std::unique_ptr<tracked_call> c, time_point when) {
-  tracked_call* raw = c.get();
-  raw->deadline_it = deadlines_.emplace(when, std::move(c));
+  tracked_call* raw = c.release();
+  raw->due = when;
+  deadlines_.insert(*raw);
   return raw;
 }
 
 void call_book::retime(tracked_call* c, time_point when) {
-  auto node = deadlines_.extract(c->deadline_it);
-  node.key() = when;
-  c->deadline_it = deadlines_.insert(std::move(node));
+  deadlines_.erase(deadlines_.iterator_to(*c));
+  c->due = when;
+  deadlines_.insert(*c);
 }
 
 std::unique_ptr<tracked_call> call_book::release(tracked_call* c, time_point now) {
@@ -45,14 +50,13 @@ std::unique_ptr<tracked_call> call_book::release(tracked_call* c, time_point now
     }
   }
   c->at = tracked_call::place::none;
-  std::unique_ptr<tracked_call> owned = std::move(c->deadline_it->second);
-  deadlines_.erase(c->deadline_it);
-  return owned;
+  deadlines_.erase(deadlines_.iterator_to(*c));
+  return std::unique_ptr<tracked_call>(c);
 }
 
 call_book::time_point call_book::next_deadline() const noexcept {
   auto next = time_point::max();
-  if (!deadlines_.empty()) next = deadlines_.begin()->first;
+  if (!deadlines_.empty()) next = deadlines_.begin()->due;
   if (head_is_late()) next = std::min(next, ordered_.front().late_until);
   return next;
 }
@@ -69,7 +73,7 @@ tracked_call* call_book::next_to_send() {
   queue_.pop_front();
   if (queued_gauge_) queued_gauge_->fetch_sub(1, std::memory_order_relaxed);
   c->at = tracked_call::place::none;
-  if (c->deadline_it->first != c->deadline) retime(c, c->deadline);
+  if (c->due != c->deadline) retime(c, c->deadline);
   return c;
 }
 
@@ -150,8 +154,8 @@ void call_book::remember_timed_out(const std::string& key) {
 }
 
 std::optional<call_book::expiry> call_book::expire_next(time_point now) {
-  if (deadlines_.empty() || deadlines_.begin()->first > now) return std::nullopt;
-  tracked_call* c = deadlines_.begin()->second.get();
+  if (deadlines_.empty() || deadlines_.begin()->due > now) return std::nullopt;
+  tracked_call* c = &*deadlines_.begin();
   const bool in_flight = c->at == tracked_call::place::in_flight;
   if (in_flight && keyed_) remember_timed_out(c->key);
   if (in_flight && c->is_app()) c->call->written = true;
@@ -161,8 +165,8 @@ std::optional<call_book::expiry> call_book::expire_next(time_point now) {
 std::vector<std::unique_ptr<tracked_call>> call_book::take_all(bool with_queued,
                                                                std::uint64_t batches_written) {
   std::vector<tracked_call*> victims;
-  for (auto& [deadline, c] : deadlines_)
-    if (c->at != tracked_call::place::queued || with_queued) victims.push_back(c.get());
+  for (tracked_call& c : deadlines_)
+    if (c.at != tracked_call::place::queued || with_queued) victims.push_back(&c);
   std::vector<std::unique_ptr<tracked_call>> out;
   out.reserve(victims.size());
   for (tracked_call* c : victims) {

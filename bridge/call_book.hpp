@@ -5,16 +5,18 @@
 #pragma once
 
 #include "bridge/correlation.hpp"
+#include "bridge/recycling_pool.hpp"
 #include "bridge/upstream_shared.hpp"
 #include "codecs/profile.hpp"
 #include "codecs/record.hpp"
+
+#include <boost/intrusive/set.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <list>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,10 +25,6 @@
 #include <vector>
 
 namespace dragoman::bridge {
-
-struct tracked_call;
-using deadline_map =
-    std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<tracked_call>>;
 
 // One attempt of a call on one connection: an app call, or a session message of the connection's.
 struct tracked_call {
@@ -47,13 +45,35 @@ struct tracked_call {
 
   // The book's: where it is, and its entries.
   place at = place::none;
-  std::string key;  // normalized correlation key while in flight (keyed)
-  deadline_map::iterator deadline_it;
+  std::string key;                            // normalized correlation key while in flight (keyed)
+  std::chrono::steady_clock::time_point due;  // its place among the book's deadlines
+  boost::intrusive::set_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>
+      deadline_hook;
   std::list<tracked_call*>::iterator queue_it;
 
   bool is_app() const noexcept { return what == kind::app; }
   codecs::record& request() { return call ? call->request : own_request; }
+
+  // One per attempt: their memory comes from a bounded per-thread free list.
+  static void* operator new(std::size_t n) { return block_pool<tracked_call>::allocate(n); }
+  static void operator delete(void* p, std::size_t n) noexcept {
+    block_pool<tracked_call>::deallocate(p, n);
+  }
 };
+
+namespace book_detail {
+struct due_of {
+  using type = std::chrono::steady_clock::time_point;
+  const type& operator()(const tracked_call& c) const noexcept { return c.due; }
+};
+// The calls by expiry, earliest first (equal times in adoption order); linked through the calls
+// themselves, so adopting one allocates nothing.
+using deadline_set = boost::intrusive::multiset<
+    tracked_call,
+    boost::intrusive::member_hook<tracked_call, decltype(tracked_call::deadline_hook),
+                                  &tracked_call::deadline_hook>,
+    boost::intrusive::key_of_value<due_of>, boost::intrusive::constant_time_size<false>>;
+}  // namespace book_detail
 
 class call_book {
  public:
@@ -72,6 +92,7 @@ class call_book {
       : limits_(l), queued_gauge_(queued_gauge) {}
   call_book(const call_book&) = delete;
   call_book& operator=(const call_book&) = delete;
+  ~call_book();  // the calls it still holds are destroyed unanswered
 
   // The correlation mode of the profile the connection speaks (on every connect), and the
   // profile's own limit of calls in flight (0: none; else the lower of it and limits).
@@ -184,7 +205,7 @@ class call_book {
   bool keyed_ = false;
   std::size_t flight_limit_ = 1;  // keyed or in order
 
-  deadline_map deadlines_;  // owns every call
+  book_detail::deadline_set deadlines_;  // owns every call
   std::list<tracked_call*> queue_;
   std::unordered_map<std::string, tracked_call*> keyed_calls_;
   std::unordered_map<std::uint64_t, tracked_call*> by_seq_;

@@ -312,3 +312,24 @@ BOOST_AUTO_TEST_CASE(keyed_by_operation_and_by_the_sequence_number_referred_to) 
   m = book.match_key(reject.reply, rej);
   BOOST_TEST((m.what == call_book::match::kind::unmatched));
 }
+
+// The deadlines are linked through the calls (no node per call): equal times expire in adoption
+// order, a released call leaves no trace, and a book destroyed with calls in it frees them.
+BOOST_AUTO_TEST_CASE(calls_due_at_the_same_time_expire_in_the_order_adopted) {
+  auto f = std::make_unique<book_fixture>("field", 8, 4);
+  tracked_call* a = f->adopt_balance("1", 100ms);
+  tracked_call* b = f->adopt_balance("2", 100ms);
+  tracked_call* c = f->adopt_balance("3", 50ms);
+  tracked_call* d = f->adopt_balance("4", 100ms);
+  auto released = f->book.release(b, f->clock.now);
+  BOOST_TEST(released.get() == b);
+  BOOST_TEST((f->book.next_deadline() == f->clock.now + 50ms));
+  f->clock.advance(100ms);
+  std::vector<tracked_call*> order;
+  while (auto e = f->book.expire_next(f->clock.now)) order.push_back(e->call.get());
+  BOOST_TEST((order == std::vector<tracked_call*>{c, a, d}));
+  BOOST_TEST(f->book.empty());
+  f->adopt_balance("5", 100ms);
+  f->adopt_balance("6", 200ms);
+  f.reset();  // the calls still held go with the book
+}

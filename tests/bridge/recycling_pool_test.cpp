@@ -1,9 +1,10 @@
 // Tests for the bounded per-thread free lists of bridge/recycling_pool.hpp: reuse, the bound,
 // recycled objects as good as new, objects released on another thread, and the pooled calls
-// (pending_call keeps its record's and frame's storage).
+// (pending_call keeps its record's and frame's storage; tracked_call's memory is reused).
 #define BOOST_TEST_MODULE recycling_pool_test
 #include <boost/test/unit_test.hpp>
 
+#include "bridge/call_book.hpp"
 #include "bridge/recycling_pool.hpp"
 #include "bridge/upstream_shared.hpp"
 
@@ -136,4 +137,13 @@ BOOST_AUTO_TEST_CASE(a_pending_call_comes_back_fresh_with_its_storage) {
   BOOST_TEST(!d->done);
   BOOST_TEST(!d->bundle);
   BOOST_TEST(d->op == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_tracked_calls_memory_is_reused) {
+  auto* t = new bridge::tracked_call;
+  void* raw = t;
+  delete t;
+  auto u = std::make_unique<bridge::tracked_call>();
+  BOOST_TEST(static_cast<void*>(u.get()) == raw);
+  BOOST_TEST(!u->call);  // made afresh
 }
