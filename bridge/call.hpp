@@ -9,12 +9,16 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 namespace dragoman::bridge {
 
@@ -139,14 +143,129 @@ call_result make_error_result(call_code code, std::string message);
 // since the host may have acted on the request though no reply came.
 void mark_sent(call_result& r);
 
-// Called exactly once per submitted call, on the executor given to submit().
-using call_handler = std::function<void(call_result&&)>;
+// Called exactly once per submitted call, on the executor given to submit(). A copyable
+// std::function<void(call_result&&)> with room inside for the doors' closures (a session pointer
+// and what the answer needs): submitting a call allocates nothing for its handler. A callable
+// larger than inline_size (or that may throw when moved) is kept on the heap, as std::function
+// keeps every one that holds a std::shared_ptr.
+class call_handler {
+ public:
+  static constexpr std::size_t inline_size = 128;
+
+  call_handler() noexcept = default;
+  call_handler(std::nullptr_t) noexcept {}
+  template <class F, class D = std::decay_t<F>,
+            class = std::enable_if_t<!std::is_same_v<D, call_handler> &&
+                                     std::is_invocable_v<D&, call_result&&>>>
+  call_handler(F&& f) {
+    static_assert(std::is_copy_constructible_v<D>, "a call_handler is copyable");
+    if constexpr (fits<D>) {
+      ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
+    } else {
+      D* p = new D(std::forward<F>(f));
+      std::memcpy(buf_, &p, sizeof p);
+    }
+    ops_ = &ops_for<D>;
+  }
+  call_handler(const call_handler& o) {
+    if (o.ops_) o.ops_->copy(o, *this);
+  }
+  call_handler(call_handler&& o) noexcept {
+    if (o.ops_) o.ops_->move(o, *this);
+  }
+  call_handler& operator=(const call_handler& o) {
+    if (this != &o) *this = call_handler(o);
+    return *this;
+  }
+  call_handler& operator=(call_handler&& o) noexcept {
+    if (this != &o) {
+      reset();
+      if (o.ops_) o.ops_->move(o, *this);
+    }
+    return *this;
+  }
+  call_handler& operator=(std::nullptr_t) noexcept {
+    reset();
+    return *this;
+  }
+  ~call_handler() { reset(); }
+
+  explicit operator bool() const noexcept { return ops_ != nullptr; }
+  // As std::function: the callable is invoked as a non-const lvalue. Throws
+  // std::bad_function_call when empty.
+  void operator()(call_result&& r) const {
+    if (!ops_) throw std::bad_function_call();
+    ops_->invoke(const_cast<call_handler&>(*this), std::move(r));
+  }
+  // Whether the callable is held inside (tests).
+  bool stored_inline() const noexcept { return ops_ && ops_->inline_storage; }
+
+ private:
+  struct ops {
+    void (*invoke)(call_handler&, call_result&&);
+    void (*copy)(const call_handler&, call_handler&);
+    void (*move)(call_handler&, call_handler&) noexcept;  // leaves the source empty
+    void (*destroy)(call_handler&) noexcept;
+    bool inline_storage;
+  };
+  alignas(std::max_align_t) unsigned char buf_[inline_size];
+  const ops* ops_ = nullptr;
+
+  template <class D>
+  static constexpr bool fits =
+      sizeof(D) <= inline_size &&
+      alignof(D) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<D>;
+  template <class D>
+  D* target() const noexcept {
+    if constexpr (fits<D>) {
+      return std::launder(reinterpret_cast<D*>(const_cast<unsigned char*>(buf_)));
+    } else {
+      D* p;
+      std::memcpy(&p, buf_, sizeof p);
+      return p;
+    }
+  }
+  template <class D>
+  static constexpr ops ops_for = {
+      [](call_handler& h, call_result&& r) { (*h.target<D>())(std::move(r)); },
+      [](const call_handler& from, call_handler& to) {
+        if constexpr (fits<D>) {
+          ::new (static_cast<void*>(to.buf_)) D(*from.target<D>());
+        } else {
+          D* p = new D(*from.target<D>());
+          std::memcpy(to.buf_, &p, sizeof p);
+        }
+        to.ops_ = from.ops_;
+      },
+      [](call_handler& from, call_handler& to) noexcept {
+        if constexpr (fits<D>) {
+          D* src = from.target<D>();
+          ::new (static_cast<void*>(to.buf_)) D(std::move(*src));
+          src->~D();
+        } else {
+          std::memcpy(to.buf_, from.buf_, sizeof(D*));
+        }
+        to.ops_ = from.ops_;
+        from.ops_ = nullptr;
+      },
+      [](call_handler& h) noexcept {
+        if constexpr (fits<D>)
+          h.target<D>()->~D();
+        else
+          delete h.target<D>();
+      },
+      fits<D>};
+  void reset() noexcept {
+    if (const ops* o = std::exchange(ops_, nullptr)) o->destroy(*this);
+  }
+};
 
 // The translator plus upstream pool: takes a call, answers it exactly once.
 class call_engine {
  public:
   virtual ~call_engine() = default;
-  virtual void submit(call_request req, boost::asio::any_io_executor caller, call_handler done) = 0;
+  virtual void submit(call_request req, boost::asio::any_io_executor caller,
+                      call_handler&& done) = 0;
   // True when at least one upstream connection can carry calls (for /readyz).
   virtual bool ready() const = 0;
 

@@ -20,7 +20,7 @@ struct delivering_scope {
 
 }  // namespace
 
-void post_result(const asio::any_io_executor& caller, call_handler done, call_result r) {
+void post_result(const asio::any_io_executor& caller, call_handler&& done, call_result r) {
   if (!done) return;
   if (!caller) {
     done(std::move(r));
@@ -29,7 +29,7 @@ void post_result(const asio::any_io_executor& caller, call_handler done, call_re
   asio::post(caller, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
 }
 
-void dispatch_result(const asio::any_io_executor& caller, call_handler done, call_result r) {
+void dispatch_result(const asio::any_io_executor& caller, call_handler&& done, call_result r) {
   if (!done) return;
   if (!caller) {
     done(std::move(r));

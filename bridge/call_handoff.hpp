@@ -16,11 +16,12 @@ inline constinit thread_local int delivering = 0;
 }  // namespace handoff_detail
 
 // Posts the result to the caller's executor (runs it inline when the executor is empty).
-void post_result(const boost::asio::any_io_executor& caller, call_handler done, call_result r);
+void post_result(const boost::asio::any_io_executor& caller, call_handler&& done, call_result r);
 
 // From a connection's own handler: when the caller lives on this thread's io_context the answer
 // is handed over at once (no queue round trip, no extra epoll_wait); otherwise it is posted.
-void dispatch_result(const boost::asio::any_io_executor& caller, call_handler done, call_result r);
+void dispatch_result(const boost::asio::any_io_executor& caller, call_handler&& done,
+                     call_result r);
 
 // True unless an answer is being handed to a caller on this thread right now.
 inline bool may_submit_inline() noexcept {

@@ -33,7 +33,7 @@ class engine_impl final : public call_engine {
 
   ~engine_impl() override { pool_.stop(); }
 
-  void submit(call_request req, boost::asio::any_io_executor caller, call_handler done) override {
+  void submit(call_request req, boost::asio::any_io_executor caller, call_handler&& done) override {
     ++counters_->calls;
     auto call = make_pending_call();
     if (auto refused = translate_request(req, current_bundle(), options_.max_timeout, *call)) {

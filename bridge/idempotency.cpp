@@ -118,7 +118,7 @@ class idempotent_engine final : public call_engine {
   idempotent_engine(std::unique_ptr<call_engine> inner, idempotency_options o)
       : inner_(std::move(inner)), store_(std::make_shared<idempotency_store>(o)) {}
 
-  void submit(call_request req, boost::asio::any_io_executor caller, call_handler done) override {
+  void submit(call_request req, boost::asio::any_io_executor caller, call_handler&& done) override {
     if (req.idempotency_key.empty())
       return inner_->submit(std::move(req), std::move(caller), std::move(done));
     const std::string fingerprint = idempotency_fingerprint(req.op, req.data);

@@ -68,7 +68,7 @@ class journaled_engine_impl final : public call_engine {
     return admin_->handle(method, rest, query, wall_ms());
   }
 
-  void submit(call_request req, asio::any_io_executor caller, call_handler done) override {
+  void submit(call_request req, asio::any_io_executor caller, call_handler&& done) override {
     if (!req.async || draining_.load(std::memory_order_relaxed)) {
       // Only the operations that name a compensation leave the direct path (their generated
       // values are drawn first, so that the compensation can name them).
@@ -161,7 +161,7 @@ class journaled_engine_impl final : public call_engine {
     return profile_;
   }
 
-  void accept(call_request req, asio::any_io_executor caller, call_handler done) {
+  void accept(call_request req, asio::any_io_executor caller, call_handler&& done) {
     json::object pinned;
     std::string control_id;
     if (auto refused = inner_->prepare(req, pinned, control_id))
@@ -263,7 +263,7 @@ class journaled_engine_impl final : public call_engine {
   // A synchronous call of a profile with compensations: one of an operation without any goes
   // straight on; else its generated values are drawn (prepare) and it is sent with them, and an
   // unknown outcome is answered once its compensation is in the journal.
-  void submit_compensable(call_request req, asio::any_io_executor caller, call_handler done) {
+  void submit_compensable(call_request req, asio::any_io_executor caller, call_handler&& done) {
     auto p = profile();
     const codecs::operation* op = p->find_operation(req.op);
     if (!op || !op->compensation.operation || req.async)

@@ -54,7 +54,7 @@ BOOST_TEST_GLOBAL_FIXTURE(quiet_logs);
 // The test thread waits on what the engine has seen and completed through a condition variable.
 class fake_engine : public call_engine {
  public:
-  void submit(call_request req, asio::any_io_executor caller, call_handler done) override {
+  void submit(call_request req, asio::any_io_executor caller, call_handler&& done) override {
     call_result r;
     std::int64_t delay_ms = 0;
     if (auto* d = req.data.if_contains("delay_ms"); d && d->is_int64()) delay_ms = d->get_int64();

@@ -37,7 +37,7 @@ BOOST_TEST_GLOBAL_FIXTURE(quiet_logs);
 // Answers every call at once with its fields back.
 class echo_engine : public call_engine {
  public:
-  void submit(call_request req, asio::any_io_executor caller, call_handler done) override {
+  void submit(call_request req, asio::any_io_executor caller, call_handler&& done) override {
     call_result r;
     r.data = json::object(req.data, {});  // the doors' data is scratch memory (call.hpp)
     r.attempts = 1;

@@ -99,7 +99,7 @@ namespace {
 // Counts submits; answers each when the test says.
 struct counting_engine final : call_engine {
   std::vector<std::pair<call_request, call_handler>> calls;
-  void submit(call_request req, boost::asio::any_io_executor, call_handler done) override {
+  void submit(call_request req, boost::asio::any_io_executor, call_handler&& done) override {
     calls.emplace_back(std::move(req), std::move(done));
   }
   bool ready() const override { return true; }

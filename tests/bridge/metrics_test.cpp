@@ -52,7 +52,7 @@ std::shared_ptr<const dragoman::codecs::profile> load(const std::string& name) {
 
 class stub_engine : public call_engine {
  public:
-  void submit(call_request, boost::asio::any_io_executor, call_handler) override {}
+  void submit(call_request, boost::asio::any_io_executor, call_handler&&) override {}
   bool ready() const override { return true; }
   json::object describe_upstreams() const override { return upstreams; }
   json::object stats() const override { return engine_stats; }
