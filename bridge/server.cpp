@@ -9,6 +9,7 @@
 #include "bridge/host_port.hpp"
 #include "bridge/http_door.hpp"
 #include "bridge/idempotency.hpp"
+#include "bridge/io_backend.hpp"
 #include "bridge/journaled_engine.hpp"
 #include "bridge/journaled_inbound.hpp"
 #include "bridge/line_door.hpp"
@@ -27,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -335,8 +337,13 @@ class server {
     w.sample("dragoman_profile_reloads_total", {{"result", "failed"}},
              static_cast<double>(reloads_failed_.load()));
     auto p = admin_->profile();
-    w.family("dragoman_info", "gauge", "Always 1; the version and the profile in service.");
-    w.sample("dragoman_info", {{"version", DRAGOMAN_VERSION}, {"profile", p ? p->name : ""}}, 1);
+    w.family("dragoman_info", "gauge",
+             "Always 1; the version, the profile in service and the I/O backend.");
+    w.sample("dragoman_info",
+             {{"version", DRAGOMAN_VERSION},
+              {"profile", p ? p->name : ""},
+              {"io_backend", io_backend_name()}},
+             1);
     w.family("dragoman_ready", "gauge", "1 when an upstream connection can carry calls.");
     w.sample("dragoman_ready", {}, engine_->ready() ? 1 : 0);
     if (engine_options_.tls) engine_options_.tls->write_metrics(w);
@@ -534,6 +541,7 @@ class server {
     if (health_door_) listening["health"] = format_endpoint(health_door_->local_endpoint());
     listening["profile"] = profile_->name;
     listening["threads"] = threads_;
+    listening["io_backend"] = io_backend_name();
     listening["log_level"] = options_.log_level;
     listening["trace"] = options_.trace;
     if (door_tls_) listening["door_tls"] = door_tls_->verifies_clients() ? "mutual" : "server";
@@ -544,6 +552,11 @@ class server {
     listening["upstreams"] = std::move(upstreams);
     if (std::string at = engine_->upstream_listen_address(); !at.empty())
       listening["upstream_listen"] = at;
+    if (const char* refused = std::getenv(io_uring_refused_env);
+        refused && std::string_view(io_backend_name()) == "epoll")
+      log::warn("io_backend", {{"backend", "epoll"},
+                               {"reason", refused},
+                               {"message", "io_uring is refused here: running on epoll"}});
     log::info("listening", listening);
   }
 

@@ -1,7 +1,12 @@
 // dragoman's entry point: subcommand dispatch, flags and environment, one-line errors.
+#include "bridge/io_backend.hpp"
 #include "cli/commands.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -22,6 +27,43 @@ constexpr const char* usage =
     "\n"
     "Run `dragoman <command> --help` for a command's options. Every option can also be set\n"
     "in the environment as DRAGOMAN_<OPTION> (upper case, dashes as underscores).\n";
+
+// serve and simulate run on the I/O backend --io-backend asks for: here, or in dragoman-epoll
+// (execv, same arguments and environment) where this io_uring build may not set up a ring.
+// Returns -1 to go on here, else the exit status.
+int pick_io_backend(std::string_view cmd, int argc, char** argv) {
+  namespace b = dragoman::bridge;
+  for (int i = 2; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--help" || a == "-h" || a == "--version") return -1;
+  }
+  std::string text =
+      b::requested_io_backend(argc - 1, argv + 1, std::getenv("DRAGOMAN_IO_BACKEND"));
+  auto request = b::parse_io_backend(text.empty() ? "auto" : text);
+  if (!request) {
+    std::fprintf(stderr, "dragoman %.*s: --io-backend must be auto, io_uring or epoll, not '%s'\n",
+                 static_cast<int>(cmd.size()), cmd.data(), text.c_str());
+    return 2;
+  }
+  std::string_view built = b::io_backend_name();
+  b::ring_probe probe;
+  if (built == "io_uring" && *request != b::io_backend_request::epoll) probe = b::probe_io_uring();
+  std::string twin = built == "io_uring" && !probe.usable ? b::epoll_twin_path() : std::string();
+  auto decision = b::choose_io_backend(*request, built, probe, !twin.empty());
+  if (decision.act == b::io_backend_decision::run_here) return -1;
+  if (decision.act == b::io_backend_decision::refuse) {
+    std::fprintf(stderr, "dragoman %.*s: %s\n", static_cast<int>(cmd.size()), cmd.data(),
+                 decision.message.c_str());
+    return 1;
+  }
+  if (*request != b::io_backend_request::epoll)
+    ::setenv(b::io_uring_refused_env, decision.message.c_str(), 1);
+  argv[0] = twin.data();
+  ::execv(twin.c_str(), argv);
+  std::fprintf(stderr, "dragoman %.*s: cannot run %s: %s\n", static_cast<int>(cmd.size()),
+               cmd.data(), twin.c_str(), std::strerror(errno));
+  return 1;
+}
 
 }  // namespace
 
@@ -46,6 +88,8 @@ int main(int argc, char** argv) {
                  static_cast<int>(cmd.size()), cmd.data());
     return 2;
   }
+  if (cmd == "serve" || cmd == "simulate")
+    if (int status = pick_io_backend(cmd, argc, argv); status >= 0) return status;
   try {
     return fn(argc - 1, argv + 1);
   } catch (const usage_error& e) {

@@ -1,4 +1,5 @@
 // `serve` and `simulate`: flags and environment into the bridge's options.
+#include "bridge/io_backend.hpp"
 #include "bridge/log.hpp"
 #include "bridge/server.hpp"
 #include "bridge/simulator.hpp"
@@ -100,6 +101,18 @@ std::shared_ptr<bridge::upstream_tls> make_tls(const tls_flags& f, const codecs:
     throw usage_error("--tls-min-version must be 1.2 or 1.3");
   if (std::string bad = bridge::check_tls_settings(s); !bad.empty()) throw usage_error(bad);
   return std::make_shared<bridge::upstream_tls>(std::move(s));
+}
+
+// --io-backend: acted on in main() before the command runs (cli/main.cpp); named here for --help
+// and checked like every flag.
+void add_io_backend_flag(po::options_description& desc) {
+  desc.add_options()(
+      "io-backend",
+      po::value<std::string>()->default_value("auto")->notifier([](const std::string& v) {
+        if (!bridge::parse_io_backend(v))
+          throw usage_error("--io-backend must be auto, io_uring or epoll");
+      }),
+      "auto (io_uring where allowed, else epoll), io_uring or epoll (docs/io-backend.md)");
 }
 
 // The serve flags, read straight into the server's options (or ms for durations).
@@ -228,6 +241,7 @@ void add_serve_flags(po::options_description& desc, bridge::server_options& o,
                                     "wire trace of every call (sensitive fields masked)")(
       "allow-trace-header", po::bool_switch(&o.allow_trace_header),
       "let X-Dragoman-Trace: 1 trace one call");
+  add_io_backend_flag(desc);
 }
 
 // Flags left at 0 take the loaded profile's upstream settings; the durations are set.
@@ -321,6 +335,7 @@ int run_simulate(int argc, char** argv) {
   desc.add_options()("profile,p", po::value(&profile_path)->required(), "profile file")(
       "listen,l", po::value(&so.listen)->default_value(so.listen), "address to listen on")(
       "responses,r", po::value(&responses), "rules file: canned replies and faults");
+  add_io_backend_flag(desc);
   po::variables_map vm;
   if (!parse_options("simulate",
                      "Plays the legacy system described by the profile: decodes requests and "
@@ -346,8 +361,9 @@ int run_simulate(int argc, char** argv) {
   auto sim = bridge::start_simulator(ctx, p, so);
   auto ep = sim->local_endpoint();
   std::printf(
-      "{\"level\":\"info\",\"event\":\"listening\",\"simulate\":\"%s:%u\",\"profile\":\"%s\"}\n",
-      ep.address().to_string().c_str(), ep.port(), p->name.c_str());
+      "{\"level\":\"info\",\"event\":\"listening\",\"simulate\":\"%s:%u\",\"profile\":\"%s\","
+      "\"io_backend\":\"%s\"}\n",
+      ep.address().to_string().c_str(), ep.port(), p->name.c_str(), bridge::io_backend_name());
   std::fflush(stdout);
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {

@@ -42,10 +42,11 @@ class Process:
     """A child process whose stdout lines are read by a thread into a queue (select() cannot
     see lines that readline() already buffered). Stopped by its pid only."""
 
-    def __init__(self, args, env=None, cwd=None):
+    def __init__(self, args, env=None, cwd=None, preexec_fn=None):
         self.args = args
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+                                     stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                     preexec_fn=preexec_fn)
         self.lines = queue.Queue()
         self.seen = []
         self.stderr_lines = []
