@@ -14,6 +14,8 @@ HOPS = [
     ("node", "Node JSON→memcached translator"),
     ("dragoman-line", "**dragoman line (NDJSON)** → memcached"),
     ("twemproxy", "twemproxy → memcached"),
+    ("dragoman-http-epoll", "dragoman HTTP on epoll (`--io-backend epoll`) → memcached"),
+    ("dragoman-line-epoll", "dragoman line on epoll (`--io-backend epoll`) → memcached"),
     ("dragoman-tls", "**dragoman HTTP, mutual TLS to the host** → stunnel4 server → memcached"),
     ("dragoman-stunnel", "dragoman HTTP cleartext → stunnel4 client → stunnel4 server → memcached"),
     ("iso8583-direct", "ISO 8583 host direct (npm iso_8583 host; Node direct client; its ceiling)"),
@@ -70,7 +72,7 @@ def main():
     w(f"- median of {meta['runs']} run(s) per cell, {meta['duration_s']} s per point after a 1 s warm-up; "
       f"idle cost from {meta['idle_connections']} keep-alive connections")
     memcached_rows = {"memcached-direct", "dragoman-http", "nginx", "haproxy", "node", "dragoman-line", "twemproxy",
-                      "dragoman-tls", "dragoman-stunnel"}
+                      "dragoman-tls", "dragoman-stunnel", "dragoman-http-epoll", "dragoman-line-epoll"}
     if memcached_rows & {h for (h, _) in points}:
         w("- HTTP rows: wrk + bench/wrk_ops.lua (POST JSON, 90% get / 10% set over 1,000 keys, 64-byte values); "
           "memcached, twemproxy and dragoman-line rows: dragoman_loadgen with the same mix")
@@ -130,8 +132,9 @@ def main():
     w("## Ratios (dragoman / baseline, same run)\n")
     w("| pair | c | throughput | p99 | Δ p50 µs | hop CPU per call |")
     w("|---|---|---|---|---|---|")
-    for r in ratio_rows("dragoman-http", ["node", "nginx", "haproxy", "memcached-direct"]) + \
-            ratio_rows("dragoman-line", ["twemproxy", "memcached-direct"]) + \
+    for r in ratio_rows("dragoman-http", ["node", "nginx", "haproxy", "memcached-direct", "dragoman-http-epoll"]) + \
+            ratio_rows("dragoman-line", ["twemproxy", "memcached-direct", "dragoman-line-epoll"]) + \
+            ratio_rows("dragoman-line-epoll", ["twemproxy"]) + \
             ratio_rows("dragoman-tls", ["dragoman-stunnel", "dragoman-http"]) + \
             ratio_rows("dragoman-iso8583", ["node-iso8583", "iso8583-direct"]) + \
             ratio_rows("dragoman-hl7", ["node-hl7", "hl7-direct"]) + \
