@@ -528,7 +528,14 @@ void io_uring_service::interrupt()
 
 void io_uring_service::init_ring()
 {
-  int result = ::io_uring_queue_init(ring_size, &ring_, 0);
+  // dragoman: completions run as task work when this thread next enters the kernel (it does, to
+  // submit or to wait) instead of interrupting it (IORING_SETUP_COOP_TASKRUN, Linux 5.19), and
+  // IORING_SETUP_TASKRUN_FLAG lets a peek see that some are waiting. Kernels without them refuse
+  // the flags (EINVAL): the ring is then set up as Boost sets it up.
+  int result = ::io_uring_queue_init(ring_size, &ring_,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+  if (result == -EINVAL)
+    result = ::io_uring_queue_init(ring_size, &ring_, 0);
   if (result < 0)
   {
     ring_.ring_fd = -1;
