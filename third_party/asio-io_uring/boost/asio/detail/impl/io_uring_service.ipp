@@ -18,7 +18,7 @@
 #include <boost/asio/detail/config.hpp>
 #include <boost/version.hpp>
 
-// dragoman: Boost 1.81's (Asio 1.26's) io_uring service with three fixes, marked "dragoman:" below
+// dragoman: Boost 1.81's (Asio 1.26's) io_uring service with the changes marked "dragoman:" below
 // (third_party/asio-io_uring/README.md). It replaces that file only: any other Boost must not
 // pick it up.
 #if BOOST_VERSION != 108100
