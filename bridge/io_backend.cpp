@@ -1,9 +1,12 @@
 // The I/O backend of this build and the start-up choice between it and dragoman-epoll.
 #include "bridge/io_backend.hpp"
 
+#include "bridge/log.hpp"
+
 #include <boost/asio/detail/config.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -89,6 +92,14 @@ std::string epoll_twin_path() {
   auto twin = self.parent_path() / "dragoman-epoll";
   if (!std::filesystem::is_regular_file(twin, ec)) return {};
   return twin.string();
+}
+
+void log_io_backend_fallback() {
+  const char* refused = std::getenv(io_uring_refused_env);
+  if (!refused || std::string_view(io_backend_name()) != "epoll") return;
+  log::warn("io_backend", {{"backend", "epoll"},
+                           {"reason", refused},
+                           {"message", "io_uring is refused here: running on epoll"}});
 }
 
 }  // namespace dragoman::bridge

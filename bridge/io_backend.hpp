@@ -41,6 +41,10 @@ io_backend_decision choose_io_backend(io_backend_request request, std::string_vi
 // The twin's path: dragoman-epoll beside this executable (/proc/self/exe), empty if not found.
 std::string epoll_twin_path();
 
+// In the twin run where io_uring was refused: the warning that says so, with the reason (a no-op
+// otherwise).
+void log_io_backend_fallback();
+
 // Set by dragoman in the twin's environment when io_uring was refused: the reason, logged by the
 // twin (serve's `io_backend` warning) and shown as the metric's fallback reason.
 inline constexpr const char* io_uring_refused_env = "DRAGOMAN_IO_URING_REFUSED";

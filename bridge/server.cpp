@@ -28,7 +28,6 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -552,11 +551,7 @@ class server {
     listening["upstreams"] = std::move(upstreams);
     if (std::string at = engine_->upstream_listen_address(); !at.empty())
       listening["upstream_listen"] = at;
-    if (const char* refused = std::getenv(io_uring_refused_env);
-        refused && std::string_view(io_backend_name()) == "epoll")
-      log::warn("io_backend", {{"backend", "epoll"},
-                               {"reason", refused},
-                               {"message", "io_uring is refused here: running on epoll"}});
+    log_io_backend_fallback();
     log::info("listening", listening);
   }
 

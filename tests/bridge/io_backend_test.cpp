@@ -24,6 +24,20 @@ namespace {
 
 using act = io_backend_decision;
 
+// One async_read_some started at construction, and what its handler got.
+struct pending_read {
+  explicit pending_read(tcp::socket& s) {
+    s.async_read_some(boost::asio::buffer(buf),
+                      [this](const boost::system::error_code& e, std::size_t got) {
+                        ec = e;
+                        n = got;
+                      });
+  }
+  std::array<char, 16> buf{};
+  std::optional<boost::system::error_code> ec;
+  std::size_t n = 0;
+};
+
 std::string scan(std::vector<std::string> args, const char* env = nullptr) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -116,37 +130,23 @@ BOOST_AUTO_TEST_CASE(a_closed_socket_read_never_takes_the_next_connections_bytes
     tcp::socket client_a(ctx), client_b(ctx);
     client_a.connect(at);
     tcp::socket first = acceptor.accept();
-    std::array<char, 16> first_buf{};
-    std::optional<boost::system::error_code> first_ec;
-    std::size_t first_n = 0;
-    first.async_read_some(boost::asio::buffer(first_buf),
-                          [&](const boost::system::error_code& ec, std::size_t n) {
-                            first_ec = ec;
-                            first_n = n;
-                          });
+    pending_read first_read(first);
     first.close();
 
     client_b.connect(at);
     tcp::socket second = acceptor.accept();
-    std::array<char, 16> second_buf{};
-    std::optional<boost::system::error_code> second_ec;
-    std::size_t second_n = 0;
-    second.async_read_some(boost::asio::buffer(second_buf),
-                           [&](const boost::system::error_code& ec, std::size_t n) {
-                             second_ec = ec;
-                             second_n = n;
-                           });
+    pending_read second_read(second);
     boost::asio::write(client_b, boost::asio::buffer(std::string("x")));
 
     ctx.restart();
     // Bounded: both handlers run within it, or the checks below fail.
-    for (int i = 0; i < 500 && !(first_ec && second_ec); ++i)
+    for (int i = 0; i < 500 && !(first_read.ec && second_read.ec); ++i)
       ctx.run_for(std::chrono::milliseconds(10));
-    BOOST_TEST_REQUIRE(first_ec.has_value());
-    BOOST_TEST(*first_ec == boost::asio::error::operation_aborted, first_ec->message());
-    BOOST_TEST(first_n == 0u);
-    BOOST_TEST_REQUIRE(second_ec.has_value(), "round " << round);
-    BOOST_TEST(!*second_ec, second_ec->message());
-    BOOST_TEST(std::string(second_buf.data(), second_n) == "x");
+    BOOST_TEST_REQUIRE(first_read.ec.has_value());
+    BOOST_TEST(*first_read.ec == boost::asio::error::operation_aborted, first_read.ec->message());
+    BOOST_TEST(first_read.n == 0u);
+    BOOST_TEST_REQUIRE(second_read.ec.has_value(), "round " << round);
+    BOOST_TEST(!*second_read.ec, second_read.ec->message());
+    BOOST_TEST(std::string(second_read.buf.data(), second_read.n) == "x");
   }
 }
